@@ -1,0 +1,13 @@
+module github.com/necrostack/necrostack/apps/etl
+
+go 1.26.0
+
+require (
+	github.com/necrostack/necrostack/backends/memory v0.0.0
+	github.com/necrostack/necrostack/core v0.0.0
+)
+
+replace (
+	github.com/necrostack/necrostack/backends/memory => ../../backends/memory
+	github.com/necrostack/necrostack/core => ../../core
+)

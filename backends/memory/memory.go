@@ -1,0 +1,257 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// Compile-time checks of the capabilities the Spine discovers.
+var (
+	_ core.Backend      = (*Backend)(nil)
+	_ core.Committer    = (*Backend)(nil)
+	_ core.DeadLetterer = (*Backend)(nil)
+	_ core.Releaser     = (*Backend)(nil)
+)
+
+// Options configures a Backend. The zero value means every default.
+type Options struct {
+	// Capacity bounds the queue for Enqueue: when it holds Capacity events,
+	// Enqueue waits for room or for its ctx. Events committed by a Spine
+	// (Commit, Release) are always accepted, even past Capacity, because
+	// the Spine that would wait for room is the only thing that makes room:
+	// a bounded queue fed by its own consumer would otherwise deadlock.
+	// Default 0: unbounded.
+	Capacity int
+}
+
+// Backend is an in-memory FIFO queue. It is safe for concurrent use. Nothing
+// survives the process: use it for development, tests and single-process
+// programs.
+type Backend struct {
+	capacity int
+
+	mu     sync.Mutex
+	queue  deque
+	dead   []core.DeadLetter
+	closed bool
+	// ready is closed and replaced whenever the queue grows or the backend
+	// closes; waiting pulls select on it. room does the same for waiting
+	// enqueues when events leave.
+	ready chan struct{}
+	room  chan struct{}
+}
+
+// New returns an empty Backend.
+func New(opts Options) *Backend {
+	if opts.Capacity < 0 {
+		opts.Capacity = 0
+	}
+	return &Backend{capacity: opts.Capacity, ready: make(chan struct{}), room: make(chan struct{})}
+}
+
+// Enqueue appends e to the queue. With a Capacity, it waits while the queue
+// is full, until room appears or ctx is done.
+func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return core.ErrClosed
+		}
+		if b.capacity == 0 || b.queue.len() < b.capacity {
+			b.queue.pushBack(e)
+			b.signalReadyLocked()
+			b.mu.Unlock()
+			return nil
+		}
+		room := b.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Pull removes and returns the oldest event. It waits up to timeout for one
+// to arrive; with nothing by then it returns ok == false.
+func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	var timer *time.Timer
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return core.Delivery{}, false, core.ErrClosed
+		}
+		if b.queue.len() > 0 {
+			e := b.queue.popFront()
+			if b.capacity > 0 {
+				close(b.room)
+				b.room = make(chan struct{})
+			}
+			b.mu.Unlock()
+			return core.Delivery{Event: e, Attempt: 1}, true, nil
+		}
+		ready := b.ready
+		b.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return core.Delivery{}, false, err
+		}
+		if timeout <= 0 {
+			return core.Delivery{}, false, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-ready:
+		case <-timer.C:
+			return core.Delivery{}, false, nil
+		case <-ctx.Done():
+			return core.Delivery{}, false, ctx.Err()
+		}
+	}
+}
+
+// Ack does nothing: a pulled event has already left the queue.
+func (b *Backend) Ack(context.Context, core.Delivery) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return core.ErrClosed
+	}
+	return nil
+}
+
+// Commit appends the emitted events and the dead letters in one step; the
+// acknowledgement is implicit. It ignores Capacity (see Options).
+func (b *Backend) Commit(_ context.Context, _ core.Delivery, out core.Outcome) error {
+	for _, e := range out.Emitted {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return core.ErrClosed
+	}
+	for _, e := range out.Emitted {
+		b.queue.pushBack(e)
+	}
+	b.dead = append(b.dead, out.DeadLetters...)
+	if len(out.Emitted) > 0 {
+		b.signalReadyLocked()
+	}
+	return nil
+}
+
+// Release puts an unacknowledged delivery back at the front of the queue.
+func (b *Backend) Release(_ context.Context, d core.Delivery) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return core.ErrClosed
+	}
+	b.queue.pushFront(d.Event)
+	b.signalReadyLocked()
+	return nil
+}
+
+// DeadLetter keeps dl; DeadLetters lists what was kept.
+func (b *Backend) DeadLetter(_ context.Context, dl core.DeadLetter) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return core.ErrClosed
+	}
+	b.dead = append(b.dead, dl)
+	return nil
+}
+
+// DeadLetters returns a copy of the dead letters, oldest first. It works after
+// Close too, so a program can report them on its way out.
+func (b *Backend) DeadLetters() []core.DeadLetter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]core.DeadLetter(nil), b.dead...)
+}
+
+// Len returns the number of events waiting in the queue.
+func (b *Backend) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.queue.len()
+}
+
+// Close wakes every waiting Pull and Enqueue and makes every later call
+// return core.ErrClosed. Events still queued are dropped. Close is safe to
+// call more than once.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	close(b.ready)
+	close(b.room)
+	b.queue = deque{}
+	return nil
+}
+
+func (b *Backend) signalReadyLocked() {
+	close(b.ready)
+	b.ready = make(chan struct{})
+}
+
+// deque is a growable ring buffer of events.
+type deque struct {
+	buf  []core.Event
+	head int
+	n    int
+}
+
+func (q *deque) len() int { return q.n }
+
+func (q *deque) grow() {
+	size := max(16, 2*len(q.buf))
+	buf := make([]core.Event, size)
+	for i := 0; i < q.n; i++ {
+		buf[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = buf, 0
+}
+
+func (q *deque) pushBack(e core.Event) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = e
+	q.n++
+}
+
+func (q *deque) pushFront(e core.Event) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
+	q.buf[q.head] = e
+	q.n++
+}
+
+func (q *deque) popFront() core.Event {
+	e := q.buf[q.head]
+	q.buf[q.head] = core.Event{}
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return e
+}

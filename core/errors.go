@@ -1,0 +1,28 @@
+package core
+
+import "errors"
+
+// ErrMaxStepsExceeded stops a run that handled more events than its
+// MaxSteps allows, as a guard against organs that emit each other forever.
+var ErrMaxStepsExceeded = errors.New("max steps exceeded")
+
+// ErrPermanent marks handler errors that no retry can fix. Match it with
+// errors.Is; create such errors with Permanent.
+var ErrPermanent = errors.New("permanent failure")
+
+var errNilFunc = errors.New("organ has a nil HandleFunc")
+
+// Permanent wraps err so the Spine dead-letters the event at once instead of
+// retrying it. It returns nil for a nil err.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string        { return p.err.Error() }
+func (p *permanentError) Unwrap() error        { return p.err }
+func (p *permanentError) Is(target error) bool { return target == ErrPermanent }

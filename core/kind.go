@@ -1,0 +1,51 @@
+package core
+
+import "fmt"
+
+// Kind ties an event type to the Go type of its payload, so organs build and
+// read events without juggling maps:
+//
+//	var SpiritAppeared = core.NewKind[Spirit]("SPIRIT_APPEARED")
+//
+//	ev, err := SpiritAppeared.New(Spirit{Name: "Banquo"})
+//	spirit, err := SpiritAppeared.Decode(ev)
+//
+// A Kind is an immutable value; declare it once at package level.
+type Kind[T any] struct {
+	eventType string
+}
+
+// NewKind returns the Kind for eventType. It panics if eventType is not a
+// valid event type, because kinds are declared by the program, not read from
+// input.
+func NewKind[T any](eventType string) Kind[T] {
+	if err := ValidateEventType(eventType); err != nil {
+		panic(err)
+	}
+	return Kind[T]{eventType: eventType}
+}
+
+// Type returns the event type.
+func (k Kind[T]) Type() string { return k.eventType }
+
+// New builds an event of this kind carrying payload.
+func (k Kind[T]) New(payload T) (Event, error) {
+	return Build(EventInit{Type: k.eventType, Payload: payload})
+}
+
+// Decode returns the payload of e as a T. It fails if e is of another type.
+func (k Kind[T]) Decode(e Event) (T, error) {
+	var v T
+	if e.Type() != k.eventType {
+		return v, fmt.Errorf("decode %s: event %s has type %s", k.eventType, e.ID(), e.Type())
+	}
+	err := e.DecodePayload(&v)
+	return v, err
+}
+
+// PayloadAs decodes the payload of e into a new T.
+func PayloadAs[T any](e Event) (T, error) {
+	var v T
+	err := e.DecodePayload(&v)
+	return v, err
+}

@@ -1,0 +1,190 @@
+package necrotest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// Options configures RunWith. The zero value means every default.
+type Options struct {
+	// MaxSteps is the Spine's step guard. Default core.DefaultMaxSteps.
+	MaxSteps int
+	// MaxAttempts is the number of calls of a failing organ before the event
+	// is dead-lettered for it. Default core.DefaultMaxAttempts. Retries wait
+	// a microsecond, not the production backoff, so tests stay fast.
+	MaxAttempts int
+	// Timeout bounds the whole run. Default 30s.
+	Timeout time.Duration
+	// Logger receives the Spine's logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Run runs organs from seeds until nothing is left to handle, on an in-process
+// queue, with one event at a time in FIFO order, so the chain it records is the
+// same on every run. It fails t if the organs are rejected or the run stops
+// with an error (max steps included: use RunWith to test that).
+func Run(t testing.TB, organs []core.Organ, seeds ...core.Event) *Trace {
+	t.Helper()
+	tr, err := RunWith(context.Background(), Options{}, organs, seeds...)
+	if err != nil {
+		t.Fatalf("necrotest.Run: %v", err)
+	}
+	return tr
+}
+
+// RunWith is Run with options and a context. It returns the Trace recorded so
+// far along with any error, such as core.ErrMaxStepsExceeded.
+func RunWith(ctx context.Context, opts Options, organs []core.Organ, seeds ...core.Event) (*Trace, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	q := &queue{trace: &Trace{index: map[string]int{}}, pending: map[string][]emission{}}
+	wrapped := make([]core.Organ, len(organs))
+	for i, o := range organs {
+		if o == nil {
+			wrapped[i] = nil // let NewSpine name the problem
+			continue
+		}
+		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
+	}
+	spine, err := core.NewSpine(q, wrapped, core.Options{
+		MaxSteps:    opts.MaxSteps,
+		Concurrency: 1,
+		PullTimeout: time.Nanosecond,
+		Retry: core.RetryPolicy{
+			MaxAttempts:    opts.MaxAttempts,
+			InitialBackoff: time.Microsecond,
+			MaxBackoff:     time.Microsecond,
+		},
+		Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range seeds {
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("necrotest: seed: %w", err)
+		}
+		q.push(s, "", "")
+	}
+	err = spine.RunUntilIdle(ctx)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("necrotest: run did not quiesce: %w", ctx.Err())
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.trace.Err = err
+	return q.trace, err
+}
+
+type emission struct {
+	organ  string
+	events []core.Event
+}
+
+// queue is the harness's backend: a FIFO that returns at once when empty,
+// which is quiescence since only the Spine feeds it.
+type queue struct {
+	mu      sync.Mutex
+	items   []core.Event
+	trace   *Trace
+	pending map[string][]emission // by input event id, until committed
+}
+
+func (q *queue) push(e core.Event, parent, organ string) {
+	depth := 0
+	if i, ok := q.trace.index[parent]; ok && parent != "" {
+		depth = q.trace.Records[i].Depth + 1
+	}
+	q.trace.index[e.ID()] = len(q.trace.Records)
+	q.trace.Records = append(q.trace.Records, Record{Event: e, Parent: parent, Organ: organ, Depth: depth})
+	q.items = append(q.items, e)
+}
+
+func (q *queue) Enqueue(_ context.Context, e core.Event) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.push(e, "", "")
+	return nil
+}
+
+func (q *queue) Pull(ctx context.Context, _ time.Duration) (core.Delivery, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return core.Delivery{}, false, ctx.Err()
+	}
+	e := q.items[0]
+	q.items = q.items[1:]
+	q.trace.Steps++
+	return core.Delivery{Event: e, Attempt: 1}, true, nil
+}
+
+func (q *queue) Ack(context.Context, core.Delivery) error { return nil }
+
+func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := d.Event.ID()
+	for _, em := range q.pending[id] {
+		for _, e := range em.events {
+			q.push(e, id, em.organ)
+		}
+	}
+	delete(q.pending, id)
+	q.trace.DeadLetters = append(q.trace.DeadLetters, out.DeadLetters...)
+	return nil
+}
+
+func (q *queue) Release(_ context.Context, d core.Delivery) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.pending, d.Event.ID())
+	q.items = append([]core.Event{d.Event}, q.items...)
+	q.trace.Steps--
+	return nil
+}
+
+// recorder remembers what each organ emitted so the queue can attribute the
+// events when the delivery commits.
+type recorder struct {
+	inner core.Organ
+	name  string
+	q     *queue
+}
+
+func (r *recorder) Name() string      { return r.name }
+func (r *recorder) Listens() []string { return r.inner.Listens() }
+
+func (r *recorder) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	out, err := r.inner.Handle(ctx, e)
+	if err != nil {
+		return out, err
+	}
+	for _, ev := range out {
+		if ev.Validate() != nil {
+			return out, nil // the Spine rejects the call; record nothing
+		}
+	}
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	r.q.pending[e.ID()] = append(r.q.pending[e.ID()], emission{organ: r.name, events: out})
+	if i, ok := r.q.trace.index[e.ID()]; ok {
+		rec := &r.q.trace.Records[i]
+		rec.HandledBy = append(rec.HandledBy, r.name)
+	}
+	return out, nil
+}

@@ -1,0 +1,574 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxSteps        = 10_000
+	DefaultConcurrency     = 1
+	DefaultPullTimeout     = time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxAttempts     = 3
+	DefaultInitialBackoff  = 100 * time.Millisecond
+	DefaultMaxBackoff      = 5 * time.Second
+)
+
+// NoStepLimit as Options.MaxSteps lifts the step guard, for long-running
+// workers.
+const NoStepLimit = -1
+
+// Options configures a Spine. The zero value means every default.
+type Options struct {
+	// MaxSteps is how many events one Run may pull before it stops with
+	// ErrMaxStepsExceeded, a guard against runaway event loops. Default
+	// 10,000; NoStepLimit for none.
+	MaxSteps int
+	// Concurrency is how many events are handled at once. Default 1. Organs
+	// always see one event in constructor order, whatever the concurrency.
+	Concurrency int
+	// PullTimeout bounds each Pull. Default 1s. RunUntilIdle returns after a
+	// pull that waited this long with nothing in flight.
+	PullTimeout time.Duration
+	// ShutdownTimeout is how long in-flight events may take to finish once
+	// Run's context is cancelled; then their contexts are cancelled too.
+	// Default 10s.
+	ShutdownTimeout time.Duration
+	// Retry governs the retries of a failing organ.
+	Retry RetryPolicy
+	// Logger receives the Spine's logs. Default: JSON on stderr at Info.
+	Logger *slog.Logger
+}
+
+// RetryPolicy is the in-process retry of a failing organ: exponential backoff
+// from InitialBackoff, doubling up to MaxBackoff, each wait drawn uniformly
+// from its upper half (jitter).
+type RetryPolicy struct {
+	// MaxAttempts is the number of calls, first included, before the event
+	// is dead-lettered for the organ. Default 3; 1 disables retries.
+	MaxAttempts int
+	// InitialBackoff is the wait after the first failure. Default 100ms.
+	InitialBackoff time.Duration
+	// MaxBackoff caps the wait. Default 5s.
+	MaxBackoff time.Duration
+}
+
+// Backoff returns the wait after the given failed attempt (1-based).
+func (r RetryPolicy) Backoff(attempt int) time.Duration {
+	d := r.InitialBackoff
+	for i := 1; i < attempt && d < r.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.MaxBackoff)
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.MaxSteps < NoStepLimit:
+		return o, fmt.Errorf("spine options: MaxSteps %d: must be positive, 0 for the default or NoStepLimit", o.MaxSteps)
+	case o.Concurrency < 0:
+		return o, fmt.Errorf("spine options: Concurrency %d: must not be negative", o.Concurrency)
+	case o.PullTimeout < 0:
+		return o, fmt.Errorf("spine options: PullTimeout %v: must not be negative", o.PullTimeout)
+	case o.ShutdownTimeout < 0:
+		return o, fmt.Errorf("spine options: ShutdownTimeout %v: must not be negative", o.ShutdownTimeout)
+	case o.Retry.MaxAttempts < 0:
+		return o, fmt.Errorf("spine options: Retry.MaxAttempts %d: must not be negative", o.Retry.MaxAttempts)
+	case o.Retry.InitialBackoff < 0:
+		return o, fmt.Errorf("spine options: Retry.InitialBackoff %v: must not be negative", o.Retry.InitialBackoff)
+	case o.Retry.MaxBackoff < 0:
+		return o, fmt.Errorf("spine options: Retry.MaxBackoff %v: must not be negative", o.Retry.MaxBackoff)
+	}
+	if o.MaxSteps == 0 {
+		o.MaxSteps = DefaultMaxSteps
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.PullTimeout == 0 {
+		o.PullTimeout = DefaultPullTimeout
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.Retry.MaxAttempts == 0 {
+		o.Retry.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Retry.InitialBackoff == 0 {
+		o.Retry.InitialBackoff = DefaultInitialBackoff
+	}
+	if o.Retry.MaxBackoff == 0 {
+		o.Retry.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.Retry.MaxBackoff < o.Retry.InitialBackoff {
+		return o, fmt.Errorf("spine options: Retry.MaxBackoff %v: less than InitialBackoff %v", o.Retry.MaxBackoff, o.Retry.InitialBackoff)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return o, nil
+}
+
+// Stats counts what a Spine has done since it was built.
+type Stats struct {
+	Pulled       int64 // deliveries pulled and handled
+	Handled      int64 // successful organ calls
+	Failed       int64 // failed organ calls, retries included
+	Emitted      int64 // events emitted and committed
+	DeadLettered int64 // dead letters committed
+}
+
+type organEntry struct {
+	organ Organ
+	name  string
+}
+
+// Spine pulls events from a Backend, dispatches each to the organs that
+// listen to its type, in the order they were given, and commits what they
+// emit together with the acknowledgement of the input.
+//
+// A Spine is safe for concurrent use, but runs one Run or RunUntilIdle at a
+// time.
+type Spine struct {
+	backend  Backend
+	commit   Committer
+	dead     DeadLetterer
+	release  Releaser
+	organs   []organEntry
+	routes   map[string][]int
+	opts     Options
+	log      *slog.Logger
+	running  atomic.Bool
+	pulled   atomic.Int64
+	handled  atomic.Int64
+	failed   atomic.Int64
+	emitted  atomic.Int64
+	deadLets atomic.Int64
+}
+
+// NewSpine builds a Spine over backend for organs, which receive each event
+// in the order given. It rejects a nil backend, an empty organ list, a nil
+// organ, an organ with no or invalid event types, and duplicate organ names,
+// with an error that names the organ.
+func NewSpine(backend Backend, organs []Organ, opts Options) (*Spine, error) {
+	if backend == nil {
+		return nil, errors.New("spine: backend is nil")
+	}
+	if len(organs) == 0 {
+		return nil, errors.New("spine: at least one organ is required")
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Spine{backend: backend, opts: o, log: o.Logger, routes: make(map[string][]int)}
+	s.commit, _ = backend.(Committer)
+	s.dead, _ = backend.(DeadLetterer)
+	s.release, _ = backend.(Releaser)
+	names := make(map[string]int, len(organs))
+	for i, org := range organs {
+		if org == nil {
+			return nil, fmt.Errorf("spine: organ #%d is nil", i)
+		}
+		name := OrganName(org)
+		if name == "" {
+			return nil, fmt.Errorf("spine: organ #%d (%T) has an empty name", i, org)
+		}
+		if j, dup := names[name]; dup {
+			return nil, fmt.Errorf("spine: organ #%d and #%d are both named %q: names must be unique", j, i, name)
+		}
+		names[name] = i
+		listens := org.Listens()
+		if len(listens) == 0 {
+			return nil, fmt.Errorf("spine: organ %q listens to no event type", name)
+		}
+		seen := make(map[string]bool, len(listens))
+		for _, t := range listens {
+			if err := ValidateEventType(t); err != nil {
+				return nil, fmt.Errorf("spine: organ %q: %w", name, err)
+			}
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			s.routes[t] = append(s.routes[t], len(s.organs))
+		}
+		s.organs = append(s.organs, organEntry{organ: org, name: name})
+	}
+	return s, nil
+}
+
+// Backend returns the backend the Spine pulls from.
+func (s *Spine) Backend() Backend { return s.backend }
+
+// Enqueue validates events and enqueues them on the backend, in order. It is
+// how a program seeds a chain.
+func (s *Spine) Enqueue(ctx context.Context, events ...Event) error {
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		if err := s.backend.Enqueue(ctx, e); err != nil {
+			return fmt.Errorf("enqueue %s: %w", e, err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the Spine's counters.
+func (s *Spine) Stats() Stats {
+	return Stats{
+		Pulled:       s.pulled.Load(),
+		Handled:      s.handled.Load(),
+		Failed:       s.failed.Load(),
+		Emitted:      s.emitted.Load(),
+		DeadLettered: s.deadLets.Load(),
+	}
+}
+
+// Run pulls and handles events until ctx is cancelled, MaxSteps is exceeded
+// (ErrMaxStepsExceeded) or the backend is closed (an error wrapping
+// ErrClosed). A cancelled ctx is a normal stop: Run stops pulling, lets the
+// events in flight finish within ShutdownTimeout, commits them and returns
+// nil. No goroutine started by Run outlives it.
+func (s *Spine) Run(ctx context.Context) error { return s.run(ctx, false) }
+
+// RunUntilIdle is Run that also returns nil once a pull has waited
+// PullTimeout while no event was in flight: the chain has quiesced. It is
+// meant for batch jobs, demos and tests on backends that only this process
+// feeds.
+func (s *Spine) RunUntilIdle(ctx context.Context) error { return s.run(ctx, true) }
+
+func (s *Spine) run(ctx context.Context, untilIdle bool) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("spine: already running")
+	}
+	defer s.running.Store(false)
+
+	// Handlers outlive the pull loop by up to ShutdownTimeout, so they get
+	// their own context, cancelled by the watcher below only when that runs
+	// out.
+	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	handlersDone := make(chan struct{})
+	watcherDone := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		select {
+		case <-handlersDone:
+			return
+		case <-loopCtx.Done():
+		}
+		t := time.NewTimer(s.opts.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-handlersDone:
+		case <-t.C:
+			s.log.LogAttrs(ctx, slog.LevelWarn, "shutdown timeout: cancelling in-flight handlers",
+				slog.Duration(KeyDuration, s.opts.ShutdownTimeout))
+			cancelHandlers()
+		}
+	}()
+
+	var (
+		steps     int
+		wg        sync.WaitGroup
+		inflight  atomic.Int64
+		completed atomic.Int64
+		slots     = make(chan struct{}, s.opts.Concurrency)
+		pullFails int
+		result    error
+	)
+	parallel := s.opts.Concurrency > 1
+
+loop:
+	for loopCtx.Err() == nil {
+		if parallel {
+			select {
+			case slots <- struct{}{}:
+			case <-loopCtx.Done():
+				break loop
+			}
+		}
+		c0, i0 := completed.Load(), inflight.Load()
+		d, ok, err := s.backend.Pull(loopCtx, s.opts.PullTimeout)
+		if !ok || err != nil {
+			if parallel {
+				<-slots
+			}
+		}
+		if err != nil {
+			if loopCtx.Err() != nil {
+				break
+			}
+			if errors.Is(err, ErrClosed) {
+				result = fmt.Errorf("spine: pull: %w", err)
+				break
+			}
+			pullFails++
+			s.pullFailed(loopCtx, err, pullFails)
+			continue
+		}
+		if pullFails > 0 {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "pull recovered", slog.Int("failures", pullFails))
+			pullFails = 0
+		}
+		if !ok {
+			if untilIdle && i0 == 0 && inflight.Load() == 0 && completed.Load() == c0 {
+				break
+			}
+			continue
+		}
+		steps++
+		if s.opts.MaxSteps != NoStepLimit && steps > s.opts.MaxSteps {
+			if parallel {
+				<-slots
+			}
+			s.releaseDelivery(d)
+			s.log.LogAttrs(ctx, slog.LevelError, "max steps exceeded",
+				slog.Int(KeySteps, s.opts.MaxSteps), slog.String(KeyEventID, d.Event.ID()),
+				slog.String(KeyEventType, d.Event.Type()))
+			result = ErrMaxStepsExceeded
+			break
+		}
+		s.pulled.Add(1)
+		if !parallel {
+			s.process(handleCtx, d)
+			completed.Add(1)
+			continue
+		}
+		inflight.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.process(handleCtx, d)
+			completed.Add(1)
+			inflight.Add(-1)
+			<-slots
+		}()
+	}
+
+	stopLoop()
+	wg.Wait()
+	close(handlersDone)
+	<-watcherDone
+	return result
+}
+
+func (s *Spine) pullFailed(ctx context.Context, err error, fails int) {
+	wait := RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}.Backoff(fails)
+	level := slog.LevelDebug
+	if fails == 1 {
+		level = slog.LevelWarn
+	}
+	s.log.LogAttrs(ctx, level, "pull failed; backing off",
+		slog.String(KeyError, err.Error()), slog.Int(KeyAttempt, fails), slog.Duration("backoff", wait))
+	sleep(ctx, wait)
+}
+
+// sleep waits for d or until ctx is done, and reports whether it slept the
+// whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// process handles one delivery with every organ that listens to it and
+// commits the outcome. If ctx is cancelled before that (a forced shutdown),
+// the delivery is released instead of acknowledged.
+func (s *Spine) process(ctx context.Context, d Delivery) {
+	e := d.Event
+	var out Outcome
+	idxs := s.routes[e.Type()]
+	if len(idxs) == 0 {
+		out.DeadLetters = append(out.DeadLetters, DeadLetter{
+			Event: e, Reason: ReasonUnroutable, Time: time.Now().UTC(),
+			Error: "no organ listens to " + e.Type(),
+		})
+		s.log.LogAttrs(ctx, slog.LevelWarn, "unroutable event dead-lettered",
+			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()))
+	}
+	for _, i := range idxs {
+		org := s.organs[i]
+		emitted, attempts, err := s.invoke(ctx, org, e)
+		if err != nil {
+			if ctx.Err() != nil {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "handler interrupted by shutdown; event released",
+					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+					slog.String(KeyOrgan, org.name), slog.String(KeyError, err.Error()))
+				s.releaseDelivery(d)
+				return
+			}
+			out.DeadLetters = append(out.DeadLetters, DeadLetter{
+				Event: e, Organ: org.name, Reason: ReasonHandlerFailed, Error: err.Error(),
+				Attempts: attempts, Time: time.Now().UTC(),
+			})
+			s.log.LogAttrs(ctx, slog.LevelError, "handler failed; event dead-lettered for organ",
+				slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+				slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempts), slog.String(KeyError, err.Error()))
+			continue
+		}
+		out.Emitted = append(out.Emitted, emitted...)
+	}
+	s.commitOutcome(ctx, d, out)
+}
+
+// invoke calls org until it succeeds, fails permanently, runs out of
+// attempts or ctx is done.
+func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, int, error) {
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	for attempt := 1; ; attempt++ {
+		var start time.Time
+		if debug {
+			start = time.Now()
+		}
+		emitted, err := callOrgan(ctx, org.organ, e)
+		if err == nil {
+			for i, ev := range emitted {
+				if verr := ev.Validate(); verr != nil {
+					err = Permanent(fmt.Errorf("organ emitted an invalid event at index %d: %w", i, verr))
+					break
+				}
+			}
+		}
+		if err == nil {
+			s.handled.Add(1)
+			if debug {
+				s.log.LogAttrs(ctx, slog.LevelDebug, "handled",
+					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+					slog.String(KeyOrgan, org.name), slog.Int(KeyEmitted, len(emitted)),
+					slog.Duration(KeyDuration, time.Since(start)), slog.Int(KeyAttempt, attempt))
+			}
+			return emitted, attempt, nil
+		}
+		s.failed.Add(1)
+		if errors.Is(err, ErrPermanent) || attempt >= s.opts.Retry.MaxAttempts || ctx.Err() != nil {
+			return nil, attempt, err
+		}
+		wait := s.opts.Retry.Backoff(attempt)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "handler failed; retrying",
+			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+			slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempt),
+			slog.String(KeyError, err.Error()), slog.Duration("backoff", wait))
+		if !sleep(ctx, wait) {
+			return nil, attempt, err
+		}
+	}
+}
+
+// PanicError is the error a recovered organ panic becomes.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+func callOrgan(ctx context.Context, o Organ, e Event) (emitted []Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			emitted, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return o.Handle(ctx, e)
+}
+
+// commitOutcome records out and acknowledges d, retrying transient backend
+// failures until it succeeds or ctx is done. Where the backend cannot commit
+// atomically, the steps already done are not repeated.
+func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
+	var err error
+	enqueued, deadDone := 0, 0
+	for attempt := 1; ; attempt++ {
+		if s.commit != nil {
+			err = s.commit.Commit(ctx, d, out)
+		} else {
+			err = nil
+			for enqueued < len(out.Emitted) && err == nil {
+				if err = s.backend.Enqueue(ctx, out.Emitted[enqueued]); err == nil {
+					enqueued++
+				}
+			}
+			for deadDone < len(out.DeadLetters) && err == nil {
+				if err = s.deadLetter(ctx, out.DeadLetters[deadDone]); err == nil {
+					deadDone++
+				}
+			}
+			if err == nil {
+				err = s.backend.Ack(ctx, d)
+			}
+		}
+		if err == nil {
+			s.emitted.Add(int64(len(out.Emitted)))
+			s.deadLets.Add(int64(len(out.DeadLetters)))
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String(KeyEventID, d.Event.ID()), slog.String(KeyEventType, d.Event.Type()),
+			slog.Int(KeyAttempt, attempt), slog.String(KeyError, err.Error()),
+		}
+		if errors.Is(err, ErrClosed) {
+			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs...)
+			return
+		}
+		if ctx.Err() != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)
+			s.releaseDelivery(d)
+			return
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "commit failed; retrying", attrs...)
+		sleep(ctx, RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}.Backoff(attempt))
+	}
+}
+
+func (s *Spine) deadLetter(ctx context.Context, dl DeadLetter) error {
+	if s.dead != nil {
+		return s.dead.DeadLetter(ctx, dl)
+	}
+	// Nowhere to keep it: the log is the record, at Error with everything
+	// needed to replay the event.
+	wire, _ := dl.Event.MarshalJSON()
+	s.log.LogAttrs(ctx, slog.LevelError, "dead letter (backend keeps none)",
+		slog.String(KeyOrgan, dl.Organ), slog.String(KeyReason, dl.Reason),
+		slog.String(KeyError, dl.Error), slog.Int(KeyAttempt, dl.Attempts),
+		slog.String("event", string(wire)))
+	return nil
+}
+
+func (s *Spine) releaseDelivery(d Delivery) {
+	if s.release == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.release.Release(ctx, d); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "release failed",
+			slog.String(KeyEventID, d.Event.ID()), slog.String(KeyError, err.Error()))
+	}
+}
