@@ -272,6 +272,13 @@ func canonicalObject(raw []byte) (string, error) {
 	if err := json.Compact(&buf, raw); err != nil {
 		return "", invalid("payload", "not valid JSON", err)
 	}
+	// encoding/json escapes these when it marshals; doing the same here makes
+	// the payload read back from any encoder byte-identical to the original.
+	if bytes.ContainsAny(buf.Bytes(), "<>&\u2028\u2029") {
+		var esc bytes.Buffer
+		json.HTMLEscape(&esc, buf.Bytes())
+		return esc.String(), nil
+	}
 	return buf.String(), nil
 }
 
@@ -292,14 +299,6 @@ func jsonKind(b []byte) string {
 	default:
 		return "a number"
 	}
-}
-
-// wireEvent is the JSON wire form.
-type wireEvent struct {
-	ID        string          `json:"id"`
-	Timestamp string          `json:"timestamp"`
-	EventType string          `json:"event_type"`
-	Payload   json.RawMessage `json:"payload"`
 }
 
 // decodeWire uses pointers to tell a missing field from an empty one.

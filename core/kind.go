@@ -49,3 +49,12 @@ func PayloadAs[T any](e Event) (T, error) {
 	err := e.DecodePayload(&v)
 	return v, err
 }
+
+// MustNew is New that panics on error, for tests and fixtures.
+func (k Kind[T]) MustNew(payload T) Event {
+	e, err := k.New(payload)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}

@@ -1,0 +1,27 @@
+// Package organs holds the séance: four organs that turn a summons into a
+// printed omen, one stage each.
+//
+// # The chain
+//
+//	SUMMON_RITUAL    → Summoner → SPIRIT_APPEARED   (which spirit answers)
+//	SPIRIT_APPEARED  → Medium   → ANSWER_GENERATED  (what the spirit says)
+//	ANSWER_GENERATED → Oracle   → OMEN_REVEALED     (the omen that follows)
+//	OMEN_REVEALED    → Scribe   → written to an io.Writer, nothing emitted
+//
+// Each payload embeds the one before it, so the whole ritual (its number, the
+// seeker, the question) travels to the end of the chain and no organ needs to
+// look anything up.
+//
+// # Determinism
+//
+// Every choice is an FNV-1a hash of the ritual's content into a fixed list:
+// the same seeker asking the same question always meets the same spirit and
+// hears the same answer. Nothing depends on the clock or on randomness, so a
+// séance can be replayed, tested and compared byte for byte.
+//
+// # Validation
+//
+// Organs validate what they decode. A bad payload (an empty question, say)
+// is a core.Permanent error wrapping a *FieldError that names the field:
+// retrying cannot fix it, so the Spine dead-letters the event at once.
+package organs

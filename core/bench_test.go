@@ -1,0 +1,53 @@
+package core_test
+
+import (
+	"testing"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+type benchPayload struct {
+	Ritual   int    `json:"ritual"`
+	Seeker   string `json:"seeker"`
+	Question string `json:"question"`
+}
+
+var benchKind = core.NewKind[benchPayload]("SUMMON_RITUAL")
+
+func BenchmarkNewEvent(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := benchKind.New(benchPayload{Ritual: i, Seeker: "Mina", Question: "Who walks?"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMarshalEvent(b *testing.B) {
+	e := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"})
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = e.AppendJSON(buf[:0])
+	}
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	wire, _ := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"}).MarshalJSON()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := core.DecodeEvent(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKindDecode(b *testing.B) {
+	e := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := benchKind.Decode(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+// Package core is NecroStack: a small, async-first, event-driven framework.
+// It defines the three ideas everything else plugs into, and depends on
+// nothing but the standard library and github.com/google/uuid.
+//
+// # Events
+//
+// An Event is an immutable, validated message: a UUID id, a UTC timestamp,
+// an UPPER_SNAKE_CASE event type and a JSON object payload. Build one with
+// NewEvent, Build or a typed Kind; its wire form is JSON,
+//
+//	{"id":"…","timestamp":"RFC3339Nano UTC","event_type":"…","payload":{…}}
+//
+// and DecodeEvent reads it back strictly: unknown fields, trailing data, a
+// missing id, timestamp or type, an invalid id and a payload that is not an
+// object are errors matching ErrInvalidEvent, as *EventError naming the field.
+//
+// # Organs
+//
+// An Organ listens to event types and handles each event of those types,
+// returning the events it emits. A handler is an ordinary blocking call that
+// honours its context; doing I/O in it is what other frameworks call async.
+// OrganFunc adapts a function. An organ is named after its Go type unless it
+// implements Namer.
+//
+// # The Spine
+//
+// A Spine pulls events from a Backend and hands each to every organ that
+// listens to its type, in the order the organs were given. It then commits
+// what they emitted together with the acknowledgement of the input, atomically
+// where the backend is a Committer, so a crash duplicates work but never loses
+// an event. A failing organ is retried in process with exponential backoff and
+// jitter; when its attempts run out the event is dead-lettered for that organ
+// alone and the other organs still run. An event no organ listens to is
+// dead-lettered as unroutable. MaxSteps (10,000 by default) stops a run that
+// loops, with ErrMaxStepsExceeded. Concurrency sets how many events are in
+// flight. Cancelling Run's context stops pulling and lets the events in flight
+// finish within ShutdownTimeout.
+//
+// # Backends
+//
+// A Backend has three methods: Enqueue, Pull (with a timeout) and Ack. The
+// Spine discovers optional capabilities by type assertion: Committer,
+// DeadLetterer, Releaser and io.Closer. Backends live in their own modules
+// (backends/memory, backends/redis) so a program pulls in only the one it
+// uses. Package necrotest holds the conformance suite they all pass, and the
+// harness for testing organs.
+//
+// # Logging
+//
+// The Spine logs through the *slog.Logger in Options, JSON on stderr by
+// default, with the stable keys in this package's Key constants. Per-event
+// lines are at Debug and cost nothing at Info; retries are at Warn, dead
+// letters at Error.
+package core

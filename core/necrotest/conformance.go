@@ -1,0 +1,423 @@
+package necrotest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// BackendSuite describes a backend to TestBackend.
+type BackendSuite struct {
+	// New returns a fresh, empty backend for one subtest. The suite closes
+	// it (when it is an io.Closer) at the end of the subtest.
+	New func(t *testing.T) core.Backend
+	// DeadLetters lists the dead letters b keeps, oldest first. Required
+	// when the backend implements core.DeadLetterer.
+	DeadLetters func(t *testing.T, b core.Backend) []core.DeadLetter
+	// PullTimeout is the timeout the suite passes to Pull when it expects
+	// an event. Default 5s.
+	PullTimeout time.Duration
+}
+
+// TestBackend runs the conformance suite every NecroStack backend passes:
+// FIFO order, a timeout that returns none, waking on enqueue, cancellation,
+// ack, concurrent producers and consumers, close, and the optional
+// capabilities the backend implements (commit, release, dead letters).
+func TestBackend(t *testing.T, s BackendSuite) {
+	if s.New == nil {
+		t.Fatal("necrotest.BackendSuite: New is nil")
+	}
+	if s.PullTimeout <= 0 {
+		s.PullTimeout = 5 * time.Second
+	}
+	c := conformance{s}
+	t.Run("FIFO", c.fifo)
+	t.Run("RoundTrip", c.roundTrip)
+	t.Run("TimeoutReturnsNone", c.timeoutReturnsNone)
+	t.Run("PullWakesOnEnqueue", c.pullWakes)
+	t.Run("PullHonoursContext", c.pullContext)
+	t.Run("AckedNotRedelivered", c.ack)
+	t.Run("ConcurrentProducersConsumers", c.concurrent)
+	t.Run("Close", c.close)
+	t.Run("Commit", c.commit)
+	t.Run("Release", c.release)
+	t.Run("DeadLetters", c.deadLetters)
+}
+
+type conformance struct{ BackendSuite }
+
+func (c conformance) backend(t *testing.T) core.Backend {
+	t.Helper()
+	b := c.New(t)
+	if cl, ok := b.(io.Closer); ok {
+		t.Cleanup(func() {
+			if err := cl.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	return b
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func seq(t *testing.T, n int, tag string) []core.Event {
+	t.Helper()
+	out := make([]core.Event, n)
+	for i := range out {
+		e, err := core.NewEvent("CONFORMANCE_EVENT", map[string]any{"tag": tag, "n": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func (c conformance) mustPull(t *testing.T, ctx context.Context, b core.Backend) core.Delivery {
+	t.Helper()
+	d, ok, err := b.Pull(ctx, c.PullTimeout)
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if !ok {
+		t.Fatalf("Pull: no event within %v, want one", c.PullTimeout)
+	}
+	return d
+}
+
+func (c conformance) mustBeEmpty(t *testing.T, ctx context.Context, b core.Backend) {
+	t.Helper()
+	d, ok, err := b.Pull(ctx, 200*time.Millisecond)
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if ok {
+		t.Fatalf("Pull: got %s, want no event", d.Event)
+	}
+}
+
+func mustEnqueue(t *testing.T, ctx context.Context, b core.Backend, events ...core.Event) {
+	t.Helper()
+	for _, e := range events {
+		if err := b.Enqueue(ctx, e); err != nil {
+			t.Fatalf("Enqueue %s: %v", e, err)
+		}
+	}
+}
+
+func (c conformance) fifo(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	events := seq(t, 50, "fifo")
+	mustEnqueue(t, ctx, b, events...)
+	for i, want := range events {
+		d := c.mustPull(t, ctx, b)
+		if d.Event.ID() != want.ID() {
+			t.Fatalf("pull #%d: got %s, want %s", i, d.Event, want)
+		}
+		if err := b.Ack(ctx, d); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	}
+	c.mustBeEmpty(t, ctx, b)
+}
+
+func (c conformance) roundTrip(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	want, err := core.Build(core.EventInit{
+		ID:        "0b6f1c9e-3d5a-4f7b-9c2e-8a1d4e6f7a8b",
+		Timestamp: time.Date(2026, 10, 31, 23, 59, 59, 123456789, time.UTC),
+		Type:      "ROUND_TRIP",
+		Payload:   map[string]any{"text": "ünïcödé \"quoted\"\n", "n": 1.5, "list": []any{1, "two", nil}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, ctx, b, want)
+	d := c.mustPull(t, ctx, b)
+	if !d.Event.Equal(want) {
+		t.Fatalf("pulled event differs:\n got  %s %s %s\n want %s %s %s",
+			d.Event, d.Event.Timestamp(), d.Event.Payload(), want, want.Timestamp(), want.Payload())
+	}
+	if err := b.Ack(ctx, d); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+}
+
+func (c conformance) timeoutReturnsNone(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	d, ok, err := b.Pull(ctx, timeout)
+	elapsed := time.Since(start)
+	if err != nil || ok {
+		t.Fatalf("Pull on empty backend: got (%s, %v, %v), want no event and no error", d.Event, ok, err)
+	}
+	if elapsed < timeout/2 {
+		t.Errorf("Pull returned after %v, want it to wait about %v", elapsed, timeout)
+	}
+	if elapsed > timeout+3*time.Second {
+		t.Errorf("Pull returned after %v, want about %v", elapsed, timeout)
+	}
+}
+
+func (c conformance) pullWakes(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	want := seq(t, 1, "wake")[0]
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = b.Enqueue(ctx, want)
+	}()
+	start := time.Now()
+	d, ok, err := b.Pull(ctx, 10*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("Pull: got (%v, %v), want the event", ok, err)
+	}
+	if d.Event.ID() != want.ID() {
+		t.Fatalf("Pull: got %s, want %s", d.Event, want)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Pull woke after %v, want soon after the enqueue", elapsed)
+	}
+	_ = b.Ack(ctx, d)
+}
+
+func (c conformance) pullContext(t *testing.T) {
+	b := c.backend(t)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, ok, err := b.Pull(ctx, 20*time.Second)
+	if ok {
+		t.Fatal("Pull on empty backend returned an event")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Pull after cancel: got error %v, want context.Canceled", err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Pull returned %v after cancel, want promptly", elapsed)
+	}
+}
+
+func (c conformance) ack(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	events := seq(t, 3, "ack")
+	mustEnqueue(t, ctx, b, events...)
+	for range events {
+		if err := b.Ack(ctx, c.mustPull(t, ctx, b)); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	}
+	c.mustBeEmpty(t, ctx, b)
+}
+
+func (c conformance) concurrent(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	const producers, perProducer, consumers = 4, 100, 4
+	total := producers * perProducer
+	var wg sync.WaitGroup
+	errs := make(chan error, producers+consumers)
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perProducer {
+				e, err := core.NewEvent("CONFORMANCE_EVENT", map[string]int{"p": p, "i": i})
+				if err == nil {
+					err = b.Enqueue(ctx, e)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("producer %d: %w", p, err)
+					return
+				}
+			}
+		}()
+	}
+	var mu sync.Mutex
+	seen := make(map[string]int, total)
+	received := 0
+	for range consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				done := received >= total
+				mu.Unlock()
+				if done {
+					return
+				}
+				d, ok, err := b.Pull(ctx, 200*time.Millisecond)
+				if err != nil {
+					errs <- fmt.Errorf("consumer: %w", err)
+					return
+				}
+				if !ok {
+					continue
+				}
+				if err := b.Ack(ctx, d); err != nil {
+					errs <- fmt.Errorf("consumer ack: %w", err)
+					return
+				}
+				mu.Lock()
+				seen[d.Event.ID()]++
+				received++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(seen) != total {
+		t.Errorf("distinct events received: got %d, want %d", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s received %d times, want once", id, n)
+		}
+	}
+}
+
+func (c conformance) close(t *testing.T) {
+	b := c.New(t)
+	cl, ok := b.(io.Closer)
+	if !ok {
+		t.Skip("backend does not implement io.Closer")
+	}
+	ctx := testCtx(t)
+	pullErr := make(chan error, 1)
+	go func() {
+		_, _, err := b.Pull(ctx, 2*time.Second)
+		pullErr <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := cl.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case err := <-pullErr:
+		if err != nil && !errors.Is(err, core.ErrClosed) {
+			t.Errorf("Pull blocked during Close: got %v, want nil or ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Pull blocked during Close did not return")
+	}
+	if err := b.Enqueue(ctx, seq(t, 1, "closed")[0]); !errors.Is(err, core.ErrClosed) {
+		t.Errorf("Enqueue after Close: got %v, want ErrClosed", err)
+	}
+	if _, _, err := b.Pull(ctx, time.Millisecond); !errors.Is(err, core.ErrClosed) {
+		t.Errorf("Pull after Close: got %v, want ErrClosed", err)
+	}
+}
+
+func (c conformance) commit(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	cm, ok := b.(core.Committer)
+	if !ok {
+		t.Skip("backend does not implement core.Committer")
+	}
+	in := seq(t, 1, "input")[0]
+	mustEnqueue(t, ctx, b, in)
+	d := c.mustPull(t, ctx, b)
+	emitted := seq(t, 3, "emitted")
+	out := core.Outcome{Emitted: emitted}
+	var dl core.DeadLetter
+	if _, ok := b.(core.DeadLetterer); ok && c.DeadLetters != nil {
+		dl = core.DeadLetter{Event: in, Organ: "Failing", Reason: core.ReasonHandlerFailed,
+			Error: "boom", Attempts: 3, Time: time.Now().UTC()}
+		out.DeadLetters = []core.DeadLetter{dl}
+	}
+	if err := cm.Commit(ctx, d, out); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	for i, want := range emitted {
+		got := c.mustPull(t, ctx, b)
+		if got.Event.ID() != want.ID() {
+			t.Fatalf("after Commit, pull #%d: got %s, want %s", i, got.Event, want)
+		}
+		_ = b.Ack(ctx, got)
+	}
+	c.mustBeEmpty(t, ctx, b)
+	if out.DeadLetters != nil {
+		dls := c.DeadLetters(t, b)
+		if len(dls) != 1 || !sameDeadLetter(dls[0], dl) {
+			t.Errorf("dead letters after Commit: got %+v, want [%+v]", dls, dl)
+		}
+	}
+}
+
+func (c conformance) release(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	r, ok := b.(core.Releaser)
+	if !ok {
+		t.Skip("backend does not implement core.Releaser")
+	}
+	events := seq(t, 2, "release")
+	mustEnqueue(t, ctx, b, events...)
+	d := c.mustPull(t, ctx, b)
+	if err := r.Release(ctx, d); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	for i, want := range events {
+		got := c.mustPull(t, ctx, b)
+		if got.Event.ID() != want.ID() {
+			t.Fatalf("after Release, pull #%d: got %s, want %s", i, got.Event, want)
+		}
+		_ = b.Ack(ctx, got)
+	}
+}
+
+func (c conformance) deadLetters(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	dlr, ok := b.(core.DeadLetterer)
+	if !ok {
+		t.Skip("backend does not implement core.DeadLetterer")
+	}
+	if c.DeadLetters == nil {
+		t.Fatal("backend implements core.DeadLetterer but BackendSuite.DeadLetters is nil")
+	}
+	events := seq(t, 2, "dead")
+	want := []core.DeadLetter{
+		{Event: events[0], Organ: "Oracle", Reason: core.ReasonHandlerFailed, Error: "the omen is unclear", Attempts: 3,
+			Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{Event: events[1], Reason: core.ReasonUnroutable, Error: "no organ listens to CONFORMANCE_EVENT",
+			Time: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)},
+	}
+	for _, dl := range want {
+		if err := dlr.DeadLetter(ctx, dl); err != nil {
+			t.Fatalf("DeadLetter: %v", err)
+		}
+	}
+	got := c.DeadLetters(t, b)
+	if len(got) != len(want) {
+		t.Fatalf("dead letters: got %d, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !sameDeadLetter(got[i], want[i]) {
+			t.Errorf("dead letter #%d:\n got  %+v\n want %+v", i, got[i], want[i])
+		}
+	}
+	// Dead letters are not events to handle.
+	c.mustBeEmpty(t, ctx, b)
+}
+
+func sameDeadLetter(a, b core.DeadLetter) bool {
+	return a.Event.Equal(b.Event) && a.Organ == b.Organ && a.Reason == b.Reason &&
+		a.Error == b.Error && a.Attempts == b.Attempts && a.Time.Sub(b.Time).Abs() < time.Millisecond
+}

@@ -1,0 +1,33 @@
+// Package necrotest helps test NecroStack organs and backends, the way
+// net/http/httptest helps test HTTP handlers.
+//
+// # Running organs to quiescence
+//
+// Run feeds seed events to a set of organs through a real core.Spine on an
+// in-process queue, one event at a time in FIFO order, until nothing is left
+// to handle. It returns a Trace: every event in the order it was enqueued,
+// with the event it was emitted for and the organ that emitted it, and the
+// dead letters. No external service, no workflow engine, no sleeps: the same
+// organs and seeds give the same Trace on every run.
+//
+//	tr := necrotest.Run(t, []core.Organ{&Summoner{}, &Medium{}}, seed)
+//	tr.AssertChain(t, seed.ID(), "SPIRIT_APPEARED", "ANSWER_GENERATED")
+//	tr.AssertNoDeadLetters(t)
+//
+// Retries in the harness wait a microsecond instead of the production
+// backoff; the number of attempts is the production default unless
+// Options.MaxAttempts says otherwise.
+//
+// # Backend conformance
+//
+// TestBackend is the suite every backend passes: FIFO, a pull timeout that
+// returns none, cancellation, ack, concurrent producers and consumers, close,
+// and the optional capabilities (commit, release, dead letters). A backend's
+// own tests call it with a constructor:
+//
+//	func TestConformance(t *testing.T) {
+//		necrotest.TestBackend(t, necrotest.BackendSuite{
+//			New: func(t *testing.T) core.Backend { return memory.New(memory.Options{}) },
+//		})
+//	}
+package necrotest
