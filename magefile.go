@@ -19,6 +19,7 @@ import (
 var modules = []string{
 	"core",
 	"backends/memory",
+	"backends/redis",
 	"apps/seance",
 	"apps/etl",
 }

@@ -9,6 +9,12 @@ import (
 // ErrClosed is returned by a backend's methods after Close.
 var ErrClosed = errors.New("backend closed")
 
+// ErrDeliveryLost is returned by Commit, Ack or Release when the backend no
+// longer holds the delivery for this consumer: another consumer reclaimed it
+// after it stayed unacknowledged too long. Nothing was committed; the new
+// owner handles the event. The Spine logs it and moves on.
+var ErrDeliveryLost = errors.New("delivery lost to another consumer")
+
 // Delivery is one event handed out by Backend.Pull. Receipt and Attempt are
 // the backend's: the Spine passes the Delivery back unchanged to Ack, Commit
 // or Release.
@@ -32,7 +38,9 @@ type Delivery struct {
 // as handled; backends without redelivery make it a no-op.
 //
 // Optional capabilities are separate interfaces: Committer, DeadLetterer,
-// Releaser and io.Closer. After Close every method returns ErrClosed.
+// Releaser and io.Closer. After Close every method returns ErrClosed. The
+// Spine finds the capabilities by type assertion on the value it is given, so
+// a wrapper around a backend must implement them itself to keep them.
 type Backend interface {
 	Enqueue(ctx context.Context, e Event) error
 	Pull(ctx context.Context, timeout time.Duration) (d Delivery, ok bool, err error)

@@ -537,12 +537,20 @@ func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
 			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs...)
 			return
 		}
+		if errors.Is(err, ErrDeliveryLost) {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: another consumer reclaimed the event", attrs...)
+			return
+		}
 		if ctx.Err() != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)
 			s.releaseDelivery(d)
 			return
 		}
-		s.log.LogAttrs(ctx, slog.LevelWarn, "commit failed; retrying", attrs...)
+		level := slog.LevelDebug
+		if attempt == 1 {
+			level = slog.LevelWarn // once per failing commit, not once per retry
+		}
+		s.log.LogAttrs(ctx, level, "commit failed; retrying", attrs...)
 		sleep(ctx, RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}.Backoff(attempt))
 	}
 }

@@ -716,3 +716,18 @@ func TestRetryHonoursContext(t *testing.T) {
 		t.Errorf("after forced shutdown: dead %v, queued %v; want the event released", dead, queued)
 	}
 }
+
+func TestLostDeliveryIsNotRetried(t *testing.T) {
+	t.Parallel()
+	b := &committing{fifo: newFIFO(), commitErrs: []error{fmt.Errorf("commit: %w", core.ErrDeliveryLost)}}
+	s := newSpine(t, b, fast(), relay("Relay", "A", "B"), relay("Sink", "B", ""))
+	_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
+	runUntilIdle(t, s)
+	ops, _, queued := b.snapshot()
+	if b.commits != 0 || len(queued) != 0 {
+		t.Errorf("after a lost delivery: %d commits, queue %v; want the outcome discarded", b.commits, queued)
+	}
+	if want := []string{"enqueue A", "pull A"}; !slices.Equal(ops, want) {
+		t.Errorf("ops: got %v, want %v", ops, want)
+	}
+}

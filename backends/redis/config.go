@@ -1,0 +1,280 @@
+package redis
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Mode selects how a Backend reads the stream.
+type Mode int
+
+const (
+	// ModeGroup reads through a consumer group (XREADGROUP): entries are
+	// shared between the workers of the group, acknowledged with XACK,
+	// reclaimed from dead workers and dead-lettered after too many
+	// deliveries. The default.
+	ModeGroup Mode = iota
+	// ModeStream reads the stream directly (XREAD) from the position this
+	// process reached: no group, no acknowledgement, no redelivery. For a
+	// single process that wants Redis as a durable log, and for the
+	// simplest setups.
+	ModeStream
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeGroup:
+		return "group"
+	case ModeStream:
+		return "stream"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Defaults for Config.
+const (
+	DefaultStream        = "necrostack:events"
+	DefaultGroup         = "necrostack"
+	DefaultBlock         = time.Second
+	DefaultBatch         = 64
+	DefaultClaimMinIdle  = 30 * time.Second
+	DefaultMaxDeliveries = 5
+	DefaultMaxEventBytes = 1 << 20
+	DefaultTrimInterval  = 10 * time.Second
+)
+
+// Config configures a Backend. The zero value means every default, with a
+// client for redis://localhost:6379.
+type Config struct {
+	// URL locates the server: redis://[user:password@]host:port[/db] or
+	// rediss:// for TLS, with go-redis's query options. Ignored when
+	// Client is set. Default redis://localhost:6379/0. The password never
+	// appears in errors or logs.
+	URL string
+	// Client is an existing go-redis client (a *Client, *ClusterClient or
+	// a failover client from NewUniversalClient), used instead of URL. The
+	// Backend does not close it.
+	Client goredis.UniversalClient
+
+	// Stream is the stream key. Default "necrostack:events". On Redis
+	// Cluster give it a hash tag, such as "{necrostack}:events", so that
+	// the dead-letter stream lands in the same slot.
+	Stream string
+	// DeadLetterStream is the dead-letter stream key. Default Stream+":dlq".
+	DeadLetterStream string
+	// Mode is ModeGroup (the default) or ModeStream.
+	Mode Mode
+	// Group is the consumer group. Default "necrostack".
+	Group string
+	// Consumer names this process within the group. Default
+	// "<hostname>-<pid>-<random>", unique per process, so that a restarted
+	// worker never mistakes a dead one's entries for its own.
+	Consumer string
+
+	// Block bounds each blocking read (XREADGROUP/XREAD BLOCK), and so how
+	// long a Pull may take to notice a cancelled context. Never 0 (Redis
+	// would block forever). Default 1s.
+	Block time.Duration
+	// Batch is how many entries one read fetches (COUNT). Default 64.
+	Batch int
+	// ClaimMinIdle is how long an entry must sit unacknowledged before
+	// another consumer reclaims it: longer than any handler takes.
+	// Default 30s.
+	ClaimMinIdle time.Duration
+	// ClaimInterval is how often a consumer looks for stuck entries.
+	// Default ClaimMinIdle/2.
+	ClaimInterval time.Duration
+	// MaxDeliveries is how many times an entry may be delivered before it
+	// is dead-lettered instead of delivered again. Default 5.
+	MaxDeliveries int
+	// MaxEventBytes bounds an event's wire form. Enqueue rejects larger
+	// events; larger entries found in the stream are dead-lettered.
+	// Default 1 MiB.
+	MaxEventBytes int
+
+	// Trim, when set, trims the stream now and then. It never removes an
+	// entry the group has not yet delivered or acknowledged.
+	Trim Trim
+
+	// Logger receives the backend's own logs: entries dead-lettered while
+	// reading, reclaims, trimming. Default: JSON on stderr at Info.
+	Logger *slog.Logger
+}
+
+// Trim is an optional retention policy, applied approximately (XTRIM MINID ~)
+// every Interval. Entries still pending in the group, and entries not yet
+// delivered to it, are always kept, whatever the policy says.
+type Trim struct {
+	// MaxLen keeps about this many entries. 0: no length limit.
+	MaxLen int64
+	// MaxAge keeps entries younger than this. 0: no age limit.
+	MaxAge time.Duration
+	// Interval between trims. Default 10s.
+	Interval time.Duration
+}
+
+func (t Trim) enabled() bool { return t.MaxLen > 0 || t.MaxAge > 0 }
+
+// ConfigError names the Config field that is wrong and why.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "redis config: " + e.Field + ": " + e.Reason }
+
+func (c Config) withDefaults() (Config, error) {
+	bad := func(field, format string, args ...any) (Config, error) {
+		return c, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case c.Mode != ModeGroup && c.Mode != ModeStream:
+		return bad("Mode", "unknown mode %d", int(c.Mode))
+	case c.Block < 0:
+		return bad("Block", "%v is negative", c.Block)
+	case c.Block > 0 && c.Block < time.Millisecond:
+		return bad("Block", "%v is below Redis's 1ms resolution", c.Block)
+	case c.Batch < 0:
+		return bad("Batch", "%d is negative", c.Batch)
+	case c.ClaimMinIdle < 0:
+		return bad("ClaimMinIdle", "%v is negative", c.ClaimMinIdle)
+	case c.ClaimInterval < 0:
+		return bad("ClaimInterval", "%v is negative", c.ClaimInterval)
+	case c.MaxDeliveries < 0:
+		return bad("MaxDeliveries", "%d is negative", c.MaxDeliveries)
+	case c.MaxEventBytes < 0:
+		return bad("MaxEventBytes", "%d is negative", c.MaxEventBytes)
+	case c.Trim.MaxLen < 0:
+		return bad("Trim.MaxLen", "%d is negative", c.Trim.MaxLen)
+	case c.Trim.MaxAge < 0:
+		return bad("Trim.MaxAge", "%v is negative", c.Trim.MaxAge)
+	case c.Trim.Interval < 0:
+		return bad("Trim.Interval", "%v is negative", c.Trim.Interval)
+	case c.Mode == ModeStream && c.Trim.enabled():
+		return bad("Trim", "needs ModeGroup: without a group nothing tells which entries are still needed")
+	}
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.DeadLetterStream == "" {
+		c.DeadLetterStream = c.Stream + ":dlq"
+	}
+	if c.DeadLetterStream == c.Stream {
+		return bad("DeadLetterStream", "is the same key as Stream (%q)", c.Stream)
+	}
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.Consumer == "" {
+		c.Consumer = defaultConsumer()
+	}
+	if c.Block == 0 {
+		c.Block = DefaultBlock
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
+	}
+	if c.ClaimMinIdle == 0 {
+		c.ClaimMinIdle = DefaultClaimMinIdle
+	}
+	if c.ClaimInterval == 0 {
+		c.ClaimInterval = c.ClaimMinIdle / 2
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = DefaultMaxDeliveries
+	}
+	if c.MaxEventBytes == 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if c.Trim.Interval == 0 {
+		c.Trim.Interval = DefaultTrimInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if _, ok := c.Client.(*goredis.ClusterClient); ok && hashTag(c.Stream) != hashTag(c.DeadLetterStream) {
+		return bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
+			c.DeadLetterStream, c.Stream)
+	}
+	return c, nil
+}
+
+// hashTag returns the part of key that Redis Cluster hashes: the text between
+// the first { and the next }, when that is not empty; else the whole key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
+func defaultConsumer() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "necrostack"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// clientFromURL parses rawURL and returns a client; errors never hold the
+// password.
+func clientFromURL(rawURL string) (*goredis.Client, error) {
+	if rawURL == "" {
+		rawURL = "redis://localhost:6379/0"
+	}
+	opts, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: %s", RedactURL(rawURL), scrub(err.Error(), rawURL))}
+	}
+	return goredis.NewClient(opts), nil
+}
+
+// RedactURL returns rawURL with its password replaced by "xxxxx", for logs
+// and messages. A string that does not parse keeps only its scheme and host
+// part after the last '@'.
+func RedactURL(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "<unparsable URL>"
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = "xxxxx@" + rest[i+1:]
+	}
+	return scheme + "://" + rest
+}
+
+// scrub removes the password in rawURL from msg, however the message quotes
+// it.
+func scrub(msg, rawURL string) string {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return msg
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return msg
+	}
+	userinfo := rest[:at]
+	if _, pass, ok := strings.Cut(userinfo, ":"); ok && pass != "" {
+		msg = strings.ReplaceAll(msg, pass, "xxxxx")
+		if esc := url.QueryEscape(pass); esc != pass {
+			msg = strings.ReplaceAll(msg, esc, "xxxxx")
+		}
+	}
+	return msg
+}

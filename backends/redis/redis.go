@@ -1,0 +1,620 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// Compile-time checks of the capabilities the Spine discovers.
+var (
+	_ core.Backend      = (*Backend)(nil)
+	_ core.Committer    = (*Backend)(nil)
+	_ core.DeadLetterer = (*Backend)(nil)
+	_ core.Releaser     = (*Backend)(nil)
+)
+
+// Backend is a NecroStack backend on a Redis stream. It is safe for
+// concurrent use.
+type Backend struct {
+	cfg    Config
+	rdb    goredis.UniversalClient
+	ownRDB bool
+	log    *slog.Logger
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	// readSem lets one XREAD at a time run in ModeStream, where reads share
+	// one position in the stream.
+	readSem chan struct{}
+
+	mu         sync.Mutex
+	buf        []core.Delivery // read from Redis, not yet handed out
+	lastClaim  time.Time
+	lastTrim   time.Time
+	streamLast string // ModeStream: id of the last entry read
+	groupReady bool
+}
+
+// New returns a Backend for cfg. It validates cfg, and in ModeGroup creates
+// the consumer group (with the stream) when Redis can be reached; when it
+// cannot, the group is created on first use, so workers may start before
+// Redis does.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), readSem: make(chan struct{}, 1), rdb: cfg.Client}
+	if b.rdb == nil {
+		c, err := clientFromURL(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		b.rdb, b.ownRDB = c, true
+	}
+	if cfg.Mode == ModeGroup {
+		if err := b.ensureGroup(ctx); err != nil {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot create the consumer group yet; will retry on first read",
+				slog.String("stream", cfg.Stream), slog.String("group", cfg.Group), slog.String("error", err.Error()))
+		}
+	} else {
+		b.streamLast = "$"
+		if err := b.resolveStreamStart(ctx); err != nil {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot read the stream's end yet; will read from the first entry added after the connection",
+				slog.String("stream", cfg.Stream), slog.String("error", err.Error()))
+		}
+	}
+	return b, nil
+}
+
+// Config returns the configuration in force, defaults applied.
+func (b *Backend) Config() Config { return b.cfg }
+
+// Client returns the go-redis client the Backend uses.
+func (b *Backend) Client() goredis.UniversalClient { return b.rdb }
+
+func (b *Backend) isClosed() bool {
+	select {
+	case <-b.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// ensureGroup creates the consumer group, and the stream with it, reading
+// from the start of the stream so that nothing enqueued before the first
+// worker is missed. An existing group (BUSYGROUP) is fine.
+func (b *Backend) ensureGroup(ctx context.Context) error {
+	err := b.rdb.XGroupCreateMkStream(ctx, b.cfg.Stream, b.cfg.Group, "0").Err()
+	if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
+		return fmt.Errorf("redis: create group %q on %q: %w", b.cfg.Group, b.cfg.Stream, err)
+	}
+	b.mu.Lock()
+	b.groupReady = true
+	b.mu.Unlock()
+	return nil
+}
+
+// resolveStreamStart turns "$" into the id of the stream's last entry, so
+// that ModeStream reads everything enqueued after New.
+func (b *Backend) resolveStreamStart(ctx context.Context) error {
+	msgs, err := b.rdb.XRevRangeN(ctx, b.cfg.Stream, "+", "-", 1).Result()
+	if err != nil {
+		return err
+	}
+	last := "0-0"
+	if len(msgs) == 1 {
+		last = msgs[0].ID
+	}
+	b.mu.Lock()
+	if b.streamLast == "$" {
+		b.streamLast = last
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// Enqueue adds e to the stream (XADD).
+func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	wire, err := b.wire(e)
+	if err != nil {
+		return err
+	}
+	if err := b.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err(); err != nil {
+		return fmt.Errorf("redis: enqueue %s: %w", e, err)
+	}
+	return nil
+}
+
+func (b *Backend) wire(e core.Event) (string, error) {
+	if err := e.Validate(); err != nil {
+		return "", err
+	}
+	wire, err := e.MarshalJSON()
+	if err != nil {
+		return "", err
+	}
+	if len(wire) > b.cfg.MaxEventBytes {
+		return "", fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, len(wire), b.cfg.MaxEventBytes)
+	}
+	return string(wire), nil
+}
+
+// Pull returns the next event. In ModeGroup it first hands out what the last
+// read fetched, now and then reclaims entries stuck with dead consumers, and
+// otherwise reads new entries with XREADGROUP, blocking at most Config.Block
+// at a time until timeout. Entries that are not valid events are
+// dead-lettered and acknowledged on the way, never returned.
+func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if b.isClosed() {
+			return core.Delivery{}, false, core.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return core.Delivery{}, false, err
+		}
+		if d, ok := b.popBuffered(); ok {
+			return d, true, nil
+		}
+		if b.cfg.Mode == ModeGroup && b.claimDue() {
+			if err := b.reclaim(ctx); err != nil {
+				return core.Delivery{}, false, b.readError(ctx, err)
+			}
+			if b.cfg.Trim.enabled() && b.trimDue() {
+				if err := b.trim(ctx); err != nil {
+					b.log.LogAttrs(ctx, slog.LevelWarn, "redis: trim failed", slog.String("error", err.Error()))
+				}
+			}
+			continue
+		}
+		remaining := time.Until(deadline)
+		if remaining < time.Millisecond {
+			return core.Delivery{}, false, nil
+		}
+		block := min(remaining, b.cfg.Block)
+		var err error
+		if b.cfg.Mode == ModeGroup {
+			err = b.readGroup(ctx, block)
+		} else {
+			err = b.readStream(ctx, block)
+		}
+		if err != nil {
+			return core.Delivery{}, false, b.readError(ctx, err)
+		}
+	}
+}
+
+// readError turns what a read returned into what Pull returns: the context's
+// error when it ended the read, ErrClosed after Close.
+func (b *Backend) readError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case b.isClosed():
+		return core.ErrClosed
+	}
+	return err
+}
+
+func (b *Backend) popBuffered() (core.Delivery, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf) == 0 {
+		return core.Delivery{}, false
+	}
+	d := b.buf[0]
+	b.buf[0] = core.Delivery{}
+	b.buf = b.buf[1:]
+	return d, true
+}
+
+func (b *Backend) claimDue() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.lastClaim) < b.cfg.ClaimInterval {
+		return false
+	}
+	b.lastClaim = time.Now()
+	return true
+}
+
+func (b *Backend) trimDue() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.lastTrim) < b.cfg.Trim.Interval {
+		return false
+	}
+	b.lastTrim = time.Now()
+	return true
+}
+
+func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
+	streams, err := b.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
+		Group:    b.cfg.Group,
+		Consumer: b.cfg.Consumer,
+		Streams:  []string{b.cfg.Stream, ">"},
+		Count:    int64(b.cfg.Batch),
+		Block:    block,
+	}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil
+	}
+	if isNoGroup(err) {
+		return b.recreateGroup(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: read group %q: %w", b.cfg.Group, err)
+	}
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			b.accept(ctx, m, 1)
+		}
+	}
+	return nil
+}
+
+// recreateGroup handles NOGROUP: Redis lost the group (a restart without
+// persistence, or someone deleted it). Entries it had pending are gone with
+// it; that loss is Redis's and is logged.
+func (b *Backend) recreateGroup(ctx context.Context) error {
+	b.mu.Lock()
+	was := b.groupReady
+	b.mu.Unlock()
+	if err := b.ensureGroup(ctx); err != nil {
+		return err
+	}
+	if was {
+		b.log.LogAttrs(ctx, slog.LevelError, "redis: consumer group was lost (Redis restarted without persistence?); re-created it: entries it had pending are gone",
+			slog.String("stream", b.cfg.Stream), slog.String("group", b.cfg.Group))
+	}
+	return nil
+}
+
+func (b *Backend) readStream(ctx context.Context, block time.Duration) error {
+	select {
+	case b.readSem <- struct{}{}:
+		defer func() { <-b.readSem }()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(block):
+		return nil // another Pull is reading; this one times out instead
+	}
+	b.mu.Lock()
+	last := b.streamLast
+	b.mu.Unlock()
+	if last == "$" {
+		if err := b.resolveStreamStart(ctx); err != nil {
+			return fmt.Errorf("redis: read stream %q: %w", b.cfg.Stream, err)
+		}
+		b.mu.Lock()
+		last = b.streamLast
+		b.mu.Unlock()
+	}
+	streams, err := b.rdb.XRead(ctx, &goredis.XReadArgs{
+		Streams: []string{b.cfg.Stream, last},
+		Count:   int64(b.cfg.Batch),
+		Block:   block,
+	}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("redis: read stream %q: %w", b.cfg.Stream, err)
+	}
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			b.mu.Lock()
+			b.streamLast = m.ID
+			b.mu.Unlock()
+			b.accept(ctx, m, 1)
+		}
+	}
+	return nil
+}
+
+// accept buffers a read entry as a delivery, or dead-letters it when it is
+// not a valid event.
+func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) {
+	e, bad := decodeEntry(m.Values, b.cfg.MaxEventBytes)
+	if bad != nil {
+		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt)
+		return
+	}
+	b.mu.Lock()
+	b.buf = append(b.buf, core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt})
+	b.mu.Unlock()
+}
+
+// deadLetterEntry moves a stream entry to the dead-letter stream and
+// acknowledges it, atomically. Failing that, the entry stays pending and is
+// dealt with again when reclaimed.
+func (b *Backend) deadLetterEntry(ctx context.Context, entryID, raw, organ, reason, msg string, attempts int) {
+	dl := dlFields{event: raw, organ: organ, reason: reason, err: msg, attempts: attempts,
+		time: time.Now().UTC(), entryID: entryID}
+	receipt := entryID
+	if b.cfg.Mode != ModeGroup {
+		receipt = "" // nothing to acknowledge
+	}
+	err := b.commit(ctx, receipt, nil, []dlFields{dl})
+	level := slog.LevelWarn
+	attrs := []slog.Attr{
+		slog.String("stream", b.cfg.Stream), slog.String("entry_id", entryID),
+		slog.String(core.KeyReason, reason), slog.String(core.KeyError, msg), slog.Int(core.KeyAttempt, attempts),
+	}
+	if err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("dead_letter_error", err.Error()))
+		b.log.LogAttrs(ctx, level, "redis: could not dead-letter a bad entry; it stays pending", attrs...)
+		return
+	}
+	b.log.LogAttrs(ctx, level, "redis: entry dead-lettered", attrs...)
+}
+
+// reclaim claims the entries that have sat unacknowledged with any consumer
+// for ClaimMinIdle, and dead-letters those already delivered MaxDeliveries
+// times.
+func (b *Backend) reclaim(ctx context.Context) error {
+	pending, err := b.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
+		Stream: b.cfg.Stream, Group: b.cfg.Group, Idle: b.cfg.ClaimMinIdle,
+		Start: "-", End: "+", Count: int64(b.cfg.Batch),
+	}).Result()
+	if isNoGroup(err) {
+		return b.recreateGroup(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: list pending entries: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	ids := make([]string, len(pending))
+	deliveries := make(map[string]int64, len(pending))
+	from := make(map[string]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
+		deliveries[p.ID] = p.RetryCount
+		from[p.ID] = p.Consumer
+	}
+	// XCLAIM with the same min-idle: an entry another consumer claimed or
+	// acknowledged meanwhile is not taken.
+	msgs, err := b.rdb.XClaim(ctx, &goredis.XClaimArgs{
+		Stream: b.cfg.Stream, Group: b.cfg.Group, Consumer: b.cfg.Consumer,
+		MinIdle: b.cfg.ClaimMinIdle, Messages: ids,
+	}).Result()
+	if err != nil {
+		return fmt.Errorf("redis: claim pending entries: %w", err)
+	}
+	for _, m := range msgs {
+		delivered := int(deliveries[m.ID]) // before this claim
+		if delivered >= b.cfg.MaxDeliveries {
+			raw, _ := rawEvent(m.Values)
+			if raw == "" {
+				raw = describe(m.Values)
+			}
+			b.deadLetterEntry(ctx, m.ID, cut(raw, b.cfg.MaxEventBytes), "", ReasonMaxDeliveries,
+				fmt.Sprintf("delivered %d times without being acknowledged", delivered), delivered)
+			continue
+		}
+		b.log.LogAttrs(ctx, slog.LevelInfo, "redis: reclaimed a stuck entry",
+			slog.String("entry_id", m.ID), slog.String("from_consumer", from[m.ID]), slog.Int(core.KeyAttempt, delivered+1))
+		b.accept(ctx, m, delivered+1)
+	}
+	return nil
+}
+
+// Ack acknowledges d (XACK) in ModeGroup; in ModeStream it does nothing.
+func (b *Backend) Ack(ctx context.Context, d core.Delivery) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	if b.cfg.Mode != ModeGroup || d.Receipt == "" {
+		return nil
+	}
+	n, err := b.rdb.XAck(ctx, b.cfg.Stream, b.cfg.Group, d.Receipt).Result()
+	if err != nil {
+		return fmt.Errorf("redis: ack %s: %w", d.Receipt, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redis: ack %s: %w", d.Receipt, core.ErrDeliveryLost)
+	}
+	return nil
+}
+
+// Commit adds the emitted events to the stream, the dead letters to the
+// dead-letter stream, and acknowledges d, in one Lua script: all of it or
+// none. In ModeGroup it first checks that d is still pending for this
+// consumer; if another consumer reclaimed it, nothing is written and the
+// error is core.ErrDeliveryLost.
+func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	emitted := make([]string, len(out.Emitted))
+	for i, e := range out.Emitted {
+		w, err := b.wire(e)
+		if err != nil {
+			return err
+		}
+		emitted[i] = w
+	}
+	dls := make([]dlFields, len(out.DeadLetters))
+	for i, dl := range out.DeadLetters {
+		f, err := fieldsOf(dl, d.Receipt)
+		if err != nil {
+			return err
+		}
+		dls[i] = f
+	}
+	receipt := d.Receipt
+	if b.cfg.Mode != ModeGroup {
+		receipt = ""
+	}
+	return b.commit(ctx, receipt, emitted, dls)
+}
+
+// Release hands d out again: the next Pull returns it, before anything else.
+// The entry stays pending for this consumer meanwhile; if the Backend is
+// closed first, Close puts it back in the stream.
+func (b *Backend) Release(_ context.Context, d core.Delivery) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	b.mu.Lock()
+	b.buf = append([]core.Delivery{d}, b.buf...)
+	b.mu.Unlock()
+	return nil
+}
+
+// requeue puts d back at the end of the stream, as a new entry holding the
+// same event, and acknowledges the old entry, atomically.
+func (b *Backend) requeue(ctx context.Context, d core.Delivery) error {
+	w, err := b.wire(d.Event)
+	if err != nil {
+		return err
+	}
+	return b.commit(ctx, d.Receipt, []string{w}, nil)
+}
+
+// DeadLetter adds dl to the dead-letter stream.
+func (b *Backend) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	f, err := fieldsOf(dl, "")
+	if err != nil {
+		return err
+	}
+	return b.commit(ctx, "", nil, []dlFields{f})
+}
+
+func (b *Backend) commit(ctx context.Context, receipt string, emitted []string, dls []dlFields) error {
+	args := make([]any, 0, 5+len(emitted)+7*len(dls))
+	args = append(args, b.cfg.Group, receipt, b.cfg.Consumer, len(emitted), len(dls))
+	for _, w := range emitted {
+		args = append(args, w)
+	}
+	for _, f := range dls {
+		args = append(args, f.event, f.organ, f.reason, f.err, f.attempts, f.time.Format(time.RFC3339Nano), f.entryID)
+	}
+	n, err := commitScript.Run(ctx, b.rdb, []string{b.cfg.Stream, b.cfg.DeadLetterStream}, args...).Int()
+	if isNoGroup(err) {
+		// The group, and with it this delivery, is gone.
+		_ = b.recreateGroup(ctx)
+		return fmt.Errorf("redis: commit %s: %w", receipt, core.ErrDeliveryLost)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: commit %s: %w", receipt, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redis: commit %s: %w", receipt, core.ErrDeliveryLost)
+	}
+	return nil
+}
+
+// Close stops the Backend: every later call returns core.ErrClosed. In
+// ModeGroup, entries read but not yet handed out (or released) are put back
+// in the stream, atomically with their acknowledgement, so no entry stays
+// pending for this consumer. Close closes the client only if the Backend made
+// it from a URL. It is safe to call more than once.
+func (b *Backend) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		b.mu.Lock()
+		buf := b.buf
+		b.buf = nil
+		b.mu.Unlock()
+		if b.cfg.Mode == ModeGroup && len(buf) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for _, d := range buf {
+				if rerr := b.requeue(ctx, d); rerr != nil {
+					b.log.LogAttrs(ctx, slog.LevelWarn, "redis: could not put back an unhandled entry at close; another consumer will reclaim it",
+						slog.String("entry_id", d.Receipt), slog.String(core.KeyError, rerr.Error()))
+				}
+			}
+		}
+		if b.ownRDB {
+			err = b.rdb.Close()
+		}
+	})
+	return err
+}
+
+func isNoGroup(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOGROUP")
+}
+
+// dlFields is a dead letter as stored in the dead-letter stream.
+type dlFields struct {
+	event    string // the event's wire form, or the raw entry when it was not one
+	organ    string
+	reason   string
+	err      string
+	attempts int
+	time     time.Time
+	entryID  string // the stream entry it came from, when known
+}
+
+func fieldsOf(dl core.DeadLetter, entryID string) (dlFields, error) {
+	wire, err := dl.Event.MarshalJSON()
+	if err != nil {
+		return dlFields{}, fmt.Errorf("redis: dead letter: %w", err)
+	}
+	t := dl.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return dlFields{event: string(wire), organ: dl.Organ, reason: dl.Reason, err: dl.Error,
+		attempts: dl.Attempts, time: t.UTC(), entryID: entryID}, nil
+}
+
+// commitScript is the atomic commit. KEYS: stream, dead-letter stream. ARGV:
+// group, entry id ("" for none), consumer, number of emitted events, number
+// of dead letters, the emitted events' wire forms, then seven fields per dead
+// letter. With an entry id it first checks the entry is still pending for
+// this consumer, and returns 0 without writing anything if not.
+var commitScript = goredis.NewScript(`
+local group, id, consumer = ARGV[1], ARGV[2], ARGV[3]
+local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
+if id ~= '' then
+  local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+  if #p == 0 or p[1][2] ~= consumer then
+    return 0
+  end
+end
+-- Check up front what could make a write fail: a script is not rolled back.
+for _, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k).ok
+  if t ~= 'stream' and t ~= 'none' then
+    return redis.error_reply('WRONGTYPE key ' .. k .. ' holds a ' .. t .. ', not a stream')
+  end
+end
+local i = 6
+for _ = 1, n do
+  redis.call('XADD', KEYS[1], '*', 'event', ARGV[i])
+  i = i + 1
+end
+for _ = 1, m do
+  redis.call('XADD', KEYS[2], '*', 'event', ARGV[i], 'organ', ARGV[i+1], 'reason', ARGV[i+2],
+    'error', ARGV[i+3], 'attempts', ARGV[i+4], 'time', ARGV[i+5], 'entry_id', ARGV[i+6])
+  i = i + 7
+end
+if id ~= '' then
+  redis.call('XACK', KEYS[1], group, id)
+end
+return 1
+`)
