@@ -7,6 +7,7 @@ import (
 	"time"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
 )
 
@@ -15,8 +16,8 @@ import (
 // instead of hanging, and once Redis is back without its data the backend
 // re-creates the group and delivers new events.
 func TestRealRedisRestartDuringBlockingRead(t *testing.T) {
-	srv := startRedisServer(t)
-	b := newBackend(t, nsredis.Config{URL: srv.url(), Block: 500 * time.Millisecond})
+	srv := redistest.Start(t)
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Block: 500 * time.Millisecond})
 	ctx := ctxT(t)
 
 	pulled := make(chan error, 1)
@@ -25,7 +26,7 @@ func TestRealRedisRestartDuringBlockingRead(t *testing.T) {
 		pulled <- err
 	}()
 	time.Sleep(200 * time.Millisecond) // let it block
-	srv.kill()
+	srv.Kill()
 	select {
 	case err := <-pulled:
 		if err == nil || errors.Is(err, context.Canceled) {
@@ -43,7 +44,7 @@ func TestRealRedisRestartDuringBlockingRead(t *testing.T) {
 		t.Errorf("Pull with Redis down took %v", d)
 	}
 
-	srv.start() // same port, no persistence: the stream and group are gone
+	srv.Start() // same port, no persistence: the stream and group are gone
 	want := ev(t, "AFTER_RESTART", 1)
 	deadline := time.Now().Add(15 * time.Second)
 	for b.Enqueue(ctx, want) != nil {
@@ -72,8 +73,8 @@ func TestRealRedisRestartDuringBlockingRead(t *testing.T) {
 // With AOF on, a SIGKILL and restart lose nothing: the group, its pending
 // entries and the stream come back, and the consumer carries on.
 func TestRealRedisRestartWithPersistence(t *testing.T) {
-	srv := startRedisServer(t, "--appendonly", "yes", "--appendfsync", "always")
-	url := srv.url()
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	url := srv.URL()
 	b := newBackend(t, nsredis.Config{URL: url, Consumer: "w1", Batch: 1})
 	ctx := ctxT(t)
 	var events []core.Event
@@ -84,8 +85,8 @@ func TestRealRedisRestartWithPersistence(t *testing.T) {
 		}
 	}
 	d := mustPull(t, b)
-	srv.kill()
-	srv.start()
+	srv.Kill()
+	srv.Start()
 	deadline := time.Now().Add(15 * time.Second)
 	var err error
 	for err = b.Commit(ctx, d, core.Outcome{Emitted: []core.Event{ev(t, "CHILD", 0)}}); err != nil; err = b.Commit(ctx, d, core.Outcome{Emitted: []core.Event{ev(t, "CHILD", 0)}}) {

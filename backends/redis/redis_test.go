@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
 	"github.com/necrostack/necrostack/core/necrotest"
 )
@@ -70,12 +71,12 @@ func TestConformanceMiniredisStreamMode(t *testing.T) {
 }
 
 func TestConformanceRealRedis(t *testing.T) {
-	srv := startRedisServer(t)
+	srv := redistest.Start(t)
 	t.Logf("running against %s", srv)
 	necrotest.TestBackend(t, necrotest.BackendSuite{
 		New: func(t *testing.T) core.Backend {
 			// A fresh stream per subtest on the one server.
-			return newBackend(t, nsredis.Config{URL: srv.url(), Stream: "conformance:" + t.Name()})
+			return newBackend(t, nsredis.Config{URL: srv.URL(), Stream: "conformance:" + t.Name()})
 		},
 		DeadLetters: listDeadLetters,
 	})
