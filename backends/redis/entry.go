@@ -42,7 +42,7 @@ func decodeEntry(values map[string]any, maxBytes int) (core.Event, *badEntry) {
 		return core.Event{}, &badEntry{
 			reason: ReasonOversized,
 			err:    fmt.Sprintf("entry holds %d bytes, more than the %d allowed", len(raw), maxBytes),
-			raw:    cut(raw, 1024),
+			raw:    cut(raw, min(1024, maxBytes)),
 		}
 	}
 	e, err := core.DecodeEvent([]byte(raw))
