@@ -57,6 +57,11 @@ type Outcome struct {
 // its delivery atomically: either all of it happens or none. The Spine
 // prefers Commit to Enqueue + DeadLetter + Ack when a backend offers it, so
 // a crash can neither lose the emitted events nor emit them twice.
+//
+// An error matching ErrPermanent says the outcome can never be committed (an
+// emitted event the backend refuses, say); the Spine then dead-letters the
+// input with ReasonCommitRejected instead of retrying. Other errors are
+// retried.
 type Committer interface {
 	Commit(ctx context.Context, d Delivery, out Outcome) error
 }
@@ -77,8 +82,9 @@ type Releaser interface {
 // Dead-letter reasons set by the Spine. Backends add their own (a Redis
 // entry that is not JSON, one delivered too often).
 const (
-	ReasonHandlerFailed = "handler_failed" // an organ failed on every attempt
-	ReasonUnroutable    = "unroutable"     // no organ listens to the event type
+	ReasonHandlerFailed  = "handler_failed"  // an organ failed on every attempt
+	ReasonUnroutable     = "unroutable"      // no organ listens to the event type
+	ReasonCommitRejected = "commit_rejected" // the backend refused the outcome for good (an emitted event too large, say)
 )
 
 // DeadLetter is an event that could not be handled, and why.

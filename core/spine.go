@@ -505,6 +505,7 @@ func callOrgan(ctx context.Context, o Organ, e Event) (emitted []Event, err erro
 func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
 	var err error
 	enqueued, deadDone := 0, 0
+	rejected := false
 	for attempt := 1; ; attempt++ {
 		if s.commit != nil {
 			err = s.commit.Commit(ctx, d, out)
@@ -540,6 +541,16 @@ func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
 		if errors.Is(err, ErrDeliveryLost) {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: another consumer reclaimed the event", attrs...)
 			return
+		}
+		if errors.Is(err, ErrPermanent) && !rejected {
+			// Retrying cannot help: keep the input, as a dead letter, and
+			// drop what its organs emitted.
+			s.log.LogAttrs(ctx, slog.LevelError, "commit rejected; input dead-lettered", attrs...)
+			out = Outcome{DeadLetters: []DeadLetter{{
+				Event: d.Event, Reason: ReasonCommitRejected, Error: err.Error(), Attempts: attempt, Time: time.Now().UTC(),
+			}}}
+			rejected, enqueued, deadDone = true, 0, 0
+			continue
 		}
 		if ctx.Err() != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)

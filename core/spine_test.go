@@ -731,3 +731,20 @@ func TestLostDeliveryIsNotRetried(t *testing.T) {
 		t.Errorf("ops: got %v, want %v", ops, want)
 	}
 }
+
+func TestPermanentCommitErrorDeadLettersTheInput(t *testing.T) {
+	t.Parallel()
+	b := &committing{fifo: newFIFO(), commitErrs: []error{core.Permanent(errors.New("event too large"))}}
+	s := newSpine(t, b, fast(), relay("Relay", "A", "B"), relay("Sink", "B", ""))
+	in := core.MustEvent("A", nil)
+	_ = s.Enqueue(context.Background(), in)
+	runUntilIdle(t, s)
+	_, dead, queued := b.snapshot()
+	if len(queued) != 0 {
+		t.Errorf("emitted events survived a rejected commit: %v", queued)
+	}
+	if len(dead) != 1 || dead[0].Reason != core.ReasonCommitRejected || !dead[0].Event.Equal(in) ||
+		!strings.Contains(dead[0].Error, "event too large") {
+		t.Errorf("dead letters: %+v", dead)
+	}
+}

@@ -527,3 +527,38 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		t.Errorf("RedactURL = %q", got)
 	}
 }
+
+// An emitted event the backend refuses for good does not block the worker:
+// the Spine dead-letters the input instead of retrying the commit forever.
+func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	b := newBackend(t, nsredis.Config{URL: "redis://" + mr.Addr(), MaxEventBytes: 400})
+	ctx := ctxT(t)
+	if err := b.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bloat := core.OrganFunc("Bloat", []string{"SMALL"}, func(context.Context, core.Event) ([]core.Event, error) {
+		return core.Emit(core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 500)})), nil
+	})
+	s, err := core.NewSpine(b, []core.Organ{bloat}, core.Options{PullTimeout: 200 * time.Millisecond, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ev(t, "SMALL", 0)
+	_ = b.Enqueue(ctx, in)
+	if err := s.RunUntilIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dls, _ := b.DeadLetters(ctx, "", 10)
+	if len(dls) != 1 || dls[0].Reason != core.ReasonCommitRejected || !dls[0].Event.Equal(in) ||
+		!strings.Contains(dls[0].Error, "more than MaxEventBytes (400)") {
+		t.Fatalf("dead letters: %+v", dls)
+	}
+	if p := pendingCount(t, rdb); p != 0 {
+		t.Errorf("pending: %d", p)
+	}
+	if n := streamLen(t, rdb, stream); n != 1 {
+		t.Errorf("stream length %d: the huge event must not be in it", n)
+	}
+}

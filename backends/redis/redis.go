@@ -123,6 +123,15 @@ func (b *Backend) resolveStreamStart(ctx context.Context) error {
 	return nil
 }
 
+// Ping checks that Redis answers, within ctx. New does not require it (a
+// worker may start before Redis); a command that must fail fast can call it.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
 // Enqueue adds e to the stream (XADD).
 func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	if b.isClosed() {
@@ -147,7 +156,7 @@ func (b *Backend) wire(e core.Event) (string, error) {
 		return "", err
 	}
 	if len(wire) > b.cfg.MaxEventBytes {
-		return "", fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, len(wire), b.cfg.MaxEventBytes)
+		return "", core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, len(wire), b.cfg.MaxEventBytes))
 	}
 	return string(wire), nil
 }

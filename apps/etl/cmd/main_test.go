@@ -11,10 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9/logging"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	logging.Disable() // as main does
+	goleak.VerifyTestMain(m)
+}
 
 func writeCSV(t *testing.T, content string) string {
 	t.Helper()
@@ -25,9 +29,12 @@ func writeCSV(t *testing.T, content string) string {
 	return path
 }
 
+// noEnv is a getenv for an empty environment.
+func noEnv(string) string { return "" }
+
 func runCmd(ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(ctx, args, &out, &errb)
+	code = run(ctx, args, noEnv, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -199,10 +206,9 @@ func TestRunFailures(t *testing.T) {
 	}
 }
 
-// TestBinary runs the real program, to check the exit codes and output a
-// user sees, and that failures are messages, not panics.
-func TestBinary(t *testing.T) {
-	t.Parallel()
+// buildBinary builds the command into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go tool not found:", err)
@@ -211,6 +217,14 @@ func TestBinary(t *testing.T) {
 	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestBinary runs the real program, to check the exit codes and output a
+// user sees, and that failures are messages, not panics.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
 	missing := filepath.Join(t.TempDir(), "missing.csv")
 
 	tests := []struct {

@@ -232,3 +232,36 @@ func TestChainFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestJobOf checks that every event of a job names it, and that two jobs run
+// together stay apart.
+func TestJobOf(t *testing.T) {
+	t.Parallel()
+	first, second := start(t, ""), start(t, "")
+	tr := necrotest.Run(t, organs.Chain(&bytes.Buffer{}), first, second)
+	tr.AssertNoDeadLetters(t)
+	for _, seed := range []core.Event{first, second} {
+		lineage := append([]necrotest.Record{{Event: seed}}, tr.Descendants(seed.ID())...)
+		if len(lineage) != 4 {
+			t.Fatalf("job %s has %d events, want 4\n%s", seed.ID(), len(lineage), tr)
+		}
+		for _, r := range lineage {
+			if got := organs.JobOf(r.Event); got != seed.ID() {
+				t.Errorf("JobOf(%s) = %q, want %q", r.Event, got, seed.ID())
+			}
+		}
+	}
+
+	for _, tt := range []struct {
+		name string
+		e    core.Event
+	}{
+		{"other type", core.MustEvent("SPIRIT_APPEARED", map[string]string{"job_id": "x"})},
+		{"built without a job", organs.DataCleaned.MustNew(organs.CleanData{Source: "a.csv"})},
+		{"payload of the wrong shape", core.MustEvent(organs.DataTransformed.Type(), map[string]int{"job_id": 7})},
+	} {
+		if got := organs.JobOf(tt.e); got != "" {
+			t.Errorf("%s: JobOf = %q, want \"\"", tt.name, got)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func cleanRows(raw RawData) (CleanData, error) {
 	if err != nil {
 		return CleanData{}, fmt.Errorf("clean %s: %w", raw.Source, err)
 	}
-	out := CleanData{Source: raw.Source, Read: len(raw.Rows)}
+	out := CleanData{JobID: raw.JobID, Source: raw.Source, Read: len(raw.Rows)}
 	for _, row := range raw.Rows {
 		s, rej := parseRow(row, col, len(raw.Header))
 		if rej != nil {

@@ -10,6 +10,14 @@
 // Each event type has a typed [core.Kind] ([ETLStart], [RawDataLoaded],
 // [DataCleaned], [DataTransformed]); [Chain] returns the four organs in order.
 //
+// # Jobs
+//
+// A job is one ETL_START and the events that follow from it. Its id is the
+// id of that ETL_START event, which each later event carries in the JobID
+// field of its payload, so that a process sharing a stream with other jobs
+// (the Redis backend) can tell its own events and dead letters apart: see
+// [JobOf]. A redriven event keeps its id, and so its job.
+//
 // # Input
 //
 // A CSV file with a header naming the columns date, location, spirit,

@@ -53,6 +53,8 @@ type Job struct {
 
 // RawData is the payload of RAW_DATA_LOADED: the file as read, unjudged.
 type RawData struct {
+	// JobID is the id of the ETL_START the job began with; see JobOf.
+	JobID  string   `json:"job_id,omitempty"`
 	Source string   `json:"source"`
 	Header []string `json:"header"` // trimmed and lower-cased
 	Rows   []RawRow `json:"rows"`
@@ -69,6 +71,7 @@ type RawRow struct {
 
 // CleanData is the payload of DATA_CLEANED.
 type CleanData struct {
+	JobID   string      `json:"job_id,omitempty"` // as in RawData
 	Source  string      `json:"source"`
 	Read    int         `json:"read"` // data rows read, kept and dropped
 	Rows    []Sighting  `json:"rows"`
@@ -96,6 +99,7 @@ type Rejection struct {
 
 // Report is the payload of DATA_TRANSFORMED.
 type Report struct {
+	JobID   string      `json:"job_id,omitempty"` // as in RawData
 	Source  string      `json:"source"`
 	Read    int         `json:"read"`
 	Dropped []Rejection `json:"dropped,omitempty"`
@@ -122,6 +126,25 @@ type Stats struct {
 	// TopSpirit has the most sightings in the group; ties go to the name
 	// that sorts first, so reports are reproducible.
 	TopSpirit string `json:"top_spirit"`
+}
+
+// JobOf returns the job e belongs to: its own id for an ETL_START, the JobID
+// of its payload for the later events of the chain, and "" for events of
+// other types, events built without a job and payloads that do not decode.
+func JobOf(e core.Event) string {
+	switch e.Type() {
+	case ETLStart.Type():
+		return e.ID()
+	case RawDataLoaded.Type(), DataCleaned.Type(), DataTransformed.Type():
+		var p struct {
+			JobID string `json:"job_id"`
+		}
+		if e.DecodePayload(&p) != nil {
+			return ""
+		}
+		return p.JobID
+	}
+	return ""
 }
 
 // Chain returns the organs of the ETL chain in order, with defaults, the

@@ -63,6 +63,7 @@ func (x Extractor) Handle(ctx context.Context, e core.Event) ([]core.Event, erro
 	if err != nil {
 		return nil, err
 	}
+	raw.JobID = e.ID()
 	out, err := RawDataLoaded.New(raw)
 	if err != nil {
 		return nil, core.Permanent(err)

@@ -38,6 +38,7 @@ func (Transformer) Handle(_ context.Context, e core.Event) ([]core.Event, error)
 // transform needs at least one row.
 func transform(c CleanData) Report {
 	rep := Report{
+		JobID:           c.JobID,
 		Source:          c.Source,
 		Read:            c.Read,
 		Dropped:         c.Dropped,

@@ -1,0 +1,654 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/apps/etl/organs"
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/core"
+)
+
+// syncBuffer is a bytes.Buffer that a test reads while the program, in
+// another goroutine or process, writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// onRedis returns the flags of a run on url.
+func onRedis(url string, args ...string) []string {
+	return append([]string{"-backend", "redis", "-redis-url", url}, args...)
+}
+
+func startMiniredis(t *testing.T) string {
+	t.Helper()
+	return "redis://" + miniredis.RunT(t).Addr()
+}
+
+// memorySample is the summary of the sample in memory mode, which every
+// backend and mode must print alike.
+func memorySample(t *testing.T) string {
+	t.Helper()
+	code, stdout, stderr := runCmd(context.Background())
+	if code != 0 {
+		t.Fatalf("memory run: exit %d; stderr:\n%s", code, stderr)
+	}
+	return stdout
+}
+
+var enqueuedRE = regexp.MustCompile(`^enqueued job ([0-9a-f-]{36}) to (\S+)\n$`)
+
+// emitJob runs -mode emit and returns the job id it printed.
+func emitJob(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := runCmd(context.Background(), onRedis(url, append([]string{"-mode", "emit"}, args...)...)...)
+	if code != 0 {
+		t.Fatalf("emit %q: exit %d; stderr:\n%s", args, code, stderr)
+	}
+	m := enqueuedRE.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("emit printed %q, want \"enqueued job <id> to <stream>\"", stdout)
+	}
+	return m[1]
+}
+
+const tinyCSV = "date,location,spirit,sightings,intensity\n" +
+	"2024-10-31,Crypt,Banshee,3,9.5\n" +
+	"2024-11-02,Belfry,Banshee,2,6\n"
+
+const noValidCSV = "date,location,spirit,sightings,intensity\n" +
+	"2024-02-30,Crypt,Banshee,1,1\n" +
+	"2024-10-31,Crypt,Banshee,lots,1\n"
+
+func noValidError(path string) string {
+	return "etl: Cleaner: no valid rows in " + path + " (2 rows dropped: bad_date 1, not_a_number 1)"
+}
+
+func containsInOrder(s string, parts ...string) bool {
+	for _, p := range parts {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return true
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestRedisRun(t *testing.T) {
+	t.Parallel()
+	sample := memorySample(t)
+	tiny := writeCSV(t, tinyCSV)
+	noValid := writeCSV(t, noValidCSV)
+
+	tests := []struct {
+		name       string
+		leftover   string // -input of a job emitted before the run; "-" for none
+		input      string
+		wantCode   int
+		wantStdout string
+		wantLast   string // the last line of stderr, the only one from etl; "" for none
+		quiet      bool   // stderr is empty
+		wantDLQ    int64
+		// wantNext is what a second run, of the sample, prints: the rest of
+		// the leftover job, which the first left on the stream when its
+		// own job was done, then the sample.
+		wantNext []string
+	}{
+		{name: "sample", leftover: "-", wantStdout: sample, quiet: true},
+		{name: "no valid rows", leftover: "-", input: noValid, wantCode: 1,
+			wantLast: noValidError(noValid), wantDLQ: 1},
+		{name: "failed leftover job", leftover: noValid, wantStdout: sample, wantDLQ: 1},
+		{name: "good leftover job", leftover: tiny, input: noValid, wantCode: 1,
+			wantLast: noValidError(noValid), wantDLQ: 1,
+			wantNext: []string{"Haunting report: " + tiny + "\n", sample}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := startMiniredis(t)
+			if tt.leftover != "-" {
+				emitJob(t, url, "-input", tt.leftover)
+			}
+			args := onRedis(url)
+			if tt.input != "" {
+				args = append(args, "-input", tt.input)
+			}
+			code, stdout, stderr := runCmd(context.Background(), args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
+			}
+			if stdout != tt.wantStdout {
+				t.Errorf("stdout:\n%s\nwant:\n%s", stdout, tt.wantStdout)
+			}
+			if tt.quiet && stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+			var etlLines []string
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.HasPrefix(l, "etl: ") {
+					etlLines = append(etlLines, l)
+				}
+			}
+			if tt.wantLast == "" && len(etlLines) > 0 {
+				t.Errorf("stderr holds %q, want no etl: line", etlLines)
+			}
+			if tt.wantLast != "" {
+				if got := lastLine(stderr); got != tt.wantLast || len(etlLines) != 1 {
+					t.Errorf("stderr ends %q and has %d etl: lines; want only this job's dead letter:\n%s", got, len(etlLines), stderr)
+				}
+			}
+			assertStream(t, url, defaultStream, tt.wantDLQ)
+			if tt.wantNext == nil {
+				return
+			}
+			code, stdout, stderr = runCmd(context.Background(), onRedis(url)...)
+			if code != 0 || !containsInOrder(stdout, tt.wantNext...) {
+				t.Errorf("second run: exit %d, stdout:\n%s\nwant exit 0 and, in order: %q\nstderr:\n%s", code, stdout, tt.wantNext, stderr)
+			}
+		})
+	}
+}
+
+// assertStream checks that nothing is pending on stream and that its
+// dead-letter stream holds wantDLQ entries.
+func assertStream(t *testing.T, url, stream string, wantDLQ int64) {
+	t.Helper()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	pending, err := rdb.XPending(ctx, stream, nsredis.DefaultGroup).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending.Count != 0 {
+		t.Errorf("XPENDING %s: %d entries pending, want 0", stream, pending.Count)
+	}
+	n, err := rdb.XLen(ctx, stream+":dlq").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != wantDLQ {
+		t.Errorf("%d dead letters, want %d", n, wantDLQ)
+	}
+}
+
+// TestRedisEmitWorker emits two jobs, one with a relative path, then runs a
+// worker until both reports are printed.
+func TestRedisEmitWorker(t *testing.T) {
+	t.Parallel()
+	sample := memorySample(t)
+	url := startMiniredis(t)
+	const relative = "../organs/sample/hauntings.csv"
+	abs, err := filepath.Abs(relative)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitted := []string{emitJob(t, url), emitJob(t, url, "-input", relative)}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdout, &stderr) }()
+	wantHeaders := []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + abs + "\n"}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(stdout.String(), "Haunting report: ") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("worker exit %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, sample) {
+		t.Errorf("worker output lacks the sample's summary as memory mode prints it:\n%s", out)
+	}
+	for _, h := range wantHeaders {
+		if n := strings.Count(out, h); n != 1 {
+			t.Errorf("%d reports headed %q, want 1:\n%s", n, h, out)
+		}
+	}
+	for _, id := range emitted {
+		if want := `"job_id":"` + id + `"`; !strings.Contains(stderr.String(), want) {
+			t.Errorf("worker logs lack %s:\n%s", want, stderr.String())
+		}
+	}
+	assertStream(t, url, defaultStream, 0)
+}
+
+func TestRedisFlags(t *testing.T) {
+	t.Parallel()
+	url := startMiniredis(t)
+	missing := filepath.Join(t.TempDir(), "missing.csv")
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == envRedisURL {
+				return v
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      func(string) string
+		wantCode int
+		wantErr  string // in stderr
+		wantOut  string // in stdout
+	}{
+		{name: "worker on memory", args: []string{"-mode", "worker"}, wantCode: 2,
+			wantErr: "etl: -mode worker needs -backend redis"},
+		{name: "emit on memory", args: []string{"-backend", "memory", "-mode", "emit"}, wantCode: 2,
+			wantErr: "etl: -mode emit needs -backend redis"},
+		{name: "stream on memory", args: []string{"-stream", "x"}, wantCode: 2,
+			wantErr: "etl: -stream needs -backend redis"},
+		{name: "bad backend", args: []string{"-backend", "postgres"}, wantCode: 2,
+			wantErr: `invalid value "postgres" for flag -backend: want memory or redis`},
+		{name: "bad mode", args: []string{"-mode", "serve"}, wantCode: 2,
+			wantErr: `invalid value "serve" for flag -mode: want run, worker or emit`},
+		{name: "empty stream", args: onRedis(url, "-stream", ""), wantCode: 2,
+			wantErr: "etl: -stream: must not be empty"},
+		{name: "empty group", args: onRedis(url, "-group", ""), wantCode: 2,
+			wantErr: "etl: -group: must not be empty"},
+		{name: "empty consumer", args: onRedis(url, "-consumer", ""), wantCode: 2,
+			wantErr: "etl: -consumer: must not be empty"},
+		{name: "worker with input", args: onRedis(url, "-mode", "worker", "-input", "a.csv"), wantCode: 2,
+			wantErr: "etl: -input is for -mode run and emit"},
+		{name: "bad url scheme", args: onRedis("http://u:secret@localhost"), wantCode: 2,
+			wantErr: "etl: -redis-url http://u:xxxxx@localhost: "},
+		{name: "bad url port", args: onRedis("redis://u:secret@localhost:port"), wantCode: 2,
+			wantErr: "etl: -redis-url redis://xxxxx@localhost:port: "},
+		{name: "bad url from env", args: []string{"-backend", "redis"}, env: env("redis://u:secret@h:x/0"), wantCode: 2,
+			wantErr: "etl: NECROSTACK_REDIS_URL redis://xxxxx@h:x/0: "},
+		{name: "url from env", args: []string{"-backend", "redis", "-mode", "emit"}, env: env(url),
+			wantOut: "to necrostack:etl\n"},
+		{name: "flag over env", args: onRedis(url, "-mode", "emit", "-stream", "other"), env: env("redis://u:secret@127.0.0.1:1"),
+			wantOut: "to other\n"},
+		{name: "emit missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-mode", "emit", "-input", missing), wantCode: 1,
+			wantErr: "etl: open " + missing + ": no such file or directory\n"},
+		{name: "run missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-input", missing), wantCode: 1,
+			wantErr: "etl: open " + missing + ": no such file or directory\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := tt.env
+			if getenv == nil {
+				getenv = noEnv
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, getenv, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, stdout.String())
+			}
+			if strings.Contains(stderr.String(), "secret") {
+				t.Errorf("stderr shows the password:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestRedisUnreachable(t *testing.T) {
+	t.Parallel()
+	const url = "redis://u:secret@127.0.0.1:1"
+	const want = "etl: cannot connect to redis at redis://u:xxxxx@127.0.0.1:1: "
+	for _, mode := range []string{"run", "emit"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			begin := time.Now()
+			code, stdout, stderr := runCmd(context.Background(), onRedis(url, "-mode", mode)...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr)
+			}
+			if !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr = %q, want one line starting %q", stderr, want)
+			}
+			if strings.Contains(stderr, "secret") {
+				t.Errorf("stderr shows the password: %q", stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if d := time.Since(begin); d > firstContactTimeout+time.Second {
+				t.Errorf("took %v, want at most the first-contact timeout", d)
+			}
+		})
+	}
+	t.Run("worker", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stdoutBuf, stderrBuf syncBuffer
+		done := make(chan int)
+		go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdoutBuf, &stderrBuf) }()
+		const want = "cannot connect to redis at redis://u:xxxxx@127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused; the worker keeps trying"
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stderrBuf.String(), "pull failed") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		code := <-done
+		stdout, stderr := stdoutBuf.String(), stderrBuf.String()
+		if code != 0 {
+			t.Errorf("exit %d, want 0 (stopped by its context); stderr:\n%s", code, stderr)
+		}
+		for _, s := range []string{want, `"msg":"pull failed; backing off"`} {
+			if !strings.Contains(stderr, s) {
+				t.Errorf("stderr lacks %q:\n%s", s, stderr)
+			}
+		}
+		if strings.Contains(stderr, "secret") {
+			t.Errorf("stderr shows the password:\n%s", stderr)
+		}
+		if stdout != "" {
+			t.Errorf("stdout = %q, want nothing", stdout)
+		}
+	})
+}
+
+// TestEventSizes checks the choice of maxEventBytes: the largest text files
+// the Extractor accepts fit in it, at every step of the chain, and an event
+// over a limit fails its organ permanently instead of reaching the backend.
+func TestEventSizes(t *testing.T) {
+	t.Parallel()
+	// Rows of 83 bytes, newline included, so that DefaultMaxRows of them
+	// come close to DefaultMaxBytes; backslashes cost the most: JSON
+	// escapes them, and a dropped row's detail quotes them once more.
+	valid := "2024-10-31," + strings.Repeat(`\`, 33) + "," + strings.Repeat(`\`, 33) + ",1,1\n"
+	badDate := strings.Repeat(`\`, 74) + ",a,b,1,1\n"
+	header := strings.Join(organs.Columns, ",") + "\n"
+	if size := len(header) + organs.DefaultMaxRows*83; len(valid) != 83 || len(badDate) != 83 || size > organs.DefaultMaxBytes {
+		t.Fatalf("rows of %d and %d bytes, a file of %d; want 83 and at most %d", len(valid), len(badDate), size, organs.DefaultMaxBytes)
+	}
+	// sizes runs the chain on a file of n rows and returns the size of each
+	// event it emits. Every row but the first is the same, so sizes grow
+	// linearly with n: two small files tell the size at DefaultMaxRows,
+	// which is too slow to build under the race detector.
+	sizes := func(t *testing.T, n int, row func(i int) string) []int {
+		var b strings.Builder
+		b.WriteString(header)
+		for i := range n {
+			b.WriteString(row(i))
+		}
+		path := filepath.Join(t.TempDir(), "big.csv")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e := organs.ETLStart.MustNew(organs.Job{Path: path})
+		var out []int
+		for _, o := range organs.Chain(io.Discard)[:3] {
+			emitted, err := o.Handle(context.Background(), e)
+			if err != nil {
+				t.Fatalf("%s: %v", core.OrganName(o), err)
+			}
+			e = emitted[0]
+			wire, _ := e.MarshalJSON()
+			out = append(out, len(wire))
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		row  func(i int) string
+	}{
+		{"valid rows", func(int) string { return valid }},
+		{"dropped rows", func(i int) string {
+			if i == 0 {
+				return valid
+			}
+			return badDate
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const n1, n2 = 1000, 2000
+			s1, s2 := sizes(t, n1, tt.row), sizes(t, n2, tt.row)
+			for i, typ := range []string{organs.RawDataLoaded.Type(), organs.DataCleaned.Type(), organs.DataTransformed.Type()} {
+				// Plus 2 bytes a row: line numbers up to 100,001 have
+				// two more digits than those up to 2,001.
+				atMax := s2[i] + (s2[i]-s1[i])*(organs.DefaultMaxRows-n2)/(n2-n1) + 2*organs.DefaultMaxRows
+				t.Logf("%s at %d rows: %s", typ, organs.DefaultMaxRows, byteSize(atMax))
+				if atMax > maxEventBytes {
+					t.Errorf("%s at %d rows: %s, over maxEventBytes (%s)", typ, organs.DefaultMaxRows, byteSize(atMax), byteSize(maxEventBytes))
+				}
+			}
+		})
+	}
+
+	t.Run("over the limit", func(t *testing.T) {
+		t.Parallel()
+		var observed error
+		chain := wrap(organs.Chain(io.Discard), 1024, func(_ string, _ core.Event, err error) { observed = err })
+		out, err := chain[0].Handle(context.Background(), organs.ETLStart.MustNew(organs.Job{}))
+		if !errors.Is(err, core.ErrPermanent) || out != nil {
+			t.Fatalf("Handle = %d events, %v; want none and a permanent error", len(out), err)
+		}
+		if want := "RAW_DATA_LOADED would be "; !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error %q, want it to start %q", err, want)
+		}
+		if observed != err {
+			t.Errorf("observer saw %v, want %v", observed, err)
+		}
+		if name := core.OrganName(chain[0]); name != "Extractor" {
+			t.Errorf("wrapped organ named %q, want Extractor", name)
+		}
+	})
+}
+
+// TestRealRedisWorkers runs the binary against a real redis-server: three
+// jobs emitted, two worker processes sharing them, stopped by SIGTERM.
+func TestRealRedisWorkers(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	bin := buildBinary(t)
+	sample := memorySample(t)
+	good := writeCSV(t, tinyCSV)
+	bad := writeCSV(t, noValidCSV)
+	url := srv.URL()
+
+	runBin := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, onRedis(url, args...)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("etl %q: %v; stderr:\n%s", args, err, stderr.String())
+		}
+		return stdout.String()
+	}
+	jobID := func(out string) string {
+		t.Helper()
+		m := enqueuedRE.FindStringSubmatch(out)
+		if m == nil || m[2] != defaultStream {
+			t.Fatalf("emit printed %q, want \"enqueued job <id> to %s\"", out, defaultStream)
+		}
+		return m[1]
+	}
+	runBin("-mode", "emit")
+	runBin("-mode", "emit", "-input", good)
+	badJob := jobID(runBin("-mode", "emit", "-input", bad))
+
+	type worker struct {
+		cmd            *exec.Cmd
+		stdout, stderr syncBuffer
+	}
+	workers := make([]*worker, 2)
+	for i := range workers {
+		w := &worker{}
+		w.cmd = exec.Command(bin, onRedis(url, "-mode", "worker", "-consumer", fmt.Sprintf("worker-%d", i))...)
+		w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
+		if err := w.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if w.cmd.ProcessState == nil {
+				_ = w.cmd.Process.Kill()
+				_ = w.cmd.Wait()
+			}
+		})
+		workers[i] = w
+	}
+	allOut := func() string { return workers[0].stdout.String() + workers[1].stdout.String() }
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	heads := []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + good + "\n"}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		dlq, _ := rdb.XLen(ctx, defaultStream+":dlq").Result()
+		out := allOut()
+		if strings.Contains(out, heads[0]) && strings.Contains(out, heads[1]) && dlq >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s: %d dead letters; outputs:\n%s\nstderr:\n%s\n%s",
+				dlq, out, workers[0].stderr.String(), workers[1].stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for i, w := range workers {
+		if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		err := w.cmd.Wait()
+		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
+			t.Errorf("worker %d: exit %d, want 0; stderr:\n%s", i, exit.ExitCode(), w.stderr.String())
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"panic", "goroutine "} {
+			if strings.Contains(w.stderr.String(), s) {
+				t.Errorf("worker %d stderr holds %q:\n%s", i, s, w.stderr.String())
+			}
+		}
+	}
+	out := allOut()
+	for _, h := range heads {
+		if n := strings.Count(out, h); n != 1 {
+			t.Errorf("%d reports headed %q across the workers, want 1:\n%s", n, h, out)
+		}
+	}
+	if n := strings.Count(out, "Haunting report: "); n != 2 {
+		t.Errorf("%d reports, want 2:\n%s", n, out)
+	}
+	if !strings.Contains(out, sample) {
+		t.Errorf("the sample's report differs from memory mode's:\n%s", out)
+	}
+
+	b, err := nsredis.New(ctx, nsredis.Config{Client: rdb, Stream: defaultStream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dls, err := b.DeadLetters(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].Organ != "Cleaner" || organs.JobOf(dls[0].Event) != badJob {
+		t.Errorf("dead letters %+v, want one of the Cleaner, for job %s", dls, badJob)
+	}
+	assertStream(t, url, defaultStream, 1)
+}
+
+// TestRedisRunTakenOver runs a job while another consumer of the group is
+// blocked reading the stream: Redis hands it the ETL_START, and the run,
+// idle, must say so rather than succeed or wait forever. A real server makes
+// that hand-over deterministic.
+func TestRedisRunTakenOver(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.XGroupCreateMkStream(ctx, defaultStream, nsredis.DefaultGroup, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	taken := make(chan []goredis.XStream, 1)
+	go func() {
+		streams, _ := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
+			Group: nsredis.DefaultGroup, Consumer: "thief", Streams: []string{defaultStream, ">"},
+			Count: 1, Block: 10 * time.Second,
+		}).Result()
+		taken <- streams
+	}()
+	// Wait until the thief is blocked, so that it is first in line.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := rdb.Info(ctx, "clients").Result()
+		if err == nil && strings.Contains(n, "blocked_clients:1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the thief never blocked: %v\n%s", err, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	code, stdout, stderr := runCmd(ctx, onRedis(srv.URL())...)
+	streams := <-taken
+	if len(streams) != 1 || len(streams[0].Messages) != 1 {
+		t.Fatalf("the thief read %v, want one entry", streams)
+	}
+	raw, _ := streams[0].Messages[0].Values["event"].(string)
+	e, err := core.DecodeEvent([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	want := "etl: job " + e.ID() + ` did not finish here: another consumer of group "necrostack" on necrostack:etl took part of it, and reports there (with workers running, use -mode emit)`
+	if got := lastLine(stderr); got != want {
+		t.Errorf("last line of stderr:\n got  %q\n want %q", got, want)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+}
