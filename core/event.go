@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -54,6 +56,9 @@ type Event struct {
 	timestamp time.Time
 	eventType string
 	payload   string // compact JSON object
+	// value is the plain Go value the payload was encoded from, when it
+	// decodes back to an equal value (see plain.go); nil otherwise.
+	value any
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -116,6 +121,11 @@ func Build(init EventInit) (Event, error) {
 		return Event{}, err
 	}
 	e.payload = p
+	if init.Payload != nil && isPlainObject(reflect.TypeOf(init.Payload)) && !strings.Contains(p, `\ufffd`) {
+		// Invalid UTF-8 in a string is the one change JSON makes to a plain
+		// value; it shows as an escaped U+FFFD, and disqualifies the copy.
+		e.value = init.Payload
+	}
 	return e, nil
 }
 
@@ -138,6 +148,12 @@ func (e Event) Payload() json.RawMessage {
 
 // DecodePayload unmarshals the payload into v, like json.Unmarshal.
 func (e Event) DecodePayload(v any) error {
+	if e.value != nil {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Type() == reflect.TypeOf(e.value) {
+			rv.Elem().Set(reflect.ValueOf(e.value))
+			return nil
+		}
+	}
 	p := e.payload
 	if p == "" {
 		p = "{}"

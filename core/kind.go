@@ -39,12 +39,14 @@ func (k Kind[T]) Decode(e Event) (T, error) {
 	if e.Type() != k.eventType {
 		return v, fmt.Errorf("decode %s: event %s has type %s", k.eventType, e.ID(), e.Type())
 	}
-	err := e.DecodePayload(&v)
-	return v, err
+	return PayloadAs[T](e)
 }
 
 // PayloadAs decodes the payload of e into a new T.
 func PayloadAs[T any](e Event) (T, error) {
+	if v, ok := e.value.(T); ok {
+		return v, nil // a copy of the plain value the event was built from
+	}
 	var v T
 	err := e.DecodePayload(&v)
 	return v, err

@@ -1,0 +1,73 @@
+package core
+
+import (
+	"encoding"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// A payload of a "plain" type round-trips through JSON unchanged: decoding
+// the JSON gives back an equal value. An event built from such a value keeps
+// a copy, and Kind.Decode and PayloadAs return that copy instead of parsing
+// the JSON again. Plain types hold no references (so the copy is immutable),
+// no custom (un)marshalling, and no fields JSON would skip.
+
+var plainTypes sync.Map // reflect.Type → bool
+
+var (
+	jsonMarshaler   = reflect.TypeFor[json.Marshaler]()
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// isPlainObject reports whether t is a struct type whose values round-trip
+// through encoding/json unchanged.
+func isPlainObject(t reflect.Type) bool {
+	if t == nil || t.Kind() != reflect.Struct {
+		return false
+	}
+	if v, ok := plainTypes.Load(t); ok {
+		return v.(bool)
+	}
+	ok := isPlain(t, 0)
+	plainTypes.Store(t, ok)
+	return ok
+}
+
+func isPlain(t reflect.Type, depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
+		reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	case reflect.Array:
+		// [N]byte would encode as an array of numbers: fine, and plain.
+		return isPlain(t.Elem(), depth+1)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || f.Anonymous {
+				return false // JSON skips or flattens these; keep it simple
+			}
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == "-" {
+				return false
+			}
+			if !isPlain(f.Type, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false // pointers, maps, slices, interfaces, channels, funcs, complex
+}
