@@ -539,7 +539,7 @@ func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
 			return
 		}
 		if errors.Is(err, ErrDeliveryLost) {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: another consumer reclaimed the event", attrs...)
+			s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: the backend no longer holds this delivery", attrs...)
 			return
 		}
 		if errors.Is(err, ErrPermanent) && !rejected {

@@ -522,7 +522,7 @@ func (b *Backend) commit(ctx context.Context, receipt string, emitted []string, 
 	if isNoGroup(err) {
 		// The group, and with it this delivery, is gone.
 		_ = b.recreateGroup(ctx)
-		return fmt.Errorf("redis: commit %s: %w", receipt, core.ErrDeliveryLost)
+		return fmt.Errorf("redis: commit %s: consumer group lost: %w", receipt, core.ErrDeliveryLost)
 	}
 	if err != nil {
 		return fmt.Errorf("redis: commit %s: %w", receipt, err)

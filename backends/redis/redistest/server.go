@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type Server struct {
 	dir  string
 	args []string
 	cmd  *exec.Cmd
+	// exited is closed when cmd has been waited for.
+	exited chan struct{}
 }
 
 // Start starts redis-server on a free loopback port, without persistence
@@ -38,10 +41,20 @@ func Start(t testing.TB, args ...string) *Server {
 	if err != nil {
 		t.Skip("redis-server not found on PATH: install it (apt-get install redis-server) to run the real-server tests")
 	}
-	s := &Server{t: t, bin: bin, port: freePort(t), dir: t.TempDir(), args: args}
-	s.Start()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
 	t.Cleanup(s.Kill)
-	return s
+	// The free port is released before redis-server binds it, so another
+	// process may take it first: then try another port.
+	for attempt := 1; ; attempt++ {
+		s.port = freePort(t)
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 5 {
+			t.Fatalf("start redis-server: %v", err)
+		}
+	}
 }
 
 func freePort(t testing.TB) int {
@@ -64,41 +77,63 @@ func (s *Server) URL() string { return "redis://" + s.Addr() }
 // directory, and waits until it answers PING.
 func (s *Server) Start() {
 	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("start redis-server: %v", err)
+	}
+}
+
+// start runs redis-server and waits until this very process (not another
+// one that got the port) answers.
+func (s *Server) start() error {
+	logPath := filepath.Join(s.dir, "redis.log")
 	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "no",
-		"--logfile", filepath.Join(s.dir, "redis.log"),
+		"--logfile", logPath,
 	}, s.args...)
-	s.cmd = exec.Command(s.bin, args...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+	cmd := exec.Command(s.bin, args...)
+	if err := cmd.Start(); err != nil {
+		return err
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
+
 	rdb := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer rdb.Close()
+	want := "process_id:" + strconv.Itoa(cmd.Process.Pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logPath)
+			s.cmd = nil
+			return fmt.Errorf("redis-server on %s exited:\n%s", s.Addr(), log)
+		default:
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := rdb.Ping(ctx).Err()
+		info, err := rdb.Info(ctx, "server").Result()
 		cancel()
-		if err == nil {
-			return
+		if err == nil && strings.Contains(info, want) {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server on %s did not answer: %v\n%s", s.Addr(), err, log)
+			log, _ := os.ReadFile(logPath)
+			s.Kill()
+			return fmt.Errorf("redis-server on %s did not answer (last error %v):\n%s", s.Addr(), err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Kill ends the server with SIGKILL, as a crash would. It is safe to call
-// when the server is already stopped.
+// Kill ends the server with SIGKILL, as a crash would, and waits until it is
+// gone. It is safe to call when the server is already stopped.
 func (s *Server) Kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	if s.cmd == nil {
 		return
 	}
 	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 
