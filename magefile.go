@@ -24,6 +24,10 @@ var modules = []string{
 	"apps/etl",
 }
 
+// e2eModule holds the end-to-end scenarios: linted and built with the
+// others, run by E2E.
+const e2eModule = "e2e"
+
 // benchModules are the modules with benchmarks.
 var benchModules = []string{"core", "backends/memory", "apps/seance"}
 
@@ -45,6 +49,9 @@ func Test() error {
 // module works through its own go.mod and replace directives.
 func TestStandalone() error {
 	off := []string{"GOWORK=off"}
+	if err := goIn(e2eModule, off, "vet", "./..."); err != nil {
+		return err
+	}
 	for _, m := range modules {
 		if err := goIn(m, off, "build", "./..."); err != nil {
 			return err
@@ -65,7 +72,7 @@ func Lint() error {
 	if files := strings.TrimSpace(string(out)); files != "" {
 		return fmt.Errorf("gofmt: these files need formatting:\n%s", files)
 	}
-	for _, m := range modules {
+	for _, m := range append(modules, e2eModule) {
 		if err := goIn(m, nil, "vet", "./..."); err != nil {
 			return err
 		}
@@ -92,14 +99,22 @@ func Fuzz() error {
 	return goIn("core", nil, "test", "-run", "^$", "-fuzz", "^FuzzDecodeEvent$", "-fuzztime", "30s", ".")
 }
 
-// CI runs what continuous integration runs: lint, then the tests.
+// E2E runs the end-to-end scenarios: a real Redis in Docker (else a
+// redis-server process) and the apps' binaries as worker processes.
+func E2E() error {
+	env := []string{"TESTCONTAINERS_RYUK_DISABLED=true"}
+	return goIn(e2eModule, env, "test", "-count=1", "-timeout", "15m", "-v", "./...")
+}
+
+// CI runs what continuous integration runs: lint, the tests, then the
+// end-to-end scenarios.
 func CI() {
-	mg.SerialDeps(Lint, Test)
+	mg.SerialDeps(Lint, Test, E2E)
 }
 
 // Tidy runs go mod tidy in every module and the root.
 func Tidy() error {
-	for _, m := range append([]string{"."}, modules...) {
+	for _, m := range append(append([]string{"."}, modules...), e2eModule) {
 		if err := goIn(m, nil, "mod", "tidy"); err != nil {
 			return err
 		}

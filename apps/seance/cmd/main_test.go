@@ -5,20 +5,34 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
 )
 
-var ritualLine = regexp.MustCompile(`(?m)^Ritual (\d+) — (.+) asks: "(.*)"$`)
+// ritualLine matches the header of a printed ritual, with its séance id
+// when it has one.
+var ritualLine = regexp.MustCompile(`(?m)^Ritual (\d+)(?: \(séance ([\w-]+)\))? — (.+) asks: "(.*)"$`)
 
-// shape is what a séance printed: the omens per ritual number, the
-// questions asked in order, and the last line.
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
+
+// ritualID identifies a printed ritual: numbers restart in every séance.
+type ritualID struct {
+	seance string
+	number int
+}
+
+// shape is what a séance printed: the omens per ritual, the questions asked
+// in order, and the last line.
 type shape struct {
-	rituals   map[int]int
+	rituals   map[ritualID]int
 	questions []string
 	omens     int
 	summary   string
@@ -26,14 +40,14 @@ type shape struct {
 
 func parse(t *testing.T, stdout string) shape {
 	t.Helper()
-	s := shape{rituals: map[int]int{}}
+	s := shape{rituals: map[ritualID]int{}}
 	for _, m := range ritualLine.FindAllStringSubmatch(stdout, -1) {
 		n, err := strconv.Atoi(m[1])
 		if err != nil {
 			t.Fatalf("ritual number %q: %v", m[1], err)
 		}
-		s.rituals[n]++
-		s.questions = append(s.questions, m[3])
+		s.rituals[ritualID{m[2], n}]++
+		s.questions = append(s.questions, m[4])
 	}
 	s.omens = strings.Count(stdout, "\n  Omen: ")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
@@ -41,18 +55,41 @@ func parse(t *testing.T, stdout string) shape {
 	return s
 }
 
-func checkComplete(t *testing.T, stdout string, rituals int) shape {
-	t.Helper()
-	s := parse(t, stdout)
-	if s.omens != rituals || len(s.rituals) != rituals {
-		t.Errorf("printed %d omens for %d distinct rituals, want %d of each:\n%s", s.omens, len(s.rituals), rituals, stdout)
-	}
-	for n := 1; n <= rituals; n++ {
-		if s.rituals[n] != 1 {
-			t.Errorf("ritual %d printed %d times, want once", n, s.rituals[n])
+// of returns how many rituals of the séance printed, and how many times in
+// all.
+func (s shape) of(seance string) (distinct, printed int) {
+	for id, c := range s.rituals {
+		if id.seance == seance {
+			distinct++
+			printed += c
 		}
 	}
+	return distinct, printed
+}
+
+// checkComplete checks that rituals 1 to n of the séance each printed once,
+// and nothing else printed.
+func checkComplete(t *testing.T, stdout string, seance string, n int) shape {
+	t.Helper()
+	s := parse(t, stdout)
+	if s.omens != n || len(s.rituals) != n {
+		t.Errorf("printed %d omens for %d distinct rituals, want %d of each:\n%s", s.omens, len(s.rituals), n, stdout)
+	}
+	checkSeance(t, s, seance, n)
 	return s
+}
+
+// checkSeance checks that rituals 1 to n of the séance each printed once.
+func checkSeance(t *testing.T, s shape, seance string, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if c := s.rituals[ritualID{seance, i}]; c != 1 {
+			t.Errorf("ritual %d of séance %q printed %d times, want once", i, seance, c)
+		}
+	}
+	if distinct, _ := s.of(seance); distinct != n {
+		t.Errorf("séance %q printed %d distinct rituals, want %d", seance, distinct, n)
+	}
 }
 
 func TestRun(t *testing.T) {
@@ -60,6 +97,7 @@ func TestRun(t *testing.T) {
 	tests := []struct {
 		name          string
 		args          []string
+		seance        string
 		rituals       int
 		wantQuestions []string // in order; nil to skip (concurrent runs reorder)
 		wantSummary   string
@@ -92,6 +130,14 @@ func TestRun(t *testing.T) {
 			wantSummary: "40 rituals, 40 omens",
 		},
 		{
+			name:          "séance id",
+			args:          []string{"-seance", "night-1", "-rituals", "2"},
+			seance:        "night-1",
+			rituals:       2,
+			wantQuestions: defaultQuestions[:2],
+			wantSummary:   "2 rituals, 2 omens",
+		},
+		{
 			name:          "info logs",
 			args:          []string{"-log-level", "INFO", "-rituals", "2"},
 			rituals:       2,
@@ -104,10 +150,10 @@ func TestRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), tt.args, &stdout, &stderr); code != exitOK {
+			if code := run(context.Background(), tt.args, noEnv, &stdout, &stderr); code != exitOK {
 				t.Fatalf("run(%q) = %d, want %d; stderr:\n%s", tt.args, code, exitOK, stderr.String())
 			}
-			s := checkComplete(t, stdout.String(), tt.rituals)
+			s := checkComplete(t, stdout.String(), tt.seance, tt.rituals)
 			if tt.wantQuestions != nil && strings.Join(s.questions, "\n") != strings.Join(tt.wantQuestions, "\n") {
 				t.Errorf("questions asked:\n got  %q\n want %q", s.questions, tt.wantQuestions)
 			}
@@ -128,8 +174,8 @@ func TestRunDeterministic(t *testing.T) {
 	t.Parallel()
 	var first, second bytes.Buffer
 	args := []string{"-rituals", "6", "-seeker", "Renfield"}
-	if run(context.Background(), args, &first, &bytes.Buffer{}) != exitOK ||
-		run(context.Background(), args, &second, &bytes.Buffer{}) != exitOK {
+	if run(context.Background(), args, noEnv, &first, &bytes.Buffer{}) != exitOK ||
+		run(context.Background(), args, noEnv, &second, &bytes.Buffer{}) != exitOK {
 		t.Fatal("run failed")
 	}
 	if first.String() != second.String() {
@@ -155,12 +201,54 @@ func TestRunBadFlags(t *testing.T) {
 		{"empty seeker", []string{"-seeker", ""}, `-seeker "": empty`},
 		{"long question", []string{"-question", strings.Repeat("?", 281)}, "-question"},
 		{"stray argument", []string{"hello?"}, `unexpected argument "hello?"`},
+		{"unknown backend", []string{"-backend", "postgres"}, `invalid value "postgres" for flag -backend: must be memory or redis`},
+		{"unknown mode", []string{"-mode", "daemon"}, `invalid value "daemon" for flag -mode: must be run, worker, emit or redrive`},
+		{"worker on memory", []string{"-mode", "worker"}, "-mode worker: needs -backend redis"},
+		{"emit on memory", []string{"-mode", "emit", "-backend", "memory"}, "-mode emit: needs -backend redis"},
+		{"stream on memory", []string{"-stream", "s"}, "-stream: needs -backend redis"},
+		{"redis url on memory", []string{"-redis-url", "redis://localhost"}, "-redis-url: needs -backend redis"},
+		{"rituals for a worker", []string{"-backend", "redis", "-mode", "worker", "-rituals", "3"}, "-rituals: not used by -mode worker"},
+		{"question for a worker", []string{"-backend", "redis", "-mode", "worker", "-question", "Why?"}, "-question: not used by -mode worker"},
+		{"concurrency for emit", []string{"-backend", "redis", "-mode", "emit", "-concurrency", "2"}, "-concurrency: not used by -mode emit"},
+		{"bad séance id", []string{"-seance", "a b"}, `-seance "a b": only letters, digits`},
+		{"long séance id", []string{"-backend", "redis", "-seance", strings.Repeat("x", 33)}, "-seance"},
+		{"empty séance id on redis", []string{"-backend", "redis", "-seance", ""}, `-seance "": empty`},
+		{"empty stream", []string{"-backend", "redis", "-stream", ""}, `-stream "": empty`},
+		{"empty group", []string{"-backend", "redis", "-group", " "}, `-group " ": empty`},
+		{"bad redis url scheme", []string{"-backend", "redis", "-redis-url", "http://localhost"}, "-redis-url http://localhost: redis: invalid URL scheme: http"},
+		{"bad redis url port", []string{"-backend", "redis", "-redis-url", "redis://user:hunter2@localhost:port"}, `-redis-url redis://xxxxx@localhost:port: invalid port ":port" after host`},
+		{"bad redis url database", []string{"-backend", "redis", "-redis-url", "redis://:hunter2@localhost/zero"}, `-redis-url redis://:xxxxx@localhost/zero: redis: invalid database number: "zero"`},
+		// Fault injection.
+		{"unknown organ", []string{"-fail-organ", "Banshee", "-fail-every", "2"}, `invalid value "Banshee" for flag -fail-organ: must be Summoner, Medium, Oracle or Scribe`},
+		{"organ name in lower case", []string{"-fail-organ", "oracle", "-fail-every", "2"}, `invalid value "oracle" for flag -fail-organ: must be Summoner, Medium, Oracle or Scribe`},
+		{"fail-organ without fail-every", []string{"-fail-organ", "Oracle"}, "-fail-organ Oracle: needs -fail-every"},
+		{"fail-every without fail-organ", []string{"-fail-every", "3"}, "-fail-every 3: needs -fail-organ"},
+		{"fail-every 0", []string{"-fail-organ", "Oracle", "-fail-every", "0"}, "-fail-every 0: must be at least 1"},
+		{"negative fail-every", []string{"-fail-organ", "Medium", "-fail-every", "-2"}, "-fail-every -2: must be at least 1"},
+		{"fail-every not a number", []string{"-fail-organ", "Medium", "-fail-every", "often"}, `invalid value "often" for flag -fail-every`},
+		{"fault for emit", []string{"-backend", "redis", "-mode", "emit", "-fail-organ", "Oracle", "-fail-every", "2"}, "-fail-every: not used by -mode emit"},
+		{"fault for redrive", []string{"-backend", "redis", "-mode", "redrive", "-fail-organ", "Oracle"}, "-fail-organ: not used by -mode redrive"},
+		// Redrive.
+		{"redrive on memory", []string{"-mode", "redrive"}, "-mode redrive: needs -backend redis"},
+		{"group for redrive", []string{"-backend", "redis", "-mode", "redrive", "-group", "g"}, "-group: not used by -mode redrive"},
+		{"consumer for redrive", []string{"-backend", "redis", "-mode", "redrive", "-consumer", "c"}, "-consumer: not used by -mode redrive"},
+		{"rituals for redrive", []string{"-backend", "redis", "-mode", "redrive", "-rituals", "3"}, "-rituals: not used by -mode redrive"},
+		{"séance for redrive", []string{"-backend", "redis", "-mode", "redrive", "-seance", "s"}, "-seance: not used by -mode redrive"},
+		{"concurrency for redrive", []string{"-backend", "redis", "-mode", "redrive", "-concurrency", "2"}, "-concurrency: not used by -mode redrive"},
+		// Claim time.
+		{"claim time on memory", []string{"-claim-min-idle", "5s"}, "-claim-min-idle: needs -backend redis"},
+		{"claim time 0", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "0s"}, "-claim-min-idle 0s: must be more than 0"},
+		{"negative claim time", []string{"-backend", "redis", "-claim-min-idle", "-5s"}, "-claim-min-idle -5s: must be more than 0"},
+		{"claim time below a millisecond", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "500us"}, "-claim-min-idle 500µs: below Redis's 1ms resolution"},
+		{"claim time not a duration", []string{"-backend", "redis", "-claim-min-idle", "5"}, `invalid value "5" for flag -claim-min-idle`},
+		{"claim time for emit", []string{"-backend", "redis", "-mode", "emit", "-claim-min-idle", "5s"}, "-claim-min-idle: not used by -mode emit"},
+		{"claim time for redrive", []string{"-backend", "redis", "-mode", "redrive", "-claim-min-idle", "5s"}, "-claim-min-idle: not used by -mode redrive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), tt.args, &stdout, &stderr); code != exitUsage {
+			if code := run(context.Background(), tt.args, noEnv, &stdout, &stderr); code != exitUsage {
 				t.Errorf("run(%q) = %d, want %d", tt.args, code, exitUsage)
 			}
 			if !strings.Contains(stderr.String(), tt.wantStderr) {
@@ -169,6 +257,50 @@ func TestRunBadFlags(t *testing.T) {
 			if stdout.Len() > 0 {
 				t.Errorf("stdout: got %q, want nothing", stdout.String())
 			}
+			if strings.Contains(stderr.String(), "hunter2") {
+				t.Errorf("stderr shows the password: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func TestRedisURL(t *testing.T) {
+	t.Parallel()
+	env := func(url string) func(string) string {
+		return func(name string) string {
+			if name == envRedisURL {
+				return url
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		getenv   func(string) string
+		wantAddr string
+	}{
+		{"default", nil, noEnv, "localhost:6379"},
+		{"from the environment", nil, env("redis://cache:7000/1"), "cache:7000"},
+		{"the flag wins", []string{"-redis-url", "redis://flag:7001"}, env("redis://cache:7000/1"), "flag:7001"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := parseFlags(append([]string{"-backend", "redis"}, tt.args...), tt.getenv, io.Discard)
+			if err != nil {
+				t.Fatalf("parseFlags: %v", err)
+			}
+			if got := cfg.redis.options.Addr; got != tt.wantAddr {
+				t.Errorf("address: got %q, want %q", got, tt.wantAddr)
+			}
+			if cfg.redis.stream != defaultStream || cfg.redis.group != nsredis.DefaultGroup || cfg.redis.consumer != "" {
+				t.Errorf("stream, group, consumer: got %q, %q, %q; want %q, %q, \"\"",
+					cfg.redis.stream, cfg.redis.group, cfg.redis.consumer, defaultStream, nsredis.DefaultGroup)
+			}
+			if cfg.seance == "" {
+				t.Errorf("no séance id on redis, want a random one")
+			}
 		})
 	}
 }
@@ -176,10 +308,12 @@ func TestRunBadFlags(t *testing.T) {
 func TestRunHelp(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK {
+	if code := run(context.Background(), []string{"-h"}, noEnv, &stdout, &stderr); code != exitOK {
 		t.Errorf("run(-h) = %d, want %d", code, exitOK)
 	}
-	for _, flag := range []string{"-question", "-seeker", "-rituals", "-concurrency", "-log-level"} {
+	for _, flag := range []string{"-question", "-seeker", "-rituals", "-concurrency", "-log-level",
+		"-mode", "-backend", "-redis-url", "-stream", "-group", "-consumer", "-seance", envRedisURL,
+		"redrive", "-fail-organ", "-fail-every", "-claim-min-idle", "Summoner, Medium, Oracle, Scribe", "reclaims"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("usage does not mention %s:\n%s", flag, stderr.String())
 		}
@@ -191,7 +325,7 @@ func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	if code := run(ctx, []string{"-rituals", "3"}, &stdout, &stderr); code != exitFail {
+	if code := run(ctx, []string{"-rituals", "3"}, noEnv, &stdout, &stderr); code != exitFail {
 		t.Errorf("run with a cancelled context = %d, want %d", code, exitFail)
 	}
 	if want := "seance: interrupted: 0 of 3 rituals"; !strings.Contains(stderr.String(), want) {
@@ -202,7 +336,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunDebugLogsAreJSON(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-rituals", "2", "-log-level", "debug"}, &stdout, &stderr); code != exitOK {
+	if code := run(context.Background(), []string{"-rituals", "2", "-log-level", "debug"}, noEnv, &stdout, &stderr); code != exitOK {
 		t.Fatalf("run = %d, want %d; stderr:\n%s", code, exitOK, stderr.String())
 	}
 	handled := 0
@@ -253,8 +387,10 @@ func TestAudit(t *testing.T) {
 	}
 }
 
-// TestBinary builds the real command and runs it as a user would.
-func TestBinary(t *testing.T) {
+// buildBinary builds the command into a temporary directory, or skips the
+// test with -short or without a go command.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
@@ -262,11 +398,17 @@ func TestBinary(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "seance")
 	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestBinary builds the real command and runs it as a user would.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
 
 	t.Run("séance", func(t *testing.T) {
 		t.Parallel()
@@ -276,7 +418,7 @@ func TestBinary(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("%s: %v; stderr:\n%s", cmd, err, stderr.String())
 		}
-		s := checkComplete(t, stdout.String(), 7)
+		s := checkComplete(t, stdout.String(), "", 7)
 		if want := "7 rituals, 7 omens"; s.summary != want {
 			t.Errorf("summary: got %q, want %q", s.summary, want)
 		}

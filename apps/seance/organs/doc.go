@@ -9,15 +9,24 @@
 //	OMEN_REVEALED    → Scribe   → written to an io.Writer, nothing emitted
 //
 // Each payload embeds the one before it, so the whole ritual (its number, the
-// seeker, the question) travels to the end of the chain and no organ needs to
-// look anything up.
+// seeker, the question, the séance it belongs to) travels to the end of the
+// chain and no organ needs to look anything up.
+//
+// # Séances
+//
+// Ritual numbers start at 1 in every séance. When séances share a durable
+// queue, such as a Redis stream that many workers read, each ritual carries
+// its séance's id: the Scribe prints it in the ritual's header and counts
+// omens per séance and number (Scribe.OmensOf), so every séance can be
+// audited on its own.
 //
 // # Determinism
 //
 // Every choice is an FNV-1a hash of the ritual's content into a fixed list:
 // the same seeker asking the same question always meets the same spirit and
-// hears the same answer. Nothing depends on the clock or on randomness, so a
-// séance can be replayed, tested and compared byte for byte.
+// hears the same answer. Nothing depends on the clock, on randomness or on
+// the séance id, so a séance can be replayed, tested and compared byte for
+// byte.
 //
 // # Validation
 //

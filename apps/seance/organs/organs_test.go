@@ -155,6 +155,10 @@ func TestBadInput(t *testing.T) {
 			mustNew(t, organs.SummonRitual, withRitual(func(r *organs.Ritual) { r.Question = "why?\nwhy not?" })), "question"},
 		{"empty seeker", organs.Summoner{},
 			mustNew(t, organs.SummonRitual, withRitual(func(r *organs.Ritual) { r.Seeker = "" })), "seeker"},
+		{"séance id with a space", organs.Summoner{},
+			mustNew(t, organs.SummonRitual, withRitual(func(r *organs.Ritual) { r.Seance = "a b" })), "seance"},
+		{"long séance id", organs.Summoner{},
+			mustNew(t, organs.SummonRitual, withRitual(func(r *organs.Ritual) { r.Seance = strings.Repeat("x", organs.MaxSeanceLen+1) })), "seance"},
 		{"no number", organs.Summoner{},
 			mustNew(t, organs.SummonRitual, withRitual(func(r *organs.Ritual) { r.Number = 0 })), "number"},
 		{"empty payload", organs.Summoner{}, core.MustEvent("SUMMON_RITUAL", nil), "number"},
@@ -269,5 +273,78 @@ func TestAll(t *testing.T) {
 	}
 	if all[len(all)-1] != core.Organ(scribe) {
 		t.Errorf("All returned a Scribe that is not its last organ")
+	}
+}
+
+// TestSeance checks that a séance id reaches the Scribe's header and counts,
+// and changes nothing of what the spirits say.
+func TestSeance(t *testing.T) {
+	t.Parallel()
+	tagged := reading
+	tagged.Seance = "vigil-7"
+	var buf bytes.Buffer
+	s := organs.NewScribe(&buf)
+	for _, r := range []organs.Reading{tagged, reading, tagged} {
+		if _, err := s.Handle(context.Background(), mustNew(t, organs.OmenRevealed, r)); err != nil {
+			t.Fatalf("Scribe.Handle: %v", err)
+		}
+	}
+	wantHeader := `Ritual 1 (séance vigil-7) — Mina asks: "Will the harvest be kind this year?"` + "\n"
+	if got := strings.Count(buf.String(), wantHeader); got != 2 {
+		t.Errorf("Scribe wrote the header %q %d times, want 2:\n%s", wantHeader, got, buf.String())
+	}
+	tests := []struct {
+		name string
+		got  map[int]int
+		want int
+	}{
+		{"OmensOf(vigil-7)", s.OmensOf("vigil-7"), 2},
+		{"OmensOf(\"\")", s.OmensOf(""), 1},
+		{"OmensOf(other)", s.OmensOf("other"), 0},
+		{"Omens()", s.Omens(), 3},
+	}
+	for _, tt := range tests {
+		if tt.got[1] != tt.want || len(tt.got) > 1 {
+			t.Errorf("%s = %v, want map[1:%d]", tt.name, tt.got, tt.want)
+		}
+	}
+
+	// The same ritual in another séance meets the same spirit, hears the
+	// same answer and sees the same omen.
+	summons := tagged.Ritual
+	a := handleOne(t, organs.Summoner{}, mustNew(t, organs.SummonRitual, summons), organs.SpiritAppeared)
+	r := handleOne(t, organs.Medium{}, mustNew(t, organs.SpiritAppeared, a), organs.AnswerGenerated)
+	got := handleOne(t, organs.Oracle{}, mustNew(t, organs.AnswerGenerated, r), organs.OmenRevealed)
+	if got != tagged {
+		t.Errorf("chain of a tagged ritual: got %+v, want %+v", got, tagged)
+	}
+}
+
+func TestRitualOf(t *testing.T) {
+	t.Parallel()
+	tagged := apparition
+	tagged.Seance = "s1"
+	tests := []struct {
+		name   string
+		in     core.Event
+		want   organs.Ritual
+		wantOK bool
+	}{
+		{"summons", mustNew(t, organs.SummonRitual, ritual), ritual, true},
+		{"apparition of a séance", mustNew(t, organs.SpiritAppeared, tagged), tagged.Ritual, true},
+		{"reading", mustNew(t, organs.OmenRevealed, reading), ritual, true},
+		{"invalid ritual", core.MustEvent("SUMMON_RITUAL", map[string]any{"number": 2}), organs.Ritual{Number: 2}, true},
+		{"payload of the wrong shape", core.MustEvent("SUMMON_RITUAL", map[string]any{"number": "two"}), organs.Ritual{}, false},
+		{"another type", core.MustEvent("ORDER_PLACED", map[string]any{"number": 2}), organs.Ritual{}, false},
+		{"zero event", core.Event{}, organs.Ritual{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := organs.RitualOf(tt.in)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("RitualOf = %+v, %t; want %+v, %t", got, ok, tt.want, tt.wantOK)
+			}
+		})
 	}
 }

@@ -23,16 +23,22 @@ var (
 const (
 	MaxSeekerLen   = 64
 	MaxQuestionLen = 280
+	MaxSeanceLen   = 32
 )
 
 // Ritual is one summons, the payload of SUMMON_RITUAL. Every later payload
 // embeds it, so each stage knows whose séance it serves.
 type Ritual struct {
-	// Number identifies the ritual within a séance, from 1. The Scribe
-	// counts omens by it.
+	// Number identifies the ritual within its séance, from 1. The Scribe
+	// counts omens by séance and number.
 	Number   int    `json:"number"`
 	Seeker   string `json:"seeker"`
 	Question string `json:"question"`
+	// Seance identifies the séance (one run of a program) the ritual
+	// belongs to, so that séances sharing a durable stream can be told
+	// apart: letters, digits, '-' and '_'. Empty when a séance has its
+	// queue to itself. It never changes what the spirits say.
+	Seance string `json:"seance,omitempty"`
 }
 
 // Spirit is who answers a summons.
@@ -84,7 +90,26 @@ func (r Ritual) Validate() error {
 	if err := checkText("seeker", r.Seeker, MaxSeekerLen); err != nil {
 		return err
 	}
-	return checkText("question", r.Question, MaxQuestionLen)
+	if err := checkText("question", r.Question, MaxQuestionLen); err != nil {
+		return err
+	}
+	return checkSeance(r.Seance)
+}
+
+// checkSeance accepts an empty id, or a short one that prints cleanly in a
+// ritual's header and greps cleanly out of it.
+func checkSeance(id string) error {
+	switch {
+	case id == "":
+		return nil
+	case len(id) > MaxSeanceLen:
+		return &FieldError{Field: "seance", Reason: fmt.Sprintf("longer than %d characters", MaxSeanceLen)}
+	case strings.IndexFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0:
+		return &FieldError{Field: "seance", Reason: "only letters, digits, '-' and '_' are allowed"}
+	}
+	return nil
 }
 
 // Validate reports the first invalid field of a as a *FieldError.
@@ -128,6 +153,22 @@ func checkText(field, s string, max int) error {
 		return &FieldError{Field: field, Reason: "contains a control character"}
 	}
 	return nil
+}
+
+// RitualOf returns the ritual an event of the séance chain serves, and
+// false for an event of another type or one whose payload does not decode.
+// It does not validate the ritual: it is meant for looking at events that
+// failed, such as dead letters.
+func RitualOf(e core.Event) (Ritual, bool) {
+	switch e.Type() {
+	case SummonRitual.Type(), SpiritAppeared.Type(), AnswerGenerated.Type(), OmenRevealed.Type():
+	default:
+		return Ritual{}, false
+	}
+	// Every payload of the chain embeds the Ritual, so its fields sit at
+	// the top level of each.
+	r, err := core.PayloadAs[Ritual](e)
+	return r, err == nil
 }
 
 // decode reads and validates the payload of e. Any failure is permanent: a

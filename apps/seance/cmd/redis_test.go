@@ -1,0 +1,769 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/apps/seance/organs"
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/core"
+)
+
+// syncBuffer is a bytes.Buffer that a worker writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var emitLine = regexp.MustCompile(`^enqueued (\d+) rituals? \(séance ([\w-]+)\) to (\S+)\n$`)
+
+// redisArgs returns the flags of a run on the Redis at url, then more.
+func redisArgs(url string, more ...string) []string {
+	return append([]string{"-backend", "redis", "-redis-url", url}, more...)
+}
+
+// runOK runs the command and fails the test unless it exits 0.
+func runOK(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), args, noEnv, &out, &errOut); code != exitOK {
+		t.Fatalf("run(%q) = %d, want %d; stdout:\n%s\nstderr:\n%s", args, code, exitOK, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+// emitOK runs -mode emit and returns the séance id it printed.
+func emitOK(t *testing.T, url string, more ...string) string {
+	t.Helper()
+	stdout, _ := runOK(t, redisArgs(url, append([]string{"-mode", "emit"}, more...)...)...)
+	m := emitLine.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("emit printed %q, want a line matching %s", stdout, emitLine)
+	}
+	if m[3] != defaultStream {
+		t.Errorf("emit printed stream %q, want %q", m[3], defaultStream)
+	}
+	return m[2]
+}
+
+// onlySeance returns the one séance id of the printed rituals.
+func onlySeance(t *testing.T, s shape) string {
+	t.Helper()
+	ids := map[string]bool{}
+	for id := range s.rituals {
+		ids[id.seance] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("printed rituals of séances %v, want one", ids)
+	}
+	for id := range ids {
+		return id
+	}
+	return ""
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// openTestBackend opens a backend on the séance's default stream and group,
+// to seed it or inspect it.
+func openTestBackend(t *testing.T, url string) *nsredis.Backend {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := nsredis.New(ctx, nsredis.Config{URL: url, Stream: defaultStream, Logger: discardLogger()})
+	if err != nil {
+		t.Fatalf("nsredis.New: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// checkDrained checks that the group has nothing pending and that the
+// stream has no dead letters.
+func checkDrained(t *testing.T, rdb goredis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	pending, err := rdb.XPending(ctx, defaultStream, nsredis.DefaultGroup).Result()
+	if err != nil {
+		t.Fatalf("XPENDING: %v", err)
+	}
+	if pending.Count != 0 {
+		t.Errorf("XPENDING: %d entries pending (%v), want 0", pending.Count, pending.Consumers)
+	}
+	if n, err := rdb.XLen(ctx, defaultStream+":dlq").Result(); err != nil || n != 0 {
+		t.Errorf("dead letters: %d (%v), want 0", n, err)
+	}
+}
+
+func TestRunRedis(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		args       []string
+		wantSeance string // "" for a random one
+		rituals    int
+	}{
+		{name: "defaults", rituals: 3},
+		{name: "concurrent", args: []string{"-rituals", "30", "-concurrency", "4"}, rituals: 30},
+		{name: "chosen séance id", args: []string{"-seance", "vigil_7", "-rituals", "2"}, wantSeance: "vigil_7", rituals: 2},
+		{name: "own stream and group", args: []string{"-stream", "my:seance", "-group", "mine", "-consumer", "me"}, rituals: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mr := miniredis.RunT(t)
+			stdout, stderr := runOK(t, redisArgs("redis://"+mr.Addr(), tt.args...)...)
+			if stderr != "" {
+				t.Errorf("stderr: got %q, want nothing", stderr)
+			}
+			s := parse(t, stdout)
+			seance := onlySeance(t, s)
+			if tt.wantSeance != "" && seance != tt.wantSeance {
+				t.Errorf("séance id: got %q, want %q", seance, tt.wantSeance)
+			}
+			checkComplete(t, stdout, seance, tt.rituals)
+			if want := "The candles are lit (séance " + seance + "). Mina takes a seat at the table.\n"; !strings.HasPrefix(stdout, want) {
+				t.Errorf("stdout starts %q, want %q", strings.SplitN(stdout, "\n", 2)[0], want)
+			}
+			if want := plural(tt.rituals, "ritual") + ", " + plural(tt.rituals, "omen"); s.summary != want {
+				t.Errorf("summary: got %q, want %q", s.summary, want)
+			}
+		})
+	}
+}
+
+// TestRunRedisSameAsMemory checks that the backend and the séance id change
+// nothing of what the spirits say.
+func TestRunRedisSameAsMemory(t *testing.T) {
+	t.Parallel()
+	args := []string{"-rituals", "7", "-seeker", "Renfield", "-question", "Is it you, Father?", "-question", "Shall I sail?"}
+	memOut, _ := runOK(t, args...)
+	redisOut, _ := runOK(t, redisArgs("redis://"+miniredis.RunT(t).Addr(), args...)...)
+	seance := onlySeance(t, parse(t, redisOut))
+	if got := strings.ReplaceAll(redisOut, " (séance "+seance+")", ""); got != memOut {
+		t.Errorf("on redis, without the séance id:\n%s\nwant, as on memory:\n%s", got, memOut)
+	}
+}
+
+func TestRunRedisLeftovers(t *testing.T) {
+	t.Parallel()
+	ritual := func(seance string, n int, question string) map[string]any {
+		return map[string]any{"seance": seance, "number": n, "seeker": "Lucy", "question": question}
+	}
+	enqueue := func(events ...core.Event) func(*testing.T, string) {
+		return func(t *testing.T, url string) {
+			b := openTestBackend(t, url)
+			for _, e := range events {
+				if err := b.Enqueue(context.Background(), e); err != nil {
+					t.Fatalf("enqueue %s: %v", e, err)
+				}
+			}
+		}
+	}
+	reading := organs.Reading{Reply: organs.Reply{
+		Apparition: organs.Apparition{
+			Ritual: organs.Ritual{Seance: "earlier", Number: 1, Seeker: "Lucy", Question: "Is anyone there?"},
+			Spirit: organs.Spirit{Name: "Banquo", Epithet: "the Uninvited Guest"},
+		},
+		Answer: "Soon.",
+	}, Omen: "The candle flame bends toward the door."}
+
+	tests := []struct {
+		name        string
+		seance      string // -seance of the run, "" for a random one
+		seed        func(t *testing.T, url string)
+		wantCode    int
+		wantSummary string
+		wantStderr  string // a substring; "" means stderr must be empty
+	}{
+		{
+			name:        "rituals of an earlier emit",
+			seed:        func(t *testing.T, url string) { emitOK(t, url, "-rituals", "2", "-seance", "earlier") },
+			wantSummary: "3 rituals, 3 omens, 2 omens of other séances",
+		},
+		{
+			name:        "an omen of another séance with the same number",
+			seed:        enqueue(organs.OmenRevealed.MustNew(reading)),
+			wantSummary: "3 rituals, 3 omens, 1 omen of other séances",
+		},
+		{
+			name:        "a ritual without séance id",
+			seed:        enqueue(core.MustEvent("SUMMON_RITUAL", ritual("", 1, "Is anyone there?"))),
+			wantSummary: "3 rituals, 3 omens, 1 omen of other séances",
+		},
+		{
+			name: "dead letters from before the run",
+			seed: func(t *testing.T, url string) {
+				enqueue(core.MustEvent("SUMMON_RITUAL", ritual("earlier", 1, "")))(t, url)
+				var stdout, stderr bytes.Buffer
+				run(context.Background(), redisArgs(url, "-rituals", "1"), noEnv, &stdout, &stderr)
+				if !strings.Contains(stderr.String(), "seance: dead letter: ") {
+					t.Fatalf("the first run reported no dead letter: %q", stderr.String())
+				}
+			},
+			wantSummary: "3 rituals, 3 omens",
+		},
+		{
+			name: "an entry that is not an event",
+			seed: func(t *testing.T, url string) {
+				openTestBackend(t, url) // creates the group: the entry is read
+				rdb := goredis.NewClient(&goredis.Options{Addr: strings.TrimPrefix(url, "redis://")})
+				defer rdb.Close()
+				if err := rdb.XAdd(context.Background(), &goredis.XAddArgs{Stream: defaultStream, Values: []any{"event", "boo!"}}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantSummary: "3 rituals, 3 omens, 1 dead letter",
+			wantStderr:  "seance: dead letter: an entry that is not an event reason=" + nsredis.ReasonMalformed + ": ",
+		},
+		{
+			name:        "a failing ritual of another séance",
+			seed:        enqueue(core.MustEvent("SUMMON_RITUAL", ritual("earlier", 2, " "))),
+			wantSummary: "3 rituals, 3 omens, 1 dead letter",
+			wantStderr:  "seance: dead letter: SUMMON_RITUAL organ=Summoner reason=handler_failed: invalid séance payload: question: empty (ritual 2 of séance earlier)\n",
+		},
+		{
+			name:        "a failing ritual of this séance",
+			seance:      "now",
+			seed:        enqueue(core.MustEvent("SUMMON_RITUAL", ritual("now", 9, ""))),
+			wantCode:    exitFail,
+			wantSummary: "3 rituals, 3 omens, 1 dead letter",
+			wantStderr:  "(ritual 9)\nseance: 1 dead letter of this séance\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := "redis://" + miniredis.RunT(t).Addr()
+			tt.seed(t, url)
+			args := redisArgs(url)
+			if tt.seance != "" {
+				args = append(args, "-seance", tt.seance)
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), args, noEnv, &stdout, &stderr); code != tt.wantCode {
+				t.Errorf("run = %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+			}
+			s := parse(t, stdout.String())
+			seance := tt.seance
+			if seance == "" {
+				seance = strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(stdout.String(), "\n", 2)[0], "The candles are lit (séance "), "). Mina takes a seat at the table.")
+			}
+			checkSeance(t, s, seance, 3)
+			if s.summary != tt.wantSummary {
+				t.Errorf("summary: got %q, want %q", s.summary, tt.wantSummary)
+			}
+			switch {
+			case tt.wantStderr == "" && stderr.Len() > 0:
+				t.Errorf("stderr: got %q, want nothing", stderr.String())
+			case !strings.Contains(stderr.String(), tt.wantStderr):
+				t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
+// startWorker runs a worker until the returned stop function is called,
+// which returns its exit status.
+func startWorker(t *testing.T, url string, stdout, stderr io.Writer, more ...string) (stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, redisArgs(url, append([]string{"-mode", "worker"}, more...)...), noEnv, stdout, stderr)
+	}()
+	var once sync.Once
+	var c int
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case c = <-code:
+			case <-time.After(20 * time.Second):
+				// Errorf, not Fatal: stop may run on another goroutine.
+				t.Errorf("worker did not stop within 20s of its context's end")
+				c = -1
+			}
+		})
+		return c
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// waitFor polls until cond holds, or fails the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: still waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEmitThenWorkers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		workers     int
+		concurrency string
+		rituals     int
+	}{
+		{"one worker", 1, "1", 10},
+		{"two concurrent workers", 2, "3", 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mr := miniredis.RunT(t)
+			url := "redis://" + mr.Addr()
+			seance := emitOK(t, url, "-rituals", strconv.Itoa(tt.rituals), "-seeker", "Jonathan")
+
+			outs := make([]*syncBuffer, tt.workers)
+			errs := make([]*syncBuffer, tt.workers)
+			stops := make([]func() int, tt.workers)
+			for i := range tt.workers {
+				outs[i], errs[i] = &syncBuffer{}, &syncBuffer{}
+				stops[i] = startWorker(t, url, outs[i], errs[i], "-consumer", "w"+strconv.Itoa(i), "-concurrency", tt.concurrency)
+			}
+			merged := func() string {
+				var b strings.Builder
+				for _, o := range outs {
+					b.WriteString(o.String())
+				}
+				return b.String()
+			}
+			waitFor(t, 20*time.Second, "every omen", func() bool {
+				distinct, _ := parse(t, merged()).of(seance)
+				return distinct == tt.rituals
+			})
+			// Stopped together: each may wait out a blocking read.
+			codes := make([]int, len(stops))
+			var wg sync.WaitGroup
+			for i, stop := range stops {
+				wg.Go(func() { codes[i] = stop() })
+			}
+			wg.Wait()
+			for i, code := range codes {
+				if code != exitOK {
+					t.Errorf("worker %d exited %d, want %d; stderr:\n%s", i, code, exitOK, errs[i].String())
+				}
+				if errs[i].String() != "" {
+					t.Errorf("worker %d stderr: got %q, want nothing", i, errs[i].String())
+				}
+				if want := "The medium w" + strconv.Itoa(i) + " rests after "; !strings.Contains(outs[i].String(), want) {
+					t.Errorf("worker %d stdout does not end with %q:\n%s", i, want, outs[i].String())
+				}
+			}
+			s := parse(t, merged())
+			checkSeance(t, s, seance, tt.rituals)
+			if s.omens != tt.rituals {
+				t.Errorf("workers printed %d omens, want %d", s.omens, tt.rituals)
+			}
+			rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+			defer rdb.Close()
+			checkDrained(t, rdb)
+		})
+	}
+}
+
+// startGate returns the address of a Redis that is down until open is
+// called: it accepts connections and closes them at once, then passes them
+// through to target. Its port stays taken all along, so that no other test's
+// server can land on it meanwhile.
+func startGate(t *testing.T) (addr string, open func(target string)) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		target string
+		conns  []net.Conn
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			to := target
+			mu.Unlock()
+			var up net.Conn
+			if to != "" {
+				up, err = net.Dial("tcp", to)
+			}
+			if up == nil || err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+			wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String(), func(to string) {
+		mu.Lock()
+		target = to
+		mu.Unlock()
+	}
+}
+
+// TestWorkerBeforeRedis starts a worker before Redis: it warns, waits, and
+// works once Redis is up.
+func TestWorkerBeforeRedis(t *testing.T) {
+	t.Parallel()
+	addr, open := startGate(t)
+	url := "redis://:hunter2@" + addr
+
+	var stdout, stderr syncBuffer
+	stop := startWorker(t, url, &stdout, &stderr)
+	waitFor(t, 10*time.Second, "a warning", func() bool { return strings.Contains(stderr.String(), "redis not reachable yet") })
+	if strings.Contains(stderr.String(), "hunter2") {
+		t.Errorf("stderr shows the password: %s", stderr.String())
+	}
+
+	mr := miniredis.RunT(t)
+	mr.RequireAuth("hunter2")
+	open(mr.Addr())
+	seance := emitOK(t, url, "-rituals", "3")
+	waitFor(t, 20*time.Second, "every omen", func() bool {
+		distinct, _ := parse(t, stdout.String()).of(seance)
+		return distinct == 3
+	})
+	if code := stop(); code != exitOK {
+		t.Errorf("worker exited %d, want %d; stderr:\n%s", code, exitOK, stderr.String())
+	}
+	checkSeance(t, parse(t, stdout.String()), seance, 3)
+}
+
+func TestRedisUnreachable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		url     string
+		mode    string
+		wantURL string
+	}{
+		{"run", "redis://127.0.0.1:1", "run", "redis://127.0.0.1:1"},
+		{"emit", "redis://127.0.0.1:1/0", "emit", "redis://127.0.0.1:1/0"},
+		{"password hidden", "redis://ghost:s3cr3t@127.0.0.1:1/0", "run", "redis://ghost:xxxxx@127.0.0.1:1/0"},
+		{"redrive", "redis://ghost:s3cr3t@127.0.0.1:1", "redrive", "redis://ghost:xxxxx@127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			start := time.Now()
+			code := run(context.Background(), redisArgs(tt.url, "-mode", tt.mode), noEnv, &stdout, &stderr)
+			elapsed := time.Since(start)
+			if code != exitFail {
+				t.Errorf("run = %d, want %d", code, exitFail)
+			}
+			if elapsed > pingTimeout+time.Second {
+				t.Errorf("took %v, want at most %v", elapsed, pingTimeout+time.Second)
+			}
+			got := stderr.String()
+			if want := "seance: redis at " + tt.wantURL + ": "; !strings.HasPrefix(got, want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("stderr: got %q, want one line starting %q", got, want)
+			}
+			if strings.Contains(got, "s3cr3t") {
+				t.Errorf("stderr shows the password: %q", got)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout: got %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+// TestBinaryWorkers is the acceptance test of the Redis backend: a real
+// redis-server, an emit of 200 rituals, then two worker processes sharing
+// the group until a SIGTERM. Every ritual must be printed exactly once across
+// both, and nothing may stay pending or dead.
+//
+// Which worker handles what is up to Redis and the scheduler: after the
+// first emit, a worker that starts late may find the other one has done
+// everything. So a second emit follows once both wait in a blocking read:
+// Redis then hands entries to each, and both must have handled events. Who
+// printed which omen is only logged: the last step of a chain may always
+// fall to the same worker.
+func TestBinaryWorkers(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	srv := redistest.Start(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	const rituals = 200
+	args := func(more ...string) []string { return redisArgs(srv.URL(), more...) }
+	emit := func() string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, args("-mode", "emit", "-rituals", strconv.Itoa(rituals))...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v; stderr:\n%s", cmd, err, stderr.String())
+		}
+		m := emitLine.FindStringSubmatch(stdout.String())
+		if m == nil || m[1] != strconv.Itoa(rituals) {
+			t.Fatalf("emit printed %q, want a line matching %s for %d rituals", stdout.String(), emitLine, rituals)
+		}
+		return m[2]
+	}
+
+	// Each worker's stdout is read as it comes: seen counts the rituals
+	// printed by both, and progress wakes the test up.
+	var (
+		mu       sync.Mutex
+		seen     = map[ritualID]int{}
+		progress = make(chan struct{}, 1)
+	)
+	type worker struct {
+		name   string
+		cmd    *exec.Cmd
+		stdout strings.Builder // written by its reader until done is closed
+		stderr syncBuffer
+		done   chan struct{}
+	}
+	workers := []*worker{{name: "alice"}, {name: "bob"}}
+	dump := func() string {
+		var b strings.Builder
+		for _, w := range workers {
+			select {
+			case <-w.done:
+				fmt.Fprintf(&b, "--- %s stdout:\n%s", w.name, w.stdout.String())
+			default:
+				fmt.Fprintf(&b, "--- %s stdout: still being read\n", w.name)
+			}
+			fmt.Fprintf(&b, "--- %s stderr:\n%s", w.name, w.stderr.String())
+		}
+		return b.String()
+	}
+	kill := func() {
+		for _, w := range workers {
+			if w.cmd != nil && w.cmd.Process != nil {
+				_ = w.cmd.Process.Kill()
+			}
+		}
+	}
+	t.Cleanup(kill)
+	// await waits until every ritual of the séance was printed.
+	await := func(seance string, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		deadline := time.After(within)
+		for {
+			mu.Lock()
+			n := 0
+			for id := range seen {
+				if id.seance == seance {
+					n++
+				}
+			}
+			mu.Unlock()
+			if n >= rituals {
+				return time.Since(start)
+			}
+			select {
+			case <-progress:
+			case <-deadline:
+				kill()
+				t.Fatalf("after %v, %d of %d rituals of séance %s printed\n%s", within, n, rituals, seance, dump())
+			}
+		}
+	}
+
+	start := time.Now()
+	first := emit()
+	for _, w := range workers {
+		w.cmd = exec.Command(bin, args("-mode", "worker", "-consumer", w.name, "-log-level", "info")...)
+		w.cmd.Stderr = &w.stderr
+		pipe, err := w.cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", w.name, err)
+		}
+		w.done = make(chan struct{})
+		go func() {
+			defer close(w.done)
+			sc := bufio.NewScanner(pipe)
+			for sc.Scan() {
+				w.stdout.WriteString(sc.Text() + "\n")
+				m := ritualLine.FindStringSubmatch(sc.Text())
+				if m == nil {
+					continue
+				}
+				n, _ := strconv.Atoi(m[1])
+				mu.Lock()
+				seen[ritualID{m[2], n}]++
+				mu.Unlock()
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	firstTook := await(first, 60*time.Second)
+	elapsed := time.Since(start)
+
+	// Once both wait in a blocking read, Redis hands the next entries to
+	// each in turn, however busy the machine.
+	waitFor(t, 30*time.Second, "both workers blocked in a read", func() bool {
+		list, err := rdb.ClientList(context.Background()).Result()
+		blocked := 0
+		for line := range strings.Lines(list) {
+			if strings.Contains(line, " flags=b ") && strings.Contains(line, " cmd=xreadgroup") {
+				blocked++
+			}
+		}
+		return err == nil && blocked == len(workers)
+	})
+	second := emit()
+	secondTook := await(second, 60*time.Second)
+
+	for _, w := range workers {
+		if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Errorf("SIGTERM %s: %v", w.name, err)
+		}
+	}
+	stopping := time.Now()
+	for _, w := range workers {
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+			_ = w.cmd.Process.Kill()
+			<-w.done
+			t.Errorf("%s did not stop within 30s of SIGTERM", w.name)
+		}
+		if err := w.cmd.Wait(); err != nil {
+			t.Errorf("%s: %v, want exit status 0\n%s", w.name, err, dump())
+		}
+	}
+	stopTook := time.Since(stopping)
+
+	// The outputs are complete now: audit them.
+	share := map[string]map[string]int{} // séance → worker → rituals
+	merged := shape{rituals: map[ritualID]int{}}
+	for _, w := range workers {
+		s := parse(t, w.stdout.String())
+		printed := 0
+		for id, c := range s.rituals {
+			merged.rituals[id] += c
+			printed += c
+			if share[id.seance] == nil {
+				share[id.seance] = map[string]int{}
+			}
+			share[id.seance][w.name] += c
+		}
+		if s.omens != printed {
+			t.Errorf("%s printed %d omens for %d ritual headers", w.name, s.omens, printed)
+		}
+		if !strings.Contains(w.stdout.String(), "The medium "+w.name+" rests after ") {
+			t.Errorf("%s did not say it rests:\n%s", w.name, w.stdout.String())
+		}
+	}
+	checkSeance(t, merged, first, rituals)
+	checkSeance(t, merged, second, rituals)
+	if len(share) != 2 {
+		t.Errorf("printed rituals of séances %v, want only %s and %s", slices.Collect(maps.Keys(share)), first, second)
+	}
+	// Every event of both séances was handled once, and each worker
+	// handled some: after the second emit, Redis handed each its share.
+	pulled := map[string]int{}
+	for _, w := range workers {
+		pulled[w.name] = workerPulled(t, w.name, w.stderr.String())
+	}
+	if got, want := pulled["alice"]+pulled["bob"], 2*rituals*stepsPerRitual; got != want {
+		t.Errorf("the workers handled %d events (%v), want %d", got, pulled, want)
+	}
+	for _, w := range workers {
+		if pulled[w.name] == 0 {
+			t.Errorf("%s handled no event (%v) though both waited in a read before the second emit: the group did not share the work",
+				w.name, pulled)
+		}
+	}
+	checkDrained(t, rdb)
+	t.Logf("first séance: emit + %d rituals by two starting workers in %v (%v after they started), shared %v", rituals,
+		elapsed.Round(time.Millisecond), firstTook.Round(time.Millisecond), share[first])
+	t.Logf("second séance: %d rituals in %v, shared %v; events handled in all %v; SIGTERM to exit: %v", rituals,
+		secondTook.Round(time.Millisecond), share[second], pulled, stopTook.Round(time.Millisecond))
+	if t.Failed() {
+		t.Log(dump())
+	}
+}
+
+// workerPulled returns how many events a worker handled, from the JSON logs
+// it wrote on stderr, and checks that they are all JSON.
+func workerPulled(t *testing.T, name, stderr string) int {
+	t.Helper()
+	pulled := -1
+	for line := range strings.Lines(stderr) {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Pulled *int   `json:"pulled"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("%s: stderr line is not JSON: %q: %v", name, line, err)
+			continue
+		}
+		if rec.Msg == "worker stops" && rec.Pulled != nil {
+			pulled = *rec.Pulled
+		}
+	}
+	if pulled < 0 {
+		t.Errorf("%s logged no \"worker stops\" with its count:\n%s", name, stderr)
+		return 0
+	}
+	return pulled
+}
