@@ -46,6 +46,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Retry governs the retries of a failing organ.
 	Retry RetryPolicy
+	// MaxCommitBatch bounds how many outcomes the Spine sends in one batch
+	// to a BatchCommitter, and how many may wait for it. Default 256.
+	MaxCommitBatch int
 	// Logger receives the Spine's logs. Default: JSON on stderr at Info.
 	Logger *slog.Logger
 }
@@ -91,6 +94,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("spine options: Retry.MaxAttempts %d: must not be negative", o.Retry.MaxAttempts)
 	case o.Retry.InitialBackoff < 0:
 		return o, fmt.Errorf("spine options: Retry.InitialBackoff %v: must not be negative", o.Retry.InitialBackoff)
+	case o.MaxCommitBatch < 0:
+		return o, fmt.Errorf("spine options: MaxCommitBatch %d: must not be negative", o.MaxCommitBatch)
 	case o.Retry.MaxBackoff < 0:
 		return o, fmt.Errorf("spine options: Retry.MaxBackoff %v: must not be negative", o.Retry.MaxBackoff)
 	}
@@ -105,6 +110,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.MaxCommitBatch == 0 {
+		o.MaxCommitBatch = DefaultMaxCommitBatch
 	}
 	if o.Retry.MaxAttempts == 0 {
 		o.Retry.MaxAttempts = DefaultMaxAttempts
@@ -147,6 +155,7 @@ type organEntry struct {
 type Spine struct {
 	backend  Backend
 	commit   Committer
+	batch    BatchCommitter
 	dead     DeadLetterer
 	release  Releaser
 	organs   []organEntry
@@ -178,6 +187,7 @@ func NewSpine(backend Backend, organs []Organ, opts Options) (*Spine, error) {
 	}
 	s := &Spine{backend: backend, opts: o, log: o.Logger, routes: make(map[string][]int)}
 	s.commit, _ = backend.(Committer)
+	s.batch, _ = backend.(BatchCommitter)
 	s.dead, _ = backend.(DeadLetterer)
 	s.release, _ = backend.(Releaser)
 	names := make(map[string]int, len(organs))
@@ -297,6 +307,14 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 		result    error
 	)
 	parallel := s.opts.Concurrency > 1
+	finish := func() {
+		completed.Add(1)
+		inflight.Add(-1)
+	}
+	var bat *batcher
+	if s.batch != nil {
+		bat = newBatcher(s, handleCtx)
+	}
 
 loop:
 	for loopCtx.Err() == nil {
@@ -349,27 +367,43 @@ loop:
 			break
 		}
 		s.pulled.Add(1)
+		inflight.Add(1)
 		if !parallel {
-			s.process(handleCtx, d)
-			completed.Add(1)
+			s.handle(handleCtx, d, bat, finish)
 			continue
 		}
-		inflight.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.process(handleCtx, d)
-			completed.Add(1)
-			inflight.Add(-1)
+			s.handle(handleCtx, d, bat, finish)
 			<-slots
 		}()
 	}
 
 	stopLoop()
 	wg.Wait()
+	if bat != nil {
+		bat.close()
+	}
 	close(handlersDone)
 	<-watcherDone
 	return result
+}
+
+// handle processes d and commits the outcome: at once, or through the
+// batcher when the backend commits in batches. finish runs when d is done
+// with, committed or not.
+func (s *Spine) handle(ctx context.Context, d Delivery, bat *batcher, finish func()) {
+	out, ok := s.process(ctx, d)
+	switch {
+	case !ok:
+		finish()
+	case bat != nil:
+		bat.add(pendingCommit{d: d, out: out, finish: finish})
+	default:
+		s.commitOutcome(ctx, d, out)
+		finish()
+	}
 }
 
 func (s *Spine) pullFailed(ctx context.Context, err error, fails int) {
@@ -400,9 +434,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // process handles one delivery with every organ that listens to it and
-// commits the outcome. If ctx is cancelled before that (a forced shutdown),
-// the delivery is released instead of acknowledged.
-func (s *Spine) process(ctx context.Context, d Delivery) {
+// returns the outcome to commit. If ctx is cancelled before that (a forced
+// shutdown), it releases the delivery instead and returns false.
+func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, bool) {
 	e := d.Event
 	var out Outcome
 	idxs := s.routes[e.Type()]
@@ -423,7 +457,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) {
 					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
 					slog.String(KeyOrgan, org.name), slog.String(KeyError, err.Error()))
 				s.releaseDelivery(d)
-				return
+				return Outcome{}, false
 			}
 			out.DeadLetters = append(out.DeadLetters, DeadLetter{
 				Event: e, Organ: org.name, Reason: ReasonHandlerFailed, Error: err.Error(),
@@ -436,7 +470,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) {
 		}
 		out.Emitted = append(out.Emitted, emitted...)
 	}
-	s.commitOutcome(ctx, d, out)
+	return out, true
 }
 
 // invoke calls org until it succeeds, fails permanently, runs out of
@@ -525,45 +559,59 @@ func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
 				err = s.backend.Ack(ctx, d)
 			}
 		}
-		if err == nil {
-			s.emitted.Add(int64(len(out.Emitted)))
-			s.deadLets.Add(int64(len(out.DeadLetters)))
+		retry, newOut := s.commitFailed(ctx, d, out, err, attempt, &rejected)
+		if !retry {
 			return
 		}
-		attrs := []slog.Attr{
-			slog.String(KeyEventID, d.Event.ID()), slog.String(KeyEventType, d.Event.Type()),
-			slog.Int(KeyAttempt, attempt), slog.String(KeyError, err.Error()),
-		}
-		if errors.Is(err, ErrClosed) {
-			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs...)
-			return
-		}
-		if errors.Is(err, ErrDeliveryLost) {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: the backend no longer holds this delivery", attrs...)
-			return
-		}
-		if errors.Is(err, ErrPermanent) && !rejected {
-			// Retrying cannot help: keep the input, as a dead letter, and
-			// drop what its organs emitted.
-			s.log.LogAttrs(ctx, slog.LevelError, "commit rejected; input dead-lettered", attrs...)
-			out = Outcome{DeadLetters: []DeadLetter{{
-				Event: d.Event, Reason: ReasonCommitRejected, Error: err.Error(), Attempts: attempt, Time: time.Now().UTC(),
-			}}}
-			rejected, enqueued, deadDone = true, 0, 0
+		if newOut != nil {
+			out, enqueued, deadDone = *newOut, 0, 0
 			continue
 		}
-		if ctx.Err() != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)
-			s.releaseDelivery(d)
-			return
-		}
-		level := slog.LevelDebug
-		if attempt == 1 {
-			level = slog.LevelWarn // once per failing commit, not once per retry
-		}
-		s.log.LogAttrs(ctx, level, "commit failed; retrying", attrs...)
-		sleep(ctx, RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}.Backoff(attempt))
+		sleep(ctx, commitBackoff.Backoff(attempt))
 	}
+}
+
+var commitBackoff = RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}
+
+// commitFailed accounts for the result err of committing out for d, and says
+// whether to try again; with a new outcome to commit instead when the
+// backend rejected out for good (then without waiting).
+func (s *Spine) commitFailed(ctx context.Context, d Delivery, out Outcome, err error, attempt int, rejected *bool) (bool, *Outcome) {
+	if err == nil {
+		s.emitted.Add(int64(len(out.Emitted)))
+		s.deadLets.Add(int64(len(out.DeadLetters)))
+		return false, nil
+	}
+	attrs := []slog.Attr{
+		slog.String(KeyEventID, d.Event.ID()), slog.String(KeyEventType, d.Event.Type()),
+		slog.Int(KeyAttempt, attempt), slog.String(KeyError, err.Error()),
+	}
+	switch {
+	case errors.Is(err, ErrClosed):
+		s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs...)
+		return false, nil
+	case errors.Is(err, ErrDeliveryLost):
+		s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: the backend no longer holds this delivery", attrs...)
+		return false, nil
+	case errors.Is(err, ErrPermanent) && !*rejected:
+		// Retrying cannot help: keep the input, as a dead letter, and drop
+		// what its organs emitted.
+		s.log.LogAttrs(ctx, slog.LevelError, "commit rejected; input dead-lettered", attrs...)
+		*rejected = true
+		return true, &Outcome{DeadLetters: []DeadLetter{{
+			Event: d.Event, Reason: ReasonCommitRejected, Error: err.Error(), Attempts: attempt, Time: time.Now().UTC(),
+		}}}
+	case ctx.Err() != nil:
+		s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)
+		s.releaseDelivery(d)
+		return false, nil
+	}
+	level := slog.LevelDebug
+	if attempt == 1 {
+		level = slog.LevelWarn // once per failing commit, not once per retry
+	}
+	s.log.LogAttrs(ctx, level, "commit failed; retrying", attrs...)
+	return true, nil
 }
 
 func (s *Spine) deadLetter(ctx context.Context, dl DeadLetter) error {

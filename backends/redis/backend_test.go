@@ -562,3 +562,57 @@ func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
 		t.Errorf("stream length %d: the huge event must not be in it", n)
 	}
 }
+
+func TestCommitBatchEachAtomicOnItsOwn(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	now := time.Now()
+	mr.SetTime(now)
+	url := "redis://" + mr.Addr()
+	a := newBackend(t, nsredis.Config{URL: url, Consumer: "a", ClaimMinIdle: time.Minute, MaxEventBytes: 400})
+	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond})
+	ctx := ctxT(t)
+	for i := range 3 {
+		_ = a.Enqueue(ctx, ev(t, "IN", i))
+	}
+	d := []core.Delivery{mustPull(t, a), mustPull(t, a), mustPull(t, a)}
+	mr.SetTime(now.Add(2 * time.Minute))
+	mustPull(t, b) // b reclaims all three: a's commits of them are lost
+
+	errs := a.CommitBatch(ctx, []core.Commit{
+		{Delivery: d[0], Outcome: core.Outcome{Emitted: []core.Event{ev(t, "OUT", 0)}}},
+	})
+	if len(errs) != 1 || !errors.Is(errs[0], core.ErrDeliveryLost) {
+		t.Fatalf("commit of a reclaimed delivery: %v", errs)
+	}
+
+	// Fresh deliveries owned by a: one good, one refused (too large), one
+	// duplicate of the good one (already acknowledged by then).
+	rdb.Del(ctx, stream)
+	a2 := newBackend(t, nsredis.Config{URL: url, Consumer: "a2", Group: "g2", MaxEventBytes: 400})
+	_ = a2.Enqueue(ctx, ev(t, "IN", 10))
+	_ = a2.Enqueue(ctx, ev(t, "IN", 11))
+	g1, g2 := mustPull(t, a2), mustPull(t, a2)
+	huge := core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 500)})
+	errs = a2.CommitBatch(ctx, []core.Commit{
+		{Delivery: g1, Outcome: core.Outcome{Emitted: []core.Event{ev(t, "OUT", 10), ev(t, "OUT", 11)}}},
+		{Delivery: g2, Outcome: core.Outcome{Emitted: []core.Event{huge}}},
+		{Delivery: g1, Outcome: core.Outcome{Emitted: []core.Event{ev(t, "OUT", 12)}}},
+	})
+	if errs[0] != nil || !errors.Is(errs[1], core.ErrPermanent) || !errors.Is(errs[2], core.ErrDeliveryLost) {
+		t.Fatalf("batch errors: %v", errs)
+	}
+	msgs, _ := rdb.XRange(ctx, stream, "-", "+").Result()
+	var types []string
+	for _, m := range msgs {
+		e, _ := core.DecodeEvent([]byte(m.Values["event"].(string)))
+		types = append(types, e.Type())
+	}
+	if want := "[IN IN OUT OUT]"; fmt.Sprint(types) != want {
+		t.Errorf("stream after the batch: %v, want %s", types, want)
+	}
+	p, _ := rdb.XPending(ctx, stream, "g2").Result()
+	if p.Count != 1 {
+		t.Errorf("pending in g2: %d, want 1 (the refused commit's input)", p.Count)
+	}
+}

@@ -15,10 +15,11 @@ import (
 
 // Compile-time checks of the capabilities the Spine discovers.
 var (
-	_ core.Backend      = (*Backend)(nil)
-	_ core.Committer    = (*Backend)(nil)
-	_ core.DeadLetterer = (*Backend)(nil)
-	_ core.Releaser     = (*Backend)(nil)
+	_ core.Backend        = (*Backend)(nil)
+	_ core.Committer      = (*Backend)(nil)
+	_ core.DeadLetterer   = (*Backend)(nil)
+	_ core.Releaser       = (*Backend)(nil)
+	_ core.BatchCommitter = (*Backend)(nil)
 )
 
 // Backend is a NecroStack backend on a Redis stream. It is safe for
@@ -451,27 +452,11 @@ func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome)
 	if b.isClosed() {
 		return core.ErrClosed
 	}
-	emitted := make([]string, len(out.Emitted))
-	for i, e := range out.Emitted {
-		w, err := b.wire(e)
-		if err != nil {
-			return err
-		}
-		emitted[i] = w
+	sc, err := b.stage(d, out)
+	if err != nil {
+		return err
 	}
-	dls := make([]dlFields, len(out.DeadLetters))
-	for i, dl := range out.DeadLetters {
-		f, err := fieldsOf(dl, d.Receipt)
-		if err != nil {
-			return err
-		}
-		dls[i] = f
-	}
-	receipt := d.Receipt
-	if b.cfg.Mode != ModeGroup {
-		receipt = ""
-	}
-	return b.commit(ctx, receipt, emitted, dls)
+	return b.commitMany(ctx, []stagedCommit{sc})[0]
 }
 
 // Release hands d out again: the next Pull returns it, before anything else.
@@ -510,27 +495,107 @@ func (b *Backend) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
 }
 
 func (b *Backend) commit(ctx context.Context, receipt string, emitted []string, dls []dlFields) error {
-	args := make([]any, 0, 5+len(emitted)+7*len(dls))
-	args = append(args, b.cfg.Group, receipt, b.cfg.Consumer, len(emitted), len(dls))
-	for _, w := range emitted {
-		args = append(args, w)
+	return b.commitMany(ctx, []stagedCommit{{receipt: receipt, emitted: emitted, dls: dls}})[0]
+}
+
+// stagedCommit is a commit with its events already encoded.
+type stagedCommit struct {
+	receipt string // "" for none to check and acknowledge
+	emitted []string
+	dls     []dlFields
+}
+
+// commitMany runs the commits in one script call, each atomic on its own;
+// it returns one error per commit.
+func (b *Backend) commitMany(ctx context.Context, commits []stagedCommit) []error {
+	errs := make([]error, len(commits))
+	size := 3
+	for _, c := range commits {
+		size += 3 + len(c.emitted) + 7*len(c.dls)
 	}
-	for _, f := range dls {
-		args = append(args, f.event, f.organ, f.reason, f.err, f.attempts, f.time.Format(time.RFC3339Nano), f.entryID)
+	args := make([]any, 0, size)
+	args = append(args, b.cfg.Group, b.cfg.Consumer, len(commits))
+	for _, c := range commits {
+		args = append(args, c.receipt, len(c.emitted), len(c.dls))
+		for _, w := range c.emitted {
+			args = append(args, w)
+		}
+		for _, f := range c.dls {
+			args = append(args, f.event, f.organ, f.reason, f.err, f.attempts, f.time.Format(time.RFC3339Nano), f.entryID)
+		}
 	}
-	n, err := commitScript.Run(ctx, b.rdb, []string{b.cfg.Stream, b.cfg.DeadLetterStream}, args...).Int()
+	res, err := commitScript.Run(ctx, b.rdb, []string{b.cfg.Stream, b.cfg.DeadLetterStream}, args...).Int64Slice()
+	if err == nil && len(res) != len(commits) {
+		err = fmt.Errorf("commit script answered %d results for %d commits", len(res), len(commits))
+	}
+	for i, c := range commits {
+		switch {
+		case isNoGroup(err):
+			errs[i] = fmt.Errorf("redis: commit %s: consumer group lost: %w", c.receipt, core.ErrDeliveryLost)
+		case err != nil:
+			errs[i] = fmt.Errorf("redis: commit %s: %w", c.receipt, err)
+		case res[i] == 0:
+			errs[i] = fmt.Errorf("redis: commit %s: %w", c.receipt, core.ErrDeliveryLost)
+		}
+	}
 	if isNoGroup(err) {
-		// The group, and with it this delivery, is gone.
-		_ = b.recreateGroup(ctx)
-		return fmt.Errorf("redis: commit %s: consumer group lost: %w", receipt, core.ErrDeliveryLost)
+		_ = b.recreateGroup(ctx) // the group, and with it these deliveries, is gone
 	}
-	if err != nil {
-		return fmt.Errorf("redis: commit %s: %w", receipt, err)
+	return errs
+}
+
+// CommitBatch commits each outcome as Commit would, all in one script call
+// (one round trip): each commit is atomic on its own, and one that fails
+// its check (core.ErrDeliveryLost) or cannot be encoded does not stop the
+// others.
+func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	errs := make([]error, len(commits))
+	if b.isClosed() {
+		for i := range errs {
+			errs[i] = core.ErrClosed
+		}
+		return errs
 	}
-	if n == 0 {
-		return fmt.Errorf("redis: commit %s: %w", receipt, core.ErrDeliveryLost)
+	staged := make([]stagedCommit, 0, len(commits))
+	index := make([]int, 0, len(commits))
+	for i, c := range commits {
+		sc, err := b.stage(c.Delivery, c.Outcome)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		staged = append(staged, sc)
+		index = append(index, i)
 	}
-	return nil
+	if len(staged) > 0 {
+		for j, err := range b.commitMany(ctx, staged) {
+			errs[index[j]] = err
+		}
+	}
+	return errs
+}
+
+// stage encodes an outcome for the commit script.
+func (b *Backend) stage(d core.Delivery, out core.Outcome) (stagedCommit, error) {
+	sc := stagedCommit{receipt: d.Receipt, emitted: make([]string, len(out.Emitted)), dls: make([]dlFields, len(out.DeadLetters))}
+	if b.cfg.Mode != ModeGroup {
+		sc.receipt = ""
+	}
+	for i, e := range out.Emitted {
+		w, err := b.wire(e)
+		if err != nil {
+			return sc, err
+		}
+		sc.emitted[i] = w
+	}
+	for i, dl := range out.DeadLetters {
+		f, err := fieldsOf(dl, d.Receipt)
+		if err != nil {
+			return sc, err
+		}
+		sc.dls[i] = f
+	}
+	return sc, nil
 }
 
 // Close stops the Backend: every later call returns core.ErrClosed. In
@@ -591,39 +656,51 @@ func fieldsOf(dl core.DeadLetter, entryID string) (dlFields, error) {
 		attempts: dl.Attempts, time: t.UTC(), entryID: entryID}, nil
 }
 
-// commitScript is the atomic commit. KEYS: stream, dead-letter stream. ARGV:
-// group, entry id ("" for none), consumer, number of emitted events, number
-// of dead letters, the emitted events' wire forms, then seven fields per dead
-// letter. With an entry id it first checks the entry is still pending for
-// this consumer, and returns 0 without writing anything if not.
+// commitScript commits a batch of outcomes, each atomically. KEYS: stream,
+// dead-letter stream. ARGV: group, consumer, number of commits, then for each
+// commit: entry id ("" for none), number of emitted events, number of dead
+// letters, the emitted events' wire forms, and seven fields per dead letter.
+// With an entry id it first checks the entry is still pending for this
+// consumer, and writes nothing for that commit if not. It returns 1 (done) or
+// 0 (lost) per commit.
 var commitScript = goredis.NewScript(`
-local group, id, consumer = ARGV[1], ARGV[2], ARGV[3]
-local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
-if id ~= '' then
-  local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
-  if #p == 0 or p[1][2] ~= consumer then
-    return 0
-  end
-end
+local group, consumer, k = ARGV[1], ARGV[2], tonumber(ARGV[3])
 -- Check up front what could make a write fail: a script is not rolled back.
-for _, k in ipairs(KEYS) do
-  local t = redis.call('TYPE', k).ok
+for _, key in ipairs(KEYS) do
+  local t = redis.call('TYPE', key).ok
   if t ~= 'stream' and t ~= 'none' then
-    return redis.error_reply('WRONGTYPE key ' .. k .. ' holds a ' .. t .. ', not a stream')
+    return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
   end
 end
-local i = 6
-for _ = 1, n do
-  redis.call('XADD', KEYS[1], '*', 'event', ARGV[i])
-  i = i + 1
+local res = {}
+local i = 4
+for c = 1, k do
+  local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
+  i = i + 3
+  local ok = 1
+  if id ~= '' then
+    local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+    if #p == 0 or p[1][2] ~= consumer then
+      ok = 0
+    end
+  end
+  if ok == 1 then
+    for _ = 1, n do
+      redis.call('XADD', KEYS[1], '*', 'event', ARGV[i])
+      i = i + 1
+    end
+    for _ = 1, m do
+      redis.call('XADD', KEYS[2], '*', 'event', ARGV[i], 'organ', ARGV[i+1], 'reason', ARGV[i+2],
+        'error', ARGV[i+3], 'attempts', ARGV[i+4], 'time', ARGV[i+5], 'entry_id', ARGV[i+6])
+      i = i + 7
+    end
+    if id ~= '' then
+      redis.call('XACK', KEYS[1], group, id)
+    end
+  else
+    i = i + n + 7 * m
+  end
+  res[c] = ok
 end
-for _ = 1, m do
-  redis.call('XADD', KEYS[2], '*', 'event', ARGV[i], 'organ', ARGV[i+1], 'reason', ARGV[i+2],
-    'error', ARGV[i+3], 'attempts', ARGV[i+4], 'time', ARGV[i+5], 'entry_id', ARGV[i+6])
-  i = i + 7
-end
-if id ~= '' then
-  redis.call('XACK', KEYS[1], group, id)
-end
-return 1
+return res
 `)
