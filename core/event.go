@@ -369,6 +369,14 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 // UTC. The id is required because it is the idempotency key: inventing one
 // for a redelivered message would make every delivery look new.
 func DecodeEvent(data []byte) (Event, error) {
+	if e, ok := decodeCanonical(data); ok {
+		return e, nil
+	}
+	return decodeStrict(data)
+}
+
+// decodeStrict is DecodeEvent for any input.
+func decodeStrict(data []byte) (Event, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var w decodeWire
