@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,11 +100,7 @@ func Build(init EventInit) (Event, error) {
 	var e Event
 	e.eventType = init.Type
 	if init.ID == "" {
-		u, err := uuid.NewRandom()
-		if err != nil {
-			return Event{}, invalid("id", "cannot generate a UUID", err)
-		}
-		e.id = u.String()
+		e.id = newID()
 	} else {
 		id, err := parseID(init.ID)
 		if err != nil {
@@ -222,6 +219,27 @@ func ValidateEventType(t string) error {
 		return invalid("event_type", fmt.Sprintf("%q is not UPPER_SNAKE_CASE: ends with underscore", t), nil)
 	}
 	return nil
+}
+
+// newID returns a random (version 4) UUID in canonical form, with one
+// allocation: the hot path of every emitted event.
+func newID() string {
+	var u uuid.UUID
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	const hexDigits = "0123456789abcdef"
+	var buf [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = hexDigits[c>>4], hexDigits[c&0x0f]
+		j += 2
+	}
+	return string(buf[:])
 }
 
 // parseID accepts only the canonical 36-character form (any case) and
@@ -373,6 +391,15 @@ func DecodeEvent(data []byte) (Event, error) {
 		return e, nil
 	}
 	return decodeStrict(data)
+}
+
+// DecodeEventString is DecodeEvent for wire forms a client library hands
+// over as strings (go-redis does), saving a copy.
+func DecodeEventString(data string) (Event, error) {
+	if e, ok := decodeCanonicalString(data); ok {
+		return e, nil
+	}
+	return decodeStrict([]byte(data))
 }
 
 // decodeStrict is DecodeEvent for any input.

@@ -344,6 +344,10 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"id":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := core.DecodeEvent(data)
+		es, errs := core.DecodeEventString(string(data))
+		if (err == nil) != (errs == nil) || (err == nil && es != e) {
+			t.Fatalf("DecodeEventString disagrees with DecodeEvent on %q: %v %v", data, err, errs)
+		}
 		if err != nil {
 			if !errors.Is(err, core.ErrInvalidEvent) {
 				t.Fatalf("error %v does not match ErrInvalidEvent", err)

@@ -45,7 +45,7 @@ func decodeEntry(values map[string]any, maxBytes int) (core.Event, *badEntry) {
 			raw:    cut(raw, min(1024, maxBytes)),
 		}
 	}
-	e, err := core.DecodeEvent([]byte(raw))
+	e, err := core.DecodeEventString(raw)
 	if err != nil {
 		return core.Event{}, &badEntry{reason: ReasonMalformed, err: err.Error(), raw: raw}
 	}

@@ -148,18 +148,20 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	return nil
 }
 
-func (b *Backend) wire(e core.Event) (string, error) {
+// wire returns the wire form of e, checked against MaxEventBytes. go-redis
+// sends a []byte argument as it is, so it is never copied into a string.
+func (b *Backend) wire(e core.Event) ([]byte, error) {
 	if err := e.Validate(); err != nil {
-		return "", err
+		return nil, err
 	}
 	wire, err := e.MarshalJSON()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(wire) > b.cfg.MaxEventBytes {
-		return "", core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, len(wire), b.cfg.MaxEventBytes))
+		return nil, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, len(wire), b.cfg.MaxEventBytes))
 	}
-	return string(wire), nil
+	return wire, nil
 }
 
 // Pull returns the next event. In ModeGroup it first hands out what the last
@@ -479,7 +481,7 @@ func (b *Backend) requeue(ctx context.Context, d core.Delivery) error {
 	if err != nil {
 		return err
 	}
-	return b.commit(ctx, d.Receipt, []string{w}, nil)
+	return b.commit(ctx, d.Receipt, [][]byte{w}, nil)
 }
 
 // DeadLetter adds dl to the dead-letter stream.
@@ -494,14 +496,14 @@ func (b *Backend) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
 	return b.commit(ctx, "", nil, []dlFields{f})
 }
 
-func (b *Backend) commit(ctx context.Context, receipt string, emitted []string, dls []dlFields) error {
+func (b *Backend) commit(ctx context.Context, receipt string, emitted [][]byte, dls []dlFields) error {
 	return b.commitMany(ctx, []stagedCommit{{receipt: receipt, emitted: emitted, dls: dls}})[0]
 }
 
 // stagedCommit is a commit with its events already encoded.
 type stagedCommit struct {
 	receipt string // "" for none to check and acknowledge
-	emitted []string
+	emitted [][]byte
 	dls     []dlFields
 }
 
@@ -577,7 +579,7 @@ func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 
 // stage encodes an outcome for the commit script.
 func (b *Backend) stage(d core.Delivery, out core.Outcome) (stagedCommit, error) {
-	sc := stagedCommit{receipt: d.Receipt, emitted: make([]string, len(out.Emitted)), dls: make([]dlFields, len(out.DeadLetters))}
+	sc := stagedCommit{receipt: d.Receipt, emitted: make([][]byte, len(out.Emitted)), dls: make([]dlFields, len(out.DeadLetters))}
 	if b.cfg.Mode != ModeGroup {
 		sc.receipt = ""
 	}
