@@ -349,7 +349,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.IsZero() {
 		return nil, invalid("", "cannot encode the zero Event", nil)
 	}
-	return e.AppendJSON(make([]byte, 0, 128+len(e.payload))), nil
+	// The fixed text is 61 bytes; a timestamp at most 35.
+	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+len(e.payload))), nil
 }
 
 // AppendJSON appends the wire form of e to b. It is MarshalJSON without the

@@ -16,7 +16,8 @@ import (
 // same delivery.
 //
 // The returned events are enqueued, together with the acknowledgement of the
-// input, only when every organ has finished with it. A non-nil error means the
+// input, only when every organ has finished with it. The returned slice
+// belongs to the Spine from then on: do not reuse it. A non-nil error means the
 // call failed: the Spine retries it for this organ with backoff, and after the
 // last attempt dead-letters the event for this organ; the events returned
 // along with an error are discarded. Wrap an error with Permanent to skip the

@@ -468,7 +468,11 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, bool) {
 				slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempts), slog.String(KeyError, err.Error()))
 			continue
 		}
-		out.Emitted = append(out.Emitted, emitted...)
+		if out.Emitted == nil {
+			out.Emitted = emitted // the common case, one organ: no copy
+		} else {
+			out.Emitted = append(out.Emitted, emitted...)
+		}
 	}
 	return out, true
 }
