@@ -32,9 +32,38 @@ func isPlainObject(t reflect.Type) bool {
 	if v, ok := plainTypes.Load(t); ok {
 		return v.(bool)
 	}
-	ok := isPlain(t, 0)
+	ok := isPlain(t, 0) && uniqueJSONNames(t, map[string]bool{}, 0)
 	plainTypes.Store(t, ok)
 	return ok
+}
+
+// uniqueJSONNames reports whether the JSON names of t's fields, embedded
+// structs flattened as encoding/json flattens them, are all distinct, even
+// ignoring case (decoding matches names without regard to case). With a
+// clash, JSON drops or mixes fields and a value would not come back equal.
+func uniqueJSONNames(t reflect.Type, seen map[string]bool, depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			if !uniqueJSONNames(f.Type, seen, depth+1) {
+				return false
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		key := strings.ToLower(name)
+		if seen[key] {
+			return false
+		}
+		seen[key] = true
+	}
+	return true
 }
 
 func isPlain(t reflect.Type, depth int) bool {
@@ -57,8 +86,8 @@ func isPlain(t reflect.Type, depth int) bool {
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if !f.IsExported() || f.Anonymous {
-				return false // JSON skips or flattens these; keep it simple
+			if !f.IsExported() {
+				return false // JSON skips these (or, embedded, promotes their fields)
 			}
 			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == "-" {
 				return false

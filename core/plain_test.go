@@ -28,6 +28,21 @@ type withHidden struct {
 	hidden string
 }
 
+type Base struct {
+	Ritual int    `json:"ritual"`
+	Seeker string `json:"seeker"`
+}
+
+type embedding struct {
+	Base
+	Spirit string `json:"spirit"`
+}
+
+type clashing struct {
+	Base
+	Seeker string `json:"SEEKER"` // same name as Base.Seeker, ignoring case
+}
+
 type withSkipped struct {
 	Shown   string `json:"shown"`
 	Skipped string `json:"-"`
@@ -79,6 +94,14 @@ func TestPayloadSameInProcessAndOverTheWire(t *testing.T) {
 	d, w := decodeBoth[withHidden](t, core.MustEvent("HIDDEN", withHidden{Shown: "yes", hidden: "no"}))
 	if d != w || d.hidden != "" {
 		t.Errorf("unexported field: in process %+v, over wire %+v; want both without it", d, w)
+	}
+	de, we := decodeBoth[embedding](t, core.MustEvent("EMBEDDED", embedding{Base: Base{7, "Mina"}, Spirit: "Banquo"}))
+	if de != we || de.Seeker != "Mina" || de.Ritual != 7 {
+		t.Errorf("embedded struct: in process %+v, over wire %+v", de, we)
+	}
+	dc, wc := decodeBoth[clashing](t, core.MustEvent("CLASH", clashing{Base: Base{7, "Mina"}, Seeker: "Lucy"}))
+	if dc != wc {
+		t.Errorf("clashing names: in process %+v, over wire %+v", dc, wc)
 	}
 	ds, ws := decodeBoth[withSkipped](t, core.MustEvent("SKIPPED", withSkipped{Shown: "yes", Skipped: "no"}))
 	if ds != ws || ds.Skipped != "" {
