@@ -4,12 +4,18 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/magefile/mage/mg"
 )
@@ -22,6 +28,7 @@ var modules = []string{
 	"backends/redis",
 	"apps/seance",
 	"apps/etl",
+	"bench",
 }
 
 // e2eModule holds the end-to-end scenarios: linted and built with the
@@ -83,15 +90,289 @@ func Lint() error {
 	return nil
 }
 
-// Bench runs the benchmarks (handled events per second, allocations per
+// BenchGo runs the Go benchmarks (handled events per second, allocations per
 // event) with -benchmem.
-func Bench() error {
+func BenchGo() error {
 	for _, m := range benchModules {
 		if err := goIn(m, nil, "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "5", "./..."); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Bench runs the benchmark command (bench/cmd): the séance chain on NecroStack
+// and on Watermill, in memory and on Redis, one JSON line per run, then the
+// NecroStack/Watermill ratios and the issue #5 targets. Unless
+// NECROSTACK_BENCH_REDIS_URL names a Redis (without persistence), it starts
+// two redis-servers on free loopback ports, one without persistence and one
+// with appendfsync always (NECROSTACK_BENCH_REDIS_FSYNC_URL names your own;
+// without it, an external setup skips that run). NECROSTACK_BENCH_RITUALS
+// sets every run's rituals; NECROSTACK_BENCH_PROFILE_DIR receives a CPU and
+// an allocation profile per run.
+func Bench() error {
+	dir, err := os.MkdirTemp("", "necrobench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := buildBench(dir)
+	if err != nil {
+		return err
+	}
+	warnIfBusy()
+	plainURL, fsyncURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL"), os.Getenv("NECROSTACK_BENCH_REDIS_FSYNC_URL")
+	if plainURL == "" {
+		plain, err := startRedis(filepath.Join(dir, "redis-none"), "--save", "", "--appendonly", "no")
+		if err != nil {
+			return err
+		}
+		defer plain.stop()
+		fsync, err := startRedis(filepath.Join(dir, "redis-fsync"), "--save", "", "--appendonly", "yes", "--appendfsync", "always")
+		if err != nil {
+			return err
+		}
+		defer fsync.stop()
+		plainURL, fsyncURL = plain.url(), fsync.url()
+	}
+
+	runs := []benchRun{
+		{name: "necrostack/memory", rituals: 2_000_000, args: []string{"-system", "necrostack", "-backend", "memory"}},
+		{name: "watermill/memory", rituals: 300_000, args: []string{"-system", "watermill", "-backend", "memory"}},
+		{name: "necrostack/redis", rituals: 300_000, args: []string{"-system", "necrostack", "-backend", "redis", "-redis-url", plainURL, "-persistence", "none"}},
+		{name: "watermill/redis", rituals: 50_000, args: []string{"-system", "watermill", "-backend", "redis", "-redis-url", plainURL, "-persistence", "none"}},
+		{name: "necrostack/redis-fsync", rituals: 100_000, args: []string{"-system", "necrostack", "-backend", "redis", "-redis-url", fsyncURL, "-persistence", "appendfsync-always"}},
+		{name: "necrostack/redis-latency", rituals: 100_000, args: []string{"-system", "necrostack", "-backend", "redis", "-redis-url", plainURL, "-persistence", "none", "-rate", "10000"}},
+	}
+	results := map[string]map[string]any{}
+	for _, r := range runs {
+		if fsyncURL == "" && r.name == "necrostack/redis-fsync" {
+			fmt.Println("==> necrostack/redis-fsync skipped: set NECROSTACK_BENCH_REDIS_FSYNC_URL to a Redis with appendfsync always")
+			continue
+		}
+		res, err := r.run(bin)
+		if err != nil {
+			return err
+		}
+		results[r.name] = res
+	}
+
+	fmt.Println()
+	fmt.Printf("%-8s %14s %14s %8s\n", "backend", "necrostack/s", "watermill/s", "ratio")
+	for _, b := range []string{"memory", "redis"} {
+		n, w := num(results["necrostack/"+b], "handled_per_s"), num(results["watermill/"+b], "handled_per_s")
+		fmt.Printf("%-8s %14.0f %14.0f %7.1fx\n", b, n, w, n/w)
+	}
+	fmt.Println()
+	fmt.Println("issue #5 targets (2 cores):")
+	// target prints one figure against its goal; format prints a value.
+	target := func(what string, got, want float64, atLeast bool, format string) {
+		met := got >= want
+		cmp := ">="
+		if !atLeast {
+			met, cmp = got < want, "<"
+		}
+		mark := "met"
+		if !met || math.IsNaN(got) {
+			mark = "NOT MET"
+		}
+		fmt.Printf("  %-46s %12s  (want %s %s)  %s\n", what, fmt.Sprintf(format, got), cmp, fmt.Sprintf(format, want), mark)
+	}
+	memN, memW := num(results["necrostack/memory"], "handled_per_s"), num(results["watermill/memory"], "handled_per_s")
+	redN, redW := num(results["necrostack/redis"], "handled_per_s"), num(results["watermill/redis"], "handled_per_s")
+	target("memory, 1 worker: handled/s", memN, 1_000_000, true, "%.0f")
+	target("memory: ratio to Watermill GoChannel", memN/memW, 8, true, "%.1fx")
+	fmt.Printf("  %-46s %12.2f\n", "memory: allocations per handled event", num(results["necrostack/memory"], "allocs_per_handled"))
+	target("redis, no persistence: handled/s", redN, 150_000, true, "%.0f")
+	target("redis: ratio to watermill-redisstream", redN/redW, 7, true, "%.1fx")
+	if res, ok := results["necrostack/redis-fsync"]; ok {
+		target("redis, appendfsync always: handled/s", num(res, "handled_per_s"), 50_000, true, "%.0f")
+	}
+	target("redis at 10,000 rituals/s: p99 enqueue->omen", num(results["necrostack/redis-latency"], "p99_ms"), 5, false, "%.2f ms")
+	fmt.Println("  (flat memory: go tool mage benchRSS)")
+	return nil
+}
+
+// BenchRSS checks that a worker's memory stays flat: the max RSS of a
+// NecroStack in-memory run of 1,000,000 rituals must be within 20% of that of
+// a run of 100,000.
+func BenchRSS() error {
+	dir, err := os.MkdirTemp("", "necrobench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := buildBench(dir)
+	if err != nil {
+		return err
+	}
+	var rss []float64
+	for _, n := range []int{100_000, 1_000_000} {
+		r := benchRun{name: fmt.Sprintf("necrostack/memory-rss-%d", n), rituals: n, fixed: true,
+			args: []string{"-system", "necrostack", "-backend", "memory"}}
+		res, err := r.run(bin)
+		if err != nil {
+			return err
+		}
+		rss = append(rss, num(res, "max_rss_mb"))
+	}
+	ratio := rss[1] / rss[0]
+	fmt.Printf("\nmax RSS: %.1f MiB after 100,000 rituals, %.1f MiB after 1,000,000: ratio %.2f (limit 1.20)\n", rss[0], rss[1], ratio)
+	if ratio > 1.2 {
+		return fmt.Errorf("bench rss: max RSS grew by %.0f%% from 100,000 to 1,000,000 rituals (limit 20%%)", (ratio-1)*100)
+	}
+	return nil
+}
+
+// buildBench builds the benchmark command into dir, once for all runs.
+func buildBench(dir string) (string, error) {
+	bin := filepath.Join(dir, "necrobench")
+	fmt.Println("==> go build -o necrobench ./bench/cmd")
+	cmd := exec.Command("go", "build", "-o", bin, "./bench/cmd")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build bench/cmd: %w", err)
+	}
+	return bin, nil
+}
+
+// warnIfBusy says so when other processes keep the machine busy: the ratios
+// then still mean something, the absolute figures less.
+func warnIfBusy() {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return
+	}
+	if load, err := strconv.ParseFloat(fields[0], 64); err == nil && load >= 0.5 {
+		fmt.Printf("==> warning: load average %.2f before the runs: other processes are busy, figures will come out low\n", load)
+	}
+}
+
+// benchRun is one run of the benchmark command.
+type benchRun struct {
+	name    string
+	rituals int // default; NECROSTACK_BENCH_RITUALS overrides it unless fixed
+	fixed   bool
+	args    []string
+}
+
+// run runs r, prints its JSON line and returns it decoded.
+func (r benchRun) run(bin string) (map[string]any, error) {
+	n := strconv.Itoa(r.rituals)
+	if env := os.Getenv("NECROSTACK_BENCH_RITUALS"); env != "" && !r.fixed {
+		if v, err := strconv.Atoi(env); err != nil || v < 1 {
+			return nil, fmt.Errorf("NECROSTACK_BENCH_RITUALS=%q: want a positive integer", env)
+		}
+		n = env
+	}
+	args := append([]string{"-rituals", n}, r.args...)
+	if dir := os.Getenv("NECROSTACK_BENCH_PROFILE_DIR"); dir != "" {
+		base := filepath.Join(dir, strings.ReplaceAll(strings.ReplaceAll(r.name, "/", "-"), " ", "-"))
+		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
+	}
+	fmt.Printf("==> %s (%s rituals)\n", r.name, n)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("bench %s: %w", r.name, err)
+	}
+	line := strings.TrimSpace(string(out))
+	fmt.Println(line)
+	var res map[string]any
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		return nil, fmt.Errorf("bench %s: %v in %q", r.name, err, line)
+	}
+	return res, nil
+}
+
+// num reads a number from a decoded JSON line; NaN when absent.
+func num(res map[string]any, key string) float64 {
+	if v, ok := res[key].(float64); ok {
+		return v
+	}
+	return math.NaN()
+}
+
+// redisServer is a redis-server child process on a loopback port.
+type redisServer struct {
+	cmd  *exec.Cmd
+	port int
+	done chan struct{}
+}
+
+func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d", s.port) }
+
+func (s *redisServer) stop() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// startRedis starts redis-server with its data in dir (created) and the extra
+// args, on a free loopback port, and waits until it answers PING.
+func startRedis(dir string, args ...string) (*redisServer, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server not found: install it (apt-get install redis-server) or set NECROSTACK_BENCH_REDIS_URL")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var last error
+	for range 5 { // the free port may be taken before redis-server binds it
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--dir", dir, "--protected-mode", "no", "--logfile", filepath.Join(dir, "redis.log")}, args...)...)
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		s := &redisServer{cmd: cmd, port: port, done: make(chan struct{})}
+		go func() { _ = cmd.Wait(); close(s.done) }()
+		if last = s.waitReady(); last == nil {
+			fmt.Printf("==> redis-server on 127.0.0.1:%d %s\n", port, strings.Join(args, " "))
+			return s, nil
+		}
+		s.stop()
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+	return nil, fmt.Errorf("start redis-server: %v\n%s", last, log)
+}
+
+func (s *redisServer) waitReady() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			return errors.New("redis-server exited")
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
+		if err == nil {
+			_ = conn.SetDeadline(time.Now().Add(time.Second))
+			reply := make([]byte, 7)
+			_, err = conn.Write([]byte("PING\r\n"))
+			if err == nil {
+				_, err = io.ReadFull(conn, reply)
+			}
+			conn.Close()
+			if err == nil && string(reply) == "+PONG\r\n" {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server on port %d did not answer PING: %v", s.port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Fuzz runs the event decoder's fuzz test for 30 seconds.

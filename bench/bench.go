@@ -1,0 +1,324 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+// Systems and backends.
+const (
+	SystemNecrostack = "necrostack"
+	SystemWatermill  = "watermill"
+	BackendMemory    = "memory"
+	BackendRedis     = "redis"
+)
+
+// Lower-case aliases keep the runners' code short.
+const (
+	backendMemory = BackendMemory
+	backendRedis  = BackendRedis
+)
+
+// Defaults for Config.
+const (
+	DefaultRituals = 100_000
+	// DefaultWindow keeps the workers busy on either backend without
+	// swamping Watermill's GoChannel, which spawns a goroutine per message
+	// in flight and slows down, erratically, past a few hundred.
+	DefaultWindow = 256
+	DefaultStall  = 30 * time.Second
+)
+
+// Config describes one run. Zero fields take the defaults given in their
+// comments.
+type Config struct {
+	// System is SystemNecrostack (default) or SystemWatermill.
+	System string
+	// Backend is BackendMemory (default) or BackendRedis.
+	Backend string
+	// Rituals is how many rituals to run, four organ calls each. Default
+	// DefaultRituals.
+	Rituals int
+	// Concurrency is NecroStack's Options.Concurrency, or for Watermill on
+	// Redis the handlers (consumers) per stage. Watermill on memory runs one
+	// handler per stage, so it must be 1 there. Default 1.
+	Concurrency int
+	// Window bounds the rituals in flight (enqueued, omen not yet
+	// recorded) when Rate is 0. Default DefaultWindow.
+	Window int
+	// Rate, when positive, is the rituals per second the producer enqueues
+	// on a fixed schedule, for latency; 0 enqueues as fast as the system
+	// takes them, within Window.
+	Rate float64
+	// RedisURL locates Redis; required with BackendRedis.
+	RedisURL string
+	// Persistence labels the Redis server's persistence in the Result.
+	// Default "none".
+	Persistence string
+	// Stream is the Redis stream key (for Watermill, the prefix of its four
+	// streams). Default: a fresh key per run. The keys must not exist; they
+	// are deleted at the end.
+	Stream string
+	// Stall fails the run when no omen arrives for this long. Default
+	// DefaultStall.
+	Stall time.Duration
+	// CPUProfile, when set, receives a CPU profile of the timed part.
+	CPUProfile string
+	// MemProfile, when set, receives the allocation profile as of the last
+	// omen.
+	MemProfile string
+}
+
+// Validate reports the first invalid field, defaults applied.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.System == "" {
+		c.System = SystemNecrostack
+	}
+	if c.Backend == "" {
+		c.Backend = BackendMemory
+	}
+	if c.Rituals == 0 {
+		c.Rituals = DefaultRituals
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.Persistence == "" {
+		c.Persistence = "none"
+	}
+	if c.Stall == 0 {
+		c.Stall = DefaultStall
+	}
+	switch {
+	case c.System != SystemNecrostack && c.System != SystemWatermill:
+		return c, fmt.Errorf("system %q: want %s or %s", c.System, SystemNecrostack, SystemWatermill)
+	case c.Backend != BackendMemory && c.Backend != BackendRedis:
+		return c, fmt.Errorf("backend %q: want %s or %s", c.Backend, BackendMemory, BackendRedis)
+	case c.Rituals < 1:
+		return c, fmt.Errorf("rituals %d: must be at least 1", c.Rituals)
+	case c.Concurrency < 1:
+		return c, fmt.Errorf("concurrency %d: must be at least 1", c.Concurrency)
+	case c.System == SystemWatermill && c.Backend == BackendMemory && c.Concurrency != 1:
+		return c, fmt.Errorf("concurrency %d: Watermill's GoChannel gives every subscription every message, so it runs one handler per stage (which already handles messages concurrently)", c.Concurrency)
+	case c.Window < 1:
+		return c, fmt.Errorf("window %d: must be at least 1", c.Window)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return c, fmt.Errorf("rate %v: must be 0 or a positive number", c.Rate)
+	case c.Backend == BackendRedis && c.RedisURL == "":
+		return c, errors.New("a Redis URL is required with the redis backend")
+	case c.Stall < 0:
+		return c, fmt.Errorf("stall %v: must be positive", c.Stall)
+	}
+	if c.Backend == BackendRedis && c.Stream == "" {
+		c.Stream = freshStream(c.System)
+	}
+	return c, nil
+}
+
+// Result is what one run measured: the JSON line the command prints.
+type Result struct {
+	System           string  `json:"system"`
+	Backend          string  `json:"backend"`
+	Chain            string  `json:"chain"`              // always "seance"
+	Rituals          int     `json:"rituals"`            // seeds enqueued, and omens recorded
+	Handled          int64   `json:"handled"`            // organ calls: 4 per ritual
+	Seconds          float64 `json:"seconds"`            // first seed enqueued → last omen recorded
+	HandledPerS      float64 `json:"handled_per_s"`      // Handled / Seconds
+	P50Ms            float64 `json:"p50_ms"`             // median latency, a ritual's enqueue → its omen
+	P99Ms            float64 `json:"p99_ms"`             // 99th percentile of that latency
+	AllocsPerHandled float64 `json:"allocs_per_handled"` // heap allocations of the whole process while timed, per organ call
+	MaxRSSMB         float64 `json:"max_rss_mb"`         // peak resident set of the process, MiB
+	Concurrency      int     `json:"concurrency"`
+	Persistence      string  `json:"persistence"`
+	Rate             float64 `json:"rate"`   // rituals/s asked; 0: as fast as possible
+	Window           int     `json:"window"` // most rituals in flight (Rituals when Rate > 0)
+}
+
+// system is a system under test running the chain.
+type system interface {
+	seeder
+	// start runs the workers in the background.
+	start(ctx context.Context) error
+	// failed reports, while the run goes on, a condition that means some
+	// rituals will never complete.
+	failed(ctx context.Context) error
+	// stop stops the workers, releases everything and deletes the run's keys.
+	stop(ctx context.Context) error
+}
+
+// Run runs the séance chain on cfg's system and backend and returns what it
+// measured. It fails unless exactly cfg.Rituals omens arrived, each once and
+// complete, after exactly four organ calls per ritual. log receives the
+// frameworks' warnings (NecroStack's only: Watermill's logger is off).
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err error) {
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return res, err
+	}
+	window := cfg.Window
+	if cfg.Rate > 0 {
+		window = cfg.Rituals // the producer keeps to its schedule
+	}
+	rc := newRecorder(cfg.Rituals, window)
+
+	var sut system
+	switch cfg.System {
+	case SystemNecrostack:
+		s, err := newNecrostack(ctx, cfg, rc, log)
+		if err != nil {
+			return res, err
+		}
+		sut = s
+	case SystemWatermill:
+		w, err := newWatermill(ctx, cfg, rc)
+		if err != nil {
+			return res, err
+		}
+		sut = w
+	}
+	if err := sut.start(ctx); err != nil {
+		return res, errors.Join(err, sut.stop(context.WithoutCancel(ctx)))
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if serr := sut.stop(stopCtx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
+		}
+	}()
+
+	var profile *os.File
+	if cfg.CPUProfile != "" {
+		if profile, err = os.Create(cfg.CPUProfile); err != nil {
+			return res, err
+		}
+		defer profile.Close()
+	}
+
+	// Timing starts with the workers running and idle, just before the
+	// producer builds the first seed, and ends when the Scribe records the
+	// last omen.
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return res, err
+		}
+	}
+	prodCtx, cancelProd := context.WithCancel(ctx)
+	var prodErr error
+	prodDone := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(prodDone)
+		prodErr = produce(prodCtx, sut, rc, cfg.Rituals, cfg.Rate)
+	}()
+	waitErr := wait(ctx, cfg, sut, rc, prodDone, &prodErr)
+	cancelProd()
+	<-prodDone
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
+	if waitErr != nil {
+		return res, waitErr
+	}
+	if cfg.MemProfile != "" {
+		if err := writeAllocProfile(cfg.MemProfile); err != nil {
+			return res, err
+		}
+	}
+	elapsed := rc.end.Sub(start)
+	handled := rc.totalHandled()
+	if want := 4 * int64(cfg.Rituals); handled != want {
+		return res, fmt.Errorf("%d organ calls for %d rituals, want exactly %d", handled, cfg.Rituals, want)
+	}
+	return Result{
+		System:           cfg.System,
+		Backend:          cfg.Backend,
+		Chain:            "seance",
+		Rituals:          cfg.Rituals,
+		Handled:          handled,
+		Seconds:          round(elapsed.Seconds(), 3),
+		HandledPerS:      round(float64(handled)/elapsed.Seconds(), 0),
+		P50Ms:            round(rc.lat.quantile(0.50)/1e6, 3),
+		P99Ms:            round(rc.lat.quantile(0.99)/1e6, 3),
+		AllocsPerHandled: round(float64(rc.endAlloc-before.Mallocs)/float64(handled), 2),
+		MaxRSSMB:         round(maxRSSMiB(), 1),
+		Concurrency:      cfg.Concurrency,
+		Persistence:      cfg.Persistence,
+		Rate:             cfg.Rate,
+		Window:           window,
+	}, nil
+}
+
+// wait returns nil once every ritual's omen is recorded, or the reason it
+// never will be.
+func wait(ctx context.Context, cfg Config, sut system, rc *recorder, prodDone <-chan struct{}, prodErr *error) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last, lastAt := int64(-1), time.Now()
+	for {
+		select {
+		case <-rc.done:
+			if bad := rc.bad.Load(); bad > 0 {
+				return fmt.Errorf("%d omens repeated, out of range or incomplete", bad)
+			}
+			return nil
+		case <-prodDone:
+			if *prodErr != nil {
+				return fmt.Errorf("producer: %w", *prodErr)
+			}
+			prodDone = nil // every seed is enqueued; wait for the omens
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted with %d of %d omens: %w", rc.omens.Load(), cfg.Rituals, ctx.Err())
+		case <-tick.C:
+			if bad := rc.bad.Load(); bad > 0 {
+				return fmt.Errorf("%d omens repeated, out of range or incomplete", bad)
+			}
+			if err := sut.failed(ctx); err != nil {
+				return fmt.Errorf("%v (%d of %d omens)", err, rc.omens.Load(), cfg.Rituals)
+			}
+			if n := rc.omens.Load(); n != last {
+				last, lastAt = n, time.Now()
+			} else if time.Since(lastAt) > cfg.Stall {
+				return fmt.Errorf("stalled: %d of %d omens, none for %v (%d organ calls)", n, cfg.Rituals, cfg.Stall, rc.totalHandled())
+			}
+		}
+	}
+}
+
+func round(x float64, digits int) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+func writeAllocProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/bench"
+)
+
+// runOK runs the command with args and returns its one JSON line, decoded.
+func runOK(t *testing.T, args ...string) (bench.Result, map[string]any) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("run %q: exit %d, stderr:\n%s", args, code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("run %q: %d lines on stdout, want 1:\n%s", args, len(lines), stdout.String())
+	}
+	var res bench.Result
+	dec := json.NewDecoder(strings.NewReader(lines[0]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("run %q: %v in %s", args, err, lines[0])
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &fields); err != nil {
+		t.Fatal(err)
+	}
+	return res, fields
+}
+
+// checkResult checks what every run must print.
+func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, backend string, rituals, concurrency int, persistence string) {
+	t.Helper()
+	for _, k := range []string{"system", "backend", "chain", "rituals", "handled", "seconds", "handled_per_s",
+		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("field %q missing from %v", k, fields)
+		}
+	}
+	if res.System != system || res.Backend != backend || res.Chain != "seance" {
+		t.Errorf("system/backend/chain = %s/%s/%s, want %s/%s/seance", res.System, res.Backend, res.Chain, system, backend)
+	}
+	if res.Rituals != rituals || res.Handled != int64(4*rituals) {
+		t.Errorf("rituals %d, handled %d; want %d and %d", res.Rituals, res.Handled, rituals, 4*rituals)
+	}
+	if res.Concurrency != concurrency || res.Persistence != persistence {
+		t.Errorf("concurrency %d, persistence %q; want %d and %q", res.Concurrency, res.Persistence, concurrency, persistence)
+	}
+	if res.Seconds <= 0 || res.HandledPerS <= 0 || res.AllocsPerHandled <= 0 || res.MaxRSSMB <= 0 {
+		t.Errorf("seconds %v, handled/s %v, allocs/handled %v, max RSS %v: want all positive",
+			res.Seconds, res.HandledPerS, res.AllocsPerHandled, res.MaxRSSMB)
+	}
+	if res.P50Ms <= 0 || res.P99Ms < res.P50Ms {
+		t.Errorf("p50 %v ms, p99 %v ms: want 0 < p50 <= p99", res.P50Ms, res.P99Ms)
+	}
+}
+
+func TestMemory(t *testing.T) {
+	for _, tc := range []struct {
+		system      string
+		concurrency int
+	}{
+		{"necrostack", 1},
+		{"necrostack", 4},
+		{"watermill", 1},
+	} {
+		t.Run(fmt.Sprintf("%s/concurrency=%d", tc.system, tc.concurrency), func(t *testing.T) {
+			res, fields := runOK(t, "-system", tc.system, "-rituals", "200", "-concurrency", fmt.Sprint(tc.concurrency))
+			checkResult(t, res, fields, tc.system, "memory", 200, tc.concurrency, "none")
+			if res.Rate != 0 || res.Window != bench.DefaultWindow {
+				t.Errorf("rate %v, window %d; want 0 and %d", res.Rate, res.Window, bench.DefaultWindow)
+			}
+		})
+	}
+}
+
+func TestRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server")
+	}
+	srv := redistest.Start(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		system      string
+		concurrency int
+	}{
+		{"necrostack", 1},
+		{"necrostack", 3},
+		{"watermill", 1},
+		{"watermill", 2},
+	} {
+		t.Run(fmt.Sprintf("%s/concurrency=%d", tc.system, tc.concurrency), func(t *testing.T) {
+			res, fields := runOK(t, "-system", tc.system, "-backend", "redis", "-redis-url", srv.URL(),
+				"-rituals", "200", "-concurrency", fmt.Sprint(tc.concurrency), "-persistence", "test")
+			checkResult(t, res, fields, tc.system, "redis", 200, tc.concurrency, "test")
+			if keys, err := rdb.Keys(ctx, "*").Result(); err != nil || len(keys) != 0 {
+				t.Errorf("keys left after the run: %q (%v)", keys, err)
+			}
+		})
+	}
+
+	t.Run("existing stream", func(t *testing.T) {
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: "taken", Values: []any{"event", "{}"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		defer rdb.Del(ctx, "taken")
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, []string{"-backend", "redis", "-redis-url", srv.URL(), "-rituals", "10", "-stream", "taken"}, &stdout, &stderr)
+		if code != 1 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "already exist") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing, and a message about the existing key", code, stdout.String(), stderr.String())
+		}
+		if n, _ := rdb.XLen(ctx, "taken").Result(); n != 1 {
+			t.Errorf("the existing stream holds %d entries, want it untouched (1)", n)
+		}
+	})
+}
+
+func TestRate(t *testing.T) {
+	res, fields := runOK(t, "-rituals", "200", "-rate", "2000")
+	checkResult(t, res, fields, "necrostack", "memory", 200, 1, "none")
+	// 200 rituals at 2,000/s take 0.1s, whatever the speed of the system.
+	if res.Seconds < 0.09 || res.Rate != 2000 || res.Window != 200 {
+		t.Errorf("seconds %v, rate %v, window %d; want ≥0.09, 2000 and 200", res.Seconds, res.Rate, res.Window)
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-system", "kafka"}, 2, `system "kafka"`},
+		{[]string{"-backend", "postgres"}, 2, `backend "postgres"`},
+		{[]string{"-rituals", "0"}, 2, "rituals 0"},
+		{[]string{"-backend", "redis"}, 2, "Redis URL is required"},
+		{[]string{"-system", "watermill", "-concurrency", "2"}, 2, "GoChannel"},
+		{[]string{"-rate", "-1"}, 2, "rate -1"},
+		{[]string{"-window", "0"}, 2, "window 0"},
+		{[]string{"-concurrency", "0"}, 2, "concurrency 0"},
+		{[]string{"-stall", "0s"}, 2, "stall 0s"},
+		{[]string{"extra"}, 2, "unexpected arguments"},
+		{[]string{"-nope"}, 2, "flag provided but not defined"},
+		{[]string{"-h"}, 0, "usage: necrobench"},
+		{[]string{"-backend", "redis", "-redis-url", "redis://127.0.0.1:1", "-rituals", "1"}, 1, "necrobench necrostack/redis"},
+		{[]string{"-system", "watermill", "-backend", "redis", "-redis-url", "redis://127.0.0.1:1", "-rituals", "1"}, 1, "necrobench watermill/redis"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, &stdout, &stderr)
+			if code != tc.code || stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout, %q on stderr",
+					code, stdout.String(), stderr.String(), tc.code, tc.want)
+			}
+		})
+	}
+}

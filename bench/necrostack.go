@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/backends/memory"
+	"github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/core"
+)
+
+// The chain's kinds: one per event type, all carrying a Ritual.
+var (
+	SummonRitual    = core.NewKind[Ritual](typeSummon)
+	SpiritAppeared  = core.NewKind[Ritual](typeSpirit)
+	AnswerGenerated = core.NewKind[Ritual](typeAnswer)
+	OmenRevealed    = core.NewKind[Ritual](typeOmen)
+)
+
+// Summoner turns a summons into a spirit.
+type Summoner struct{ rec *recorder }
+
+func (Summoner) Listens() []string { return []string{SummonRitual.Type()} }
+
+func (o Summoner) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+	return step(o.rec, stageSummoner, e, SummonRitual, SpiritAppeared, summon)
+}
+
+// Medium asks the spirit and gets an answer.
+type Medium struct{ rec *recorder }
+
+func (Medium) Listens() []string { return []string{SpiritAppeared.Type()} }
+
+func (o Medium) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+	return step(o.rec, stageMedium, e, SpiritAppeared, AnswerGenerated, channel)
+}
+
+// Oracle reads an omen in the answer.
+type Oracle struct{ rec *recorder }
+
+func (Oracle) Listens() []string { return []string{AnswerGenerated.Type()} }
+
+func (o Oracle) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+	return step(o.rec, stageOracle, e, AnswerGenerated, OmenRevealed, reveal)
+}
+
+// Scribe records the omen and its latency; it emits nothing.
+type Scribe struct{ rec *recorder }
+
+func (Scribe) Listens() []string { return []string{OmenRevealed.Type()} }
+
+func (o Scribe) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+	r, err := OmenRevealed.Decode(e)
+	if err != nil {
+		return nil, core.Permanent(err)
+	}
+	o.rec.organ(stageScribe)
+	o.rec.omen(r)
+	return nil, nil
+}
+
+func step(rec *recorder, stage int, e core.Event, from, to core.Kind[Ritual], add func(*Ritual)) ([]core.Event, error) {
+	r, err := from.Decode(e)
+	if err != nil {
+		return nil, core.Permanent(err) // a bad payload stays bad
+	}
+	rec.organ(stage)
+	add(&r)
+	next, err := to.New(r)
+	if err != nil {
+		return nil, err
+	}
+	return core.Emit(next), nil
+}
+
+// necrostack runs the chain on one Spine, in this process, over the memory
+// or the Redis backend. On Redis the seeds are written by the producer with
+// pipelined XADDs of the events' wire form (the entry layout the backend
+// documents: one field, "event"), so that seeding costs the worker as little
+// as a separate producer process would.
+type necrostack struct {
+	cfg     Config
+	rec     *recorder
+	backend core.Backend
+	closer  func() error
+	spine   *core.Spine
+	rdb     goredis.UniversalClient // Redis only: seeds and checks
+	dlq     string
+
+	cancel context.CancelFunc
+	runErr chan error
+}
+
+// seedField is the stream entry field that holds an event's wire form.
+const seedField = "event"
+
+func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Logger) (*necrostack, error) {
+	s := &necrostack{cfg: cfg, rec: rec}
+	switch cfg.Backend {
+	case backendMemory:
+		b := memory.New(memory.Options{})
+		s.backend, s.closer = b, b.Close
+	case backendRedis:
+		if err := requireFreshKeys(ctx, cfg, cfg.Stream, cfg.Stream+":dlq"); err != nil {
+			return nil, err
+		}
+		b, err := redis.New(ctx, redis.Config{URL: cfg.RedisURL, Stream: cfg.Stream, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if err := b.Ping(ctx); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+		s.backend, s.closer, s.rdb, s.dlq = b, b.Close, b.Client(), b.Config().DeadLetterStream
+	}
+	organs := []core.Organ{Summoner{rec}, Medium{rec}, Oracle{rec}, Scribe{rec}}
+	spine, err := core.NewSpine(s.backend, organs, core.Options{
+		MaxSteps:    core.NoStepLimit,
+		Concurrency: cfg.Concurrency,
+		Logger:      log,
+	})
+	if err != nil {
+		_ = s.closer()
+		return nil, err
+	}
+	s.spine = spine
+	return s, nil
+}
+
+func (s *necrostack) start(ctx context.Context) error {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.runErr = make(chan error, 1)
+	go func() { s.runErr <- s.spine.Run(ctx) }()
+	return nil
+}
+
+func (s *necrostack) seed(ctx context.Context, batch []Ritual) error {
+	if s.rdb == nil {
+		for _, r := range batch {
+			e, err := SummonRitual.New(r)
+			if err != nil {
+				return err
+			}
+			if err := s.backend.Enqueue(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for _, r := range batch {
+		e, err := SummonRitual.New(r)
+		if err != nil {
+			return err
+		}
+		wire, err := e.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: s.cfg.Stream, Values: []any{seedField, wire}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("seed %s: %w", s.cfg.Stream, err)
+	}
+	return nil
+}
+
+// failed reports a stopped worker or, on Redis, dead letters: either means
+// some rituals will never complete.
+func (s *necrostack) failed(ctx context.Context) error {
+	select {
+	case err := <-s.runErr:
+		s.runErr <- err
+		return fmt.Errorf("worker stopped early: %v", err)
+	default:
+	}
+	if s.rdb != nil {
+		n, err := s.rdb.XLen(ctx, s.dlq).Result()
+		if err != nil {
+			return fmt.Errorf("count dead letters: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%d entries dead-lettered to %s (if the reason is malformed_entry, the backend's entry layout changed: update seedField)", n, s.dlq)
+		}
+	}
+	return nil
+}
+
+// stop stops the worker, checks the Spine's own count of organ calls, and
+// deletes the run's keys.
+func (s *necrostack) stop(ctx context.Context) error {
+	s.cancel()
+	errs := []error{<-s.runErr}
+	if want, got := s.rec.totalHandled(), s.spine.Stats().Handled; got != want {
+		errs = append(errs, fmt.Errorf("the Spine counted %d organ calls, the organs %d", got, want))
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.failed(ctx))
+		errs = append(errs, s.rdb.Del(ctx, s.cfg.Stream, s.dlq).Err())
+	}
+	errs = append(errs, s.closer())
+	return errors.Join(errs...)
+}
