@@ -619,3 +619,28 @@ func TestCommitBatchEachAtomicOnItsOwn(t *testing.T) {
 		t.Errorf("pending: committed input %d, refused input %d; want 0 and 1", pendingIDs(g1.Receipt), pendingIDs(g2.Receipt))
 	}
 }
+
+// The commit script lists this consumer's pending entries in one call over
+// the batch's range; when that list may be cut short, it checks the rest one
+// by one. Here twenty entries are pending between the two receipts and the
+// list holds six.
+func TestCommitBatchOwnershipBeyondTheListedRange(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	b := newBackend(t, nsredis.Config{URL: "redis://" + mr.Addr(), Batch: 1})
+	ctx := ctxT(t)
+	for i := range 20 {
+		_ = b.Enqueue(ctx, ev(t, "IN", i))
+	}
+	var ds []core.Delivery
+	for range 20 {
+		ds = append(ds, mustPull(t, b))
+	}
+	errs := b.CommitBatch(ctx, []core.Commit{{Delivery: ds[0]}, {Delivery: ds[19]}, {Delivery: core.Delivery{Event: ds[5].Event, Receipt: "1-1"}}})
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], core.ErrDeliveryLost) {
+		t.Fatalf("errors: %v", errs)
+	}
+	if p := pendingCount(t, rdb); p != 18 {
+		t.Errorf("pending after committing two: %d, want 18", p)
+	}
+}

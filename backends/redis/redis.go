@@ -515,8 +515,34 @@ func (b *Backend) commitMany(ctx context.Context, commits []stagedCommit) []erro
 	for _, c := range commits {
 		size += 3 + len(c.emitted) + 7*len(c.dls)
 	}
+	// The script checks ownership with one XPENDING over the receipts'
+	// range instead of one per commit.
+	var lo, hi streamID
+	have := false
+	for _, c := range commits {
+		if c.receipt == "" {
+			continue
+		}
+		id, err := parseStreamID(c.receipt)
+		if err != nil {
+			continue // the per-entry check in the script deals with it
+		}
+		if !have || id.less(lo) {
+			lo = id
+		}
+		if !have || hi.less(id) {
+			hi = id
+		}
+		have = true
+	}
+	rangeStart, rangeEnd := "", ""
+	if have {
+		rangeStart, rangeEnd = lo.String(), hi.String()
+	}
+	rangeCount := 2*len(commits) + 2*b.cfg.Batch
+	size += 3
 	args := make([]any, 0, size)
-	args = append(args, b.cfg.Group, b.cfg.Consumer, len(commits))
+	args = append(args, b.cfg.Group, b.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount)
 	for _, c := range commits {
 		args = append(args, c.receipt, len(c.emitted), len(c.dls))
 		for _, w := range c.emitted {
@@ -659,7 +685,9 @@ func fieldsOf(dl core.DeadLetter, entryID string) (dlFields, error) {
 }
 
 // commitScript commits a batch of outcomes, each atomically. KEYS: stream,
-// dead-letter stream. ARGV: group, consumer, number of commits, then for each
+// dead-letter stream. ARGV: group, consumer, number of commits, the lowest
+// and highest receipt ("" for none) and a bound for listing what is pending
+// between them, then for each
 // commit: entry id ("" for none), number of emitted events, number of dead
 // letters, the emitted events' wire forms, and seven fields per dead letter.
 // With an entry id it first checks the entry is still pending for this
@@ -674,16 +702,32 @@ for _, key in ipairs(KEYS) do
     return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
   end
 end
+-- The entries pending for this consumer between the lowest and highest
+-- receipt, in one call; if the answer may be cut short, entries not in it
+-- are checked one by one.
+local mine, complete = {}, false
+if ARGV[4] ~= '' then
+  local limit = tonumber(ARGV[6])
+  local p = redis.call('XPENDING', KEYS[1], group, ARGV[4], ARGV[5], limit, consumer)
+  for _, e in ipairs(p) do
+    mine[e[1]] = true
+  end
+  complete = #p < limit
+end
 local res = {}
-local i = 4
+local i = 7
 for c = 1, k do
   local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
   local ok = 1
-  if id ~= '' then
-    local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
-    if #p == 0 or p[1][2] ~= consumer then
+  if id ~= '' and not mine[id] then
+    if complete then
       ok = 0
+    else
+      local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+      if #p == 0 or p[1][2] ~= consumer then
+        ok = 0
+      end
     end
   end
   if ok == 1 then
@@ -698,6 +742,7 @@ for c = 1, k do
     end
     if id ~= '' then
       redis.call('XACK', KEYS[1], group, id)
+      mine[id] = nil
     end
   else
     i = i + n + 7 * m
