@@ -714,13 +714,15 @@ if ARGV[4] ~= '' then
   end
   complete = #p < limit
 end
-local res = {}
+local res, acks, done = {}, {}, {}
 local i = 7
 for c = 1, k do
   local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
   local ok = 1
-  if id ~= '' and not mine[id] then
+  if id ~= '' and done[id] then
+    ok = 0 -- committed earlier in this batch
+  elseif id ~= '' and not mine[id] then
     if complete then
       ok = 0
     else
@@ -741,13 +743,18 @@ for c = 1, k do
       i = i + 7
     end
     if id ~= '' then
-      redis.call('XACK', KEYS[1], group, id)
-      mine[id] = nil
+      acks[#acks + 1] = id
+      done[id] = true
     end
   else
     i = i + n + 7 * m
   end
   res[c] = ok
+end
+-- One XACK for the batch: the script runs as a whole, so each commit is
+-- still all or nothing.
+for j = 1, #acks, 500 do
+  redis.call('XACK', KEYS[1], group, unpack(acks, j, math.min(j + 499, #acks)))
 end
 return res
 `)
