@@ -36,7 +36,7 @@ var modules = []string{
 const e2eModule = "e2e"
 
 // benchModules are the modules with benchmarks.
-var benchModules = []string{"core", "backends/memory", "apps/seance"}
+var benchModules = []string{"core", "backends/memory", "backends/redis", "apps/seance"}
 
 // Test vets and runs every module's tests with the race detector, then builds
 // and tests each module on its own (GOWORK=off) as a user who requires it would.
