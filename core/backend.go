@@ -37,8 +37,8 @@ type Delivery struct {
 // it, backs off and pulls again) unless it is ErrClosed. Ack marks a delivery
 // as handled; backends without redelivery make it a no-op.
 //
-// Optional capabilities are separate interfaces: Committer, DeadLetterer,
-// Releaser and io.Closer. After Close every method returns ErrClosed. The
+// Optional capabilities are separate interfaces: Committer, BatchCommitter,
+// DeadLetterer, Releaser and io.Closer. After Close every method returns ErrClosed. The
 // Spine finds the capabilities by type assertion on the value it is given, so
 // a wrapper around a backend must implement them itself to keep them.
 type Backend interface {
@@ -74,7 +74,8 @@ type DeadLetterer interface {
 // Releaser is implemented by backends that can hand a pulled, unacknowledged
 // delivery out again, at the front of the queue. The Spine releases the event
 // it pulled past MaxSteps and those it could not finish before shutdown.
-// Backends that redeliver by themselves (Redis pending entries) need not.
+// Backends that redeliver by themselves need not, though handing the event
+// out again at once beats waiting for a redelivery.
 type Releaser interface {
 	Release(ctx context.Context, d Delivery) error
 }

@@ -18,7 +18,7 @@ func validJSON(s string) bool {
 // compact payload escaped as encoding/json escapes it. That is what
 // NecroStack's own backends carry, and reading it needs no reflection. It
 // returns false for anything else, valid or not, and DecodeEvent then takes
-// the strict decoder, so the two agree on every input (FuzzDecodeEvent
+// the strict decoder, so the two agree on every input (FuzzDecodeCanonical
 // checks it).
 func decodeCanonical(data []byte) (Event, bool) {
 	return decodeCanonicalString(string(data))

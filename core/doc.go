@@ -40,7 +40,7 @@
 //
 // A Backend has three methods: Enqueue, Pull (with a timeout) and Ack. The
 // Spine discovers optional capabilities by type assertion: Committer,
-// DeadLetterer, Releaser and io.Closer. Backends live in their own modules
+// BatchCommitter, DeadLetterer, Releaser and io.Closer. Backends live in their own modules
 // (backends/memory, backends/redis) so a program pulls in only the one it
 // uses. Package necrotest holds the conformance suite they all pass, and the
 // harness for testing organs.

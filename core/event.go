@@ -146,7 +146,10 @@ func (e Event) Payload() json.RawMessage {
 // DecodePayload unmarshals the payload into v, like json.Unmarshal.
 func (e Event) DecodePayload(v any) error {
 	if e.value != nil {
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Type() == reflect.TypeOf(e.value) {
+		// Only into a zero value: json.Unmarshal would leave the fields the
+		// payload lacks as they were.
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() &&
+			rv.Elem().Type() == reflect.TypeOf(e.value) && rv.Elem().IsZero() {
 			rv.Elem().Set(reflect.ValueOf(e.value))
 			return nil
 		}
@@ -167,7 +170,14 @@ func (e Event) IsZero() bool { return e.eventType == "" }
 // Equal reports whether e and o have the same id, time, type and payload.
 func (e Event) Equal(o Event) bool {
 	return e.id == o.id && e.timestamp.Equal(o.timestamp) &&
-		e.eventType == o.eventType && string(e.Payload()) == string(o.Payload())
+		e.eventType == o.eventType && e.payloadText() == o.payloadText()
+}
+
+func (e Event) payloadText() string {
+	if e.payload == "" {
+		return "{}"
+	}
+	return e.payload
 }
 
 // String returns a short description for logs and test failures.

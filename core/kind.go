@@ -1,6 +1,9 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+	"reflect"
+)
 
 // Kind ties an event type to the Go type of its payload, so organs build and
 // read events without juggling maps:
@@ -44,8 +47,10 @@ func (k Kind[T]) Decode(e Event) (T, error) {
 
 // PayloadAs decodes the payload of e into a new T.
 func PayloadAs[T any](e Event) (T, error) {
-	if v, ok := e.value.(T); ok {
-		return v, nil // a copy of the plain value the event was built from
+	// Only for exactly the type the event was built from: an interface T
+	// would match too, where JSON would give a map.
+	if e.value != nil && reflect.TypeOf(e.value) == reflect.TypeFor[T]() {
+		return e.value.(T), nil // a copy of the plain value the event was built from
 	}
 	var v T
 	err := e.DecodePayload(&v)

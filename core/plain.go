@@ -70,6 +70,9 @@ func isPlain(t reflect.Type, depth int) bool {
 	if depth > 16 {
 		return false
 	}
+	if t == reflect.TypeFor[json.Number]() { // encoded as a number: "" becomes 0
+		return false
+	}
 	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
 		reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
 		return false
@@ -89,8 +92,9 @@ func isPlain(t reflect.Type, depth int) bool {
 			if !f.IsExported() {
 				return false // JSON skips these (or, embedded, promotes their fields)
 			}
-			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == "-" {
-				return false
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || strings.Contains(","+opts+",", ",omitzero,") {
+				return false // omitzero may drop a value that is not zero (IsZero methods)
 			}
 			if !isPlain(f.Type, depth+1) {
 				return false

@@ -120,3 +120,42 @@ func TestPayloadCopyIsIndependent(t *testing.T) {
 		t.Errorf("changing a decoded payload changed the event: %q", again.Name)
 	}
 }
+
+type withNumber struct {
+	N json.Number `json:"n"`
+}
+
+type zeroish struct{ V int }
+
+func (z zeroish) IsZero() bool { return z.V < 10 }
+
+type withOmitZero struct {
+	Z zeroish `json:"z,omitzero"`
+}
+
+// The shortcut never answers differently from JSON: not for an interface
+// type, not into a filled target, not for types JSON treats specially.
+func TestPayloadShortcutLimits(t *testing.T) {
+	t.Parallel()
+	e := core.MustEvent("PLAIN", plainPayload{Name: "Banquo", Big: 1})
+	if v, err := core.PayloadAs[any](e); err != nil {
+		t.Fatal(err)
+	} else if _, ok := v.(map[string]any); !ok {
+		t.Errorf("PayloadAs[any] = %T, want map[string]any as JSON gives", v)
+	}
+	filled := plainPayload{Empty: "kept", Name: "Macbeth"}
+	if err := e.DecodePayload(&filled); err != nil {
+		t.Fatal(err)
+	}
+	if filled.Empty != "kept" || filled.Name != "Banquo" {
+		t.Errorf("DecodePayload into a filled value = %+v, want json.Unmarshal's merge", filled)
+	}
+	dn, wn := decodeBoth[withNumber](t, core.MustEvent("NUM", withNumber{}))
+	if dn != wn {
+		t.Errorf("json.Number: in process %+v, over wire %+v", dn, wn)
+	}
+	dz, wz := decodeBoth[withOmitZero](t, core.MustEvent("OZ", withOmitZero{Z: zeroish{3}}))
+	if dz != wz {
+		t.Errorf("omitzero: in process %+v, over wire %+v", dz, wz)
+	}
+}

@@ -134,7 +134,7 @@ func (o Options) withDefaults() (Options, error) {
 
 // Stats counts what a Spine has done since it was built.
 type Stats struct {
-	Pulled       int64 // deliveries pulled and handled
+	Pulled       int64 // deliveries pulled (released ones included)
 	Handled      int64 // successful organ calls
 	Failed       int64 // failed organ calls, retries included
 	Emitted      int64 // events emitted and committed
@@ -407,7 +407,7 @@ func (s *Spine) handle(ctx context.Context, d Delivery, bat *batcher, finish fun
 }
 
 func (s *Spine) pullFailed(ctx context.Context, err error, fails int) {
-	wait := RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}.Backoff(fails)
+	wait := commitBackoff.Backoff(fails)
 	level := slog.LevelDebug
 	if fails == 1 {
 		level = slog.LevelWarn
@@ -597,7 +597,12 @@ func (s *Spine) commitFailed(ctx context.Context, d Delivery, out Outcome, err e
 	case errors.Is(err, ErrDeliveryLost):
 		s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: the backend no longer holds this delivery", attrs...)
 		return false, nil
-	case errors.Is(err, ErrPermanent) && !*rejected:
+	case errors.Is(err, ErrPermanent) && *rejected:
+		// Even the dead letter is refused: leave the event unacknowledged.
+		s.log.LogAttrs(ctx, slog.LevelError, "commit of the dead letter rejected too; event released", attrs...)
+		s.releaseDelivery(d)
+		return false, nil
+	case errors.Is(err, ErrPermanent):
 		// Retrying cannot help: keep the input, as a dead letter, and drop
 		// what its organs emitted.
 		s.log.LogAttrs(ctx, slog.LevelError, "commit rejected; input dead-lettered", attrs...)
