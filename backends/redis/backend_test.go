@@ -644,3 +644,31 @@ func TestCommitBatchOwnershipBeyondTheListedRange(t *testing.T) {
 		t.Errorf("pending after committing two: %d, want 18", p)
 	}
 }
+
+// A consumer never reclaims what it holds itself (a slow handler is not a dead
+// worker); another consumer does.
+func TestReclaimSkipsOwnHeldEntries(t *testing.T) {
+	mr := miniredis.RunT(t)
+	now := time.Now()
+	mr.SetTime(now)
+	url := "redis://" + mr.Addr()
+	cfg := func(name string) nsredis.Config {
+		return nsredis.Config{URL: url, Consumer: name, ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond, MaxDeliveries: 2}
+	}
+	a, b := newBackend(t, cfg("a")), newBackend(t, cfg("b"))
+	ctx := ctxT(t)
+	_ = a.Enqueue(ctx, ev(t, "SLOW", 0))
+	_ = a.Enqueue(ctx, ev(t, "BUFFERED", 1))
+	held := mustPull(t, a) // BUFFERED waits in a's buffer
+	mr.SetTime(now.Add(5 * time.Minute))
+	if d := mustPull(t, a); d.Event.Type() != "BUFFERED" || d.Attempt != 1 {
+		t.Fatalf("a's next pull: %s attempt %d, want its buffered event, first delivery", d.Event, d.Attempt)
+	}
+	mustEmpty(t, a) // nothing of its own reclaimed, nothing dead-lettered
+	if n, _ := a.DeadLetterCount(ctx); n != 0 {
+		t.Fatalf("dead letters: %d", n)
+	}
+	if d := mustPull(t, b); d.Event.ID() != held.Event.ID() && d.Event.Type() != "BUFFERED" {
+		t.Fatalf("b reclaimed %s", d.Event)
+	}
+}

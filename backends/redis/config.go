@@ -85,9 +85,10 @@ type Config struct {
 	Block time.Duration
 	// Batch is how many entries one read fetches (COUNT). Default 64.
 	Batch int
-	// ClaimMinIdle is how long an entry must sit unacknowledged before
-	// another consumer reclaims it: longer than any handler takes.
-	// Default 30s.
+	// ClaimMinIdle is how long an entry must sit unacknowledged with
+	// another consumer before this one reclaims it: longer than any handler
+	// takes, since a slow consumer's entries look stuck to the others. A
+	// consumer never reclaims the entries it is itself holding. Default 30s.
 	ClaimMinIdle time.Duration
 	// ClaimInterval is how often a consumer looks for stuck entries.
 	// Default ClaimMinIdle/2.

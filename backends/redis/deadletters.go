@@ -119,17 +119,33 @@ func (b *Backend) Redrive(ctx context.Context, ids ...string) (int, error) {
 		}
 		return moved, errors.Join(errs...)
 	}
+	// Stop at the last dead letter there is now: an event redriven while
+	// workers run may fail again and come back behind it.
+	last, err := b.rdb.XRevRangeN(ctx, b.cfg.DeadLetterStream, "+", "-", 1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: redrive: %w", err)
+	}
+	if len(last) == 0 {
+		return 0, nil
+	}
+	end, err := parseStreamID(last[0].ID)
+	if err != nil {
+		return 0, err
+	}
 	after := ""
 	for {
 		page, err := b.DeadLetters(ctx, after, 100)
 		if err != nil {
 			return moved, errors.Join(append(errs, err)...)
 		}
+		for _, dl := range page {
+			if id, err := parseStreamID(dl.ID); err == nil && end.less(id) {
+				return moved, errors.Join(errs...)
+			}
+			redrive(dl)
+		}
 		if len(page) == 0 {
 			return moved, errors.Join(errs...)
-		}
-		for _, dl := range page {
-			redrive(dl)
 		}
 		after = page[len(page)-1].ID
 	}

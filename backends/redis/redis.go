@@ -42,6 +42,10 @@ type Backend struct {
 	lastTrim   time.Time
 	streamLast string // ModeStream: id of the last entry read
 	groupReady bool
+	// held holds the receipts of the entries this consumer has read and not
+	// yet committed or acknowledged (buffered or being handled): they are
+	// pending for it but not stuck, and reclaim leaves them alone.
+	held map[string]struct{}
 }
 
 // New returns a Backend for cfg. It validates cfg, and in ModeGroup creates
@@ -53,7 +57,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), readSem: make(chan struct{}, 1), rdb: cfg.Client}
+	b := &Backend{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), readSem: make(chan struct{}, 1), rdb: cfg.Client,
+		held: make(map[string]struct{})}
 	if b.rdb == nil {
 		c, err := clientFromURL(cfg.URL)
 		if err != nil {
@@ -345,8 +350,34 @@ func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) {
 		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt)
 		return
 	}
+	d := core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt}
 	b.mu.Lock()
-	b.buf = append(b.buf, core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt})
+	if b.isClosed() {
+		// A read that was under way when Close emptied the buffer: put the
+		// entry back rather than leave it pending for a consumer that is gone.
+		b.mu.Unlock()
+		if b.cfg.Mode == ModeGroup {
+			if err := b.requeue(ctx, d); err != nil {
+				b.log.LogAttrs(ctx, slog.LevelWarn, "redis: could not put back an entry read during close; another consumer will reclaim it",
+					slog.String("entry_id", m.ID), slog.String(core.KeyError, err.Error()))
+			}
+		}
+		return
+	}
+	b.buf = append(b.buf, d)
+	if b.cfg.Mode == ModeGroup {
+		b.held[m.ID] = struct{}{}
+	}
+	b.mu.Unlock()
+}
+
+// letGo forgets a receipt this consumer no longer holds.
+func (b *Backend) letGo(receipt string) {
+	if receipt == "" {
+		return
+	}
+	b.mu.Lock()
+	delete(b.held, receipt)
 	b.mu.Unlock()
 }
 
@@ -389,16 +420,21 @@ func (b *Backend) reclaim(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis: list pending entries: %w", err)
 	}
-	if len(pending) == 0 {
-		return nil
-	}
-	ids := make([]string, len(pending))
+	ids := make([]string, 0, len(pending))
 	deliveries := make(map[string]int64, len(pending))
 	from := make(map[string]string, len(pending))
-	for i, p := range pending {
-		ids[i] = p.ID
+	b.mu.Lock()
+	for _, p := range pending {
+		if _, mine := b.held[p.ID]; mine && p.Consumer == b.cfg.Consumer {
+			continue // in this consumer's buffer or being handled: slow, not stuck
+		}
+		ids = append(ids, p.ID)
 		deliveries[p.ID] = p.RetryCount
 		from[p.ID] = p.Consumer
+	}
+	b.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
 	}
 	// XCLAIM with the same min-idle: an entry another consumer claimed or
 	// acknowledged meanwhile is not taken.
@@ -439,6 +475,7 @@ func (b *Backend) Ack(ctx context.Context, d core.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("redis: ack %s: %w", d.Receipt, err)
 	}
+	b.letGo(d.Receipt)
 	if n == 0 {
 		return fmt.Errorf("redis: ack %s: %w", d.Receipt, core.ErrDeliveryLost)
 	}
@@ -558,12 +595,15 @@ func (b *Backend) commitMany(ctx context.Context, commits []stagedCommit) []erro
 	}
 	for i, c := range commits {
 		switch {
-		case isNoGroup(err):
+		case isNoGroup(err) && c.receipt != "":
 			errs[i] = fmt.Errorf("redis: commit %s: consumer group lost: %w", c.receipt, core.ErrDeliveryLost)
 		case err != nil:
-			errs[i] = fmt.Errorf("redis: commit %s: %w", c.receipt, err)
+			errs[i] = fmt.Errorf("redis: commit %s: %w", c.receipt, err) // retried
 		case res[i] == 0:
 			errs[i] = fmt.Errorf("redis: commit %s: %w", c.receipt, core.ErrDeliveryLost)
+		}
+		if errs[i] == nil || errors.Is(errs[i], core.ErrDeliveryLost) {
+			b.letGo(c.receipt)
 		}
 	}
 	if isNoGroup(err) {
@@ -595,12 +635,32 @@ func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 		staged = append(staged, sc)
 		index = append(index, i)
 	}
-	if len(staged) > 0 {
-		for j, err := range b.commitMany(ctx, staged) {
-			errs[index[j]] = err
+	// One script call per few MiB, so that a batch of large events does not
+	// block Redis in one long script.
+	const maxCallBytes = 4 << 20
+	for start := 0; start < len(staged); {
+		end, bytes := start, 0
+		for end < len(staged) && (end == start || bytes+staged[end].size() <= maxCallBytes) {
+			bytes += staged[end].size()
+			end++
 		}
+		for j, err := range b.commitMany(ctx, staged[start:end]) {
+			errs[index[start+j]] = err
+		}
+		start = end
 	}
 	return errs
+}
+
+func (c stagedCommit) size() int {
+	n := 0
+	for _, w := range c.emitted {
+		n += len(w)
+	}
+	for _, f := range c.dls {
+		n += len(f.event) + len(f.err)
+	}
+	return n
 }
 
 // stage encodes an outcome for the commit script.
@@ -751,8 +811,9 @@ for c = 1, k do
   end
   res[c] = ok
 end
--- One XACK for the batch: the script runs as a whole, so each commit is
--- still all or nothing.
+-- One XACK for the batch. Each commit stays all or nothing because no write
+-- can fail once the checks above have passed (key types; Redis 7 refuses a
+-- script for memory only at its first write).
 for j = 1, #acks, 500 do
   redis.call('XACK', KEYS[1], group, unpack(acks, j, math.min(j + 499, #acks)))
 end
