@@ -2,12 +2,12 @@ package memory_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/necrostack/necrostack/backends/memory"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/core/necrotest"
 )
 
 // A four-stage chain shaped like the séance, with small typed payloads, to
@@ -74,21 +74,7 @@ func BenchmarkSeanceChain(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			b.ResetTimer()
-			if err := s.RunUntilIdle(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			runtime.ReadMemStats(&after)
-			handled := s.Stats().Handled
-			if handled != int64(4*b.N) {
-				b.Fatalf("handled %d, want %d", handled, 4*b.N)
-			}
-			b.ReportMetric(float64(handled)/b.Elapsed().Seconds(), "handled/s")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(handled), "allocs/handled")
+			necrotest.RunBenchmark(b, s, int64(4*b.N))
 		})
 	}
 }

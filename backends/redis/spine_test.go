@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -138,20 +137,10 @@ func BenchmarkSeanceChainRedis(b *testing.B) {
 					}
 				}
 			}
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			b.ResetTimer()
-			if err := s.RunUntilIdle(ctx); err != nil {
-				b.Fatal(err)
+			necrotest.RunBenchmark(b, s, int64(4*b.N))
+			if got := f.distinct(); got != b.N {
+				b.Fatalf("%d rituals ended, want %d", got, b.N)
 			}
-			b.StopTimer()
-			runtime.ReadMemStats(&after)
-			handled := s.Stats().Handled
-			if handled != int64(4*b.N) || f.distinct() != b.N {
-				b.Fatalf("handled %d, %d rituals ended; want %d and %d", handled, f.distinct(), 4*b.N, b.N)
-			}
-			b.ReportMetric(float64(handled)/b.Elapsed().Seconds(), "handled/s")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(handled), "allocs/handled")
 		})
 	}
 }

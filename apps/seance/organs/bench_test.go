@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/necrostack/necrostack/apps/seance/organs"
 	"github.com/necrostack/necrostack/backends/memory"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/core/necrotest"
 )
 
 // BenchmarkSeance runs b.N rituals of the real séance organs on the in-memory
@@ -37,19 +37,8 @@ func BenchmarkSeance(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	if err := s.RunUntilIdle(ctx); err != nil {
-		b.Fatal(err)
+	necrotest.RunBenchmark(b, s, int64(4*b.N))
+	if got := len(scribe.Omens()); got != b.N {
+		b.Fatalf("%d omens, want %d", got, b.N)
 	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	handled := s.Stats().Handled
-	if handled != int64(4*b.N) || len(scribe.Omens()) != b.N {
-		b.Fatalf("handled %d events and %d omens, want %d and %d", handled, len(scribe.Omens()), 4*b.N, b.N)
-	}
-	b.ReportMetric(float64(handled)/b.Elapsed().Seconds(), "handled/s")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(handled), "allocs/handled")
 }
