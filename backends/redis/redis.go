@@ -186,11 +186,11 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		if d, ok := b.popBuffered(); ok {
 			return d, true, nil
 		}
-		if b.cfg.Mode == ModeGroup && b.claimDue() {
+		if b.cfg.Mode == ModeGroup && b.due(&b.lastClaim, b.cfg.ClaimInterval) {
 			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if b.cfg.Trim.enabled() && b.trimDue() {
+			if b.cfg.Trim.enabled() && b.due(&b.lastTrim, b.cfg.Trim.Interval) {
 				if err := b.trim(ctx); err != nil {
 					b.log.LogAttrs(ctx, slog.LevelWarn, "redis: trim failed", slog.String("error", err.Error()))
 				}
@@ -238,23 +238,15 @@ func (b *Backend) popBuffered() (core.Delivery, bool) {
 	return d, true
 }
 
-func (b *Backend) claimDue() bool {
+// due reports whether interval has passed since *last, and if so moves
+// *last to now: a cheap timer for the chores Pull does now and then.
+func (b *Backend) due(last *time.Time, interval time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if time.Since(b.lastClaim) < b.cfg.ClaimInterval {
+	if time.Since(*last) < interval {
 		return false
 	}
-	b.lastClaim = time.Now()
-	return true
-}
-
-func (b *Backend) trimDue() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if time.Since(b.lastTrim) < b.cfg.Trim.Interval {
-		return false
-	}
-	b.lastTrim = time.Now()
+	*last = time.Now()
 	return true
 }
 
