@@ -301,16 +301,12 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 		steps     int
 		wg        sync.WaitGroup
 		inflight  atomic.Int64
-		completed atomic.Int64
 		slots     = make(chan struct{}, s.opts.Concurrency)
 		pullFails int
 		result    error
 	)
 	parallel := s.opts.Concurrency > 1
-	finish := func() {
-		completed.Add(1)
-		inflight.Add(-1)
-	}
+	finish := func() { inflight.Add(-1) }
 	var bat *batcher
 	if s.batch != nil {
 		bat = newBatcher(s, handleCtx)
@@ -325,7 +321,9 @@ loop:
 				break loop
 			}
 		}
-		c0, i0 := completed.Load(), inflight.Load()
+		// Only this loop starts work, so with nothing in flight before the
+		// pull, nothing can have finished (and emitted) during it.
+		idleBefore := inflight.Load() == 0
 		d, ok, err := s.backend.Pull(loopCtx, s.opts.PullTimeout)
 		if !ok || err != nil {
 			if parallel {
@@ -349,7 +347,7 @@ loop:
 			pullFails = 0
 		}
 		if !ok {
-			if untilIdle && i0 == 0 && inflight.Load() == 0 && completed.Load() == c0 {
+			if untilIdle && idleBefore {
 				break
 			}
 			continue
