@@ -300,20 +300,12 @@ func jobInput(cfg config) (string, error) {
 // runJob runs one job to its end and reports how it went: its summary on
 // stdout, or its dead letters on stderr.
 func runJob(ctx context.Context, cfg config, logger *slog.Logger, stdout, stderr io.Writer) error {
-	input, err := jobInput(cfg)
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(ctx, cfg, logger)
+	q, start, err := openJob(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer q.close()
 
-	start, err := organs.ETLStart.New(organs.Job{Path: input})
-	if err != nil {
-		return err
-	}
 	// The run stops as soon as its job is done, even if the stream holds
 	// more: on Redis it may never be idle.
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -401,21 +393,32 @@ func work(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer
 	return nil
 }
 
-// emit enqueues one job for workers.
-func emit(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) error {
+// openJob checks the input, opens the queue and builds the job's ETL_START
+// event; the caller closes the queue.
+func openJob(ctx context.Context, cfg config, logger *slog.Logger) (*queue, core.Event, error) {
 	input, err := jobInput(cfg)
 	if err != nil {
-		return err
+		return nil, core.Event{}, err
 	}
 	q, err := openQueue(ctx, cfg, logger)
+	if err != nil {
+		return nil, core.Event{}, err
+	}
+	start, err := organs.ETLStart.New(organs.Job{Path: input})
+	if err != nil {
+		q.close()
+		return nil, core.Event{}, err
+	}
+	return q, start, nil
+}
+
+// emit enqueues one job for workers.
+func emit(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) error {
+	q, start, err := openJob(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer q.close()
-	start, err := organs.ETLStart.New(organs.Job{Path: input})
-	if err != nil {
-		return err
-	}
 	if err := q.backend.Enqueue(ctx, start); err != nil {
 		return err
 	}
