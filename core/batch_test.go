@@ -143,9 +143,7 @@ func TestBatchShutdownCommitsPending(t *testing.T) {
 	for range 5 {
 		_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cancel, done := runInBackground(s)
 	<-started
 	cancel()
 	if err := <-done; err != nil {

@@ -33,6 +33,14 @@ func fast() core.Options {
 	}
 }
 
+// runInBackground starts s.Run; cancel stops it, and done yields its result.
+func runInBackground(s *core.Spine) (cancel context.CancelFunc, done <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- s.Run(ctx) }()
+	return cancel, ch
+}
+
 func runUntilIdle(t *testing.T, s *core.Spine) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -430,9 +438,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	b := &committing{fifo: newFIFO()}
 	s := newSpine(t, b, fast(), slow, relay("Sink", "B", ""))
 	_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cancel, done := runInBackground(s)
 	<-started
 	cancel()
 	if err := <-done; err != nil {
@@ -463,9 +469,7 @@ func TestShutdownTimeoutCancelsHandlers(t *testing.T) {
 	opts.ShutdownTimeout = 50 * time.Millisecond
 	s := newSpine(t, b, opts, stuck)
 	_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cancel, done := runInBackground(s)
 	<-started
 	cancel()
 	select {
@@ -576,11 +580,9 @@ func TestRunTwiceAtOnce(t *testing.T) {
 	t.Parallel()
 	b := newFIFO()
 	s := newSpine(t, b, fast(), relay("Only", "A", ""))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cancel, done := runInBackground(s)
 	time.Sleep(30 * time.Millisecond)
-	if err := s.Run(ctx); err == nil || !strings.Contains(err.Error(), "already running") {
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Run: got %v, want already running", err)
 	}
 	cancel()
@@ -701,9 +703,7 @@ func TestRetryHonoursContext(t *testing.T) {
 		return nil, errTransient
 	}))
 	_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	cancel, done := runInBackground(s)
 	<-failed
 	cancel()
 	select {
