@@ -51,3 +51,19 @@ func BenchmarkKindDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKindDecodeWire decodes the payload of an event read off the wire,
+// which carries only JSON: what an organ does behind a Redis backend.
+func BenchmarkKindDecodeWire(b *testing.B) {
+	wire, _ := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"}).MarshalJSON()
+	e, err := core.DecodeEvent(wire)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := benchKind.Decode(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -113,6 +114,17 @@ func Build(init EventInit) (Event, error) {
 	} else {
 		e.timestamp = init.Timestamp.UTC().Round(0)
 	}
+	if c := flatCodecFor(reflect.TypeOf(init.Payload)); c != nil {
+		var buf [256]byte
+		if b, replaced, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
+			e.payload = string(b)
+			if !replaced {
+				e.value = init.Payload
+			}
+			return e, nil
+		}
+		// A NaN or infinity: encoding/json says what is wrong.
+	}
 	p, err := marshalPayload(init.Payload)
 	if err != nil {
 		return Event{}, err
@@ -145,20 +157,28 @@ func (e Event) Payload() json.RawMessage {
 
 // DecodePayload unmarshals the payload into v, like json.Unmarshal.
 func (e Event) DecodePayload(v any) error {
-	if e.value != nil {
-		// Only into a zero value: json.Unmarshal would leave the fields the
-		// payload lacks as they were.
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() &&
-			rv.Elem().Type() == reflect.TypeOf(e.value) && rv.Elem().IsZero() {
-			rv.Elem().Set(reflect.ValueOf(e.value))
-			return nil
+	// The shortcuts work only into a zero value: json.Unmarshal would leave
+	// the fields the payload lacks as they were.
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if elem := rv.Elem(); elem.Kind() == reflect.Struct && elem.IsZero() {
+			if e.value != nil && elem.Type() == reflect.TypeOf(e.value) {
+				elem.Set(reflect.ValueOf(e.value))
+				return nil
+			}
+			if c := flatCodecFor(elem.Type()); c != nil {
+				if c.decode(rv.UnsafePointer(), e.payloadText()) {
+					return nil
+				}
+				elem.SetZero()
+			}
 		}
 	}
-	p := e.payload
-	if p == "" {
-		p = "{}"
-	}
-	if err := json.Unmarshal([]byte(p), v); err != nil {
+	return e.unmarshalPayload(v)
+}
+
+// unmarshalPayload is DecodePayload by encoding/json alone.
+func (e Event) unmarshalPayload(v any) error {
+	if err := json.Unmarshal([]byte(e.payloadText()), v); err != nil {
 		return fmt.Errorf("decode %s payload: %w", e.eventType, err)
 	}
 	return nil
@@ -231,11 +251,29 @@ func ValidateEventType(t string) error {
 	return nil
 }
 
+// idRandom holds random bytes for 32 ids: one crypto/rand read serves 32
+// events, instead of one each (a read costs as much as the rest of newID).
+// The bytes are not secrets: they become ids.
+type idRandom struct {
+	buf [32 * 16]byte
+	off int
+}
+
+var idRandoms = sync.Pool{New: func() any { return &idRandom{off: 32 * 16} }}
+
 // newID returns a random (version 4) UUID in canonical form, with one
 // allocation: the hot path of every emitted event.
 func newID() string {
 	var u uuid.UUID
-	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
+	r := idRandoms.Get().(*idRandom)
+	if r.off == len(r.buf) {
+		_, _ = rand.Read(r.buf[:]) // crypto/rand.Read never fails (Go 1.24+)
+		r.off = 0
+	}
+	copy(u[:], r.buf[r.off:])
+	clear(r.buf[r.off : r.off+16]) // no id can be told from the pool's contents
+	r.off += 16
+	idRandoms.Put(r)
 	u[6] = (u[6] & 0x0f) | 0x40
 	u[8] = (u[8] & 0x3f) | 0x80
 	const hexDigits = "0123456789abcdef"

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"reflect"
+	"unsafe"
 )
 
 // Kind ties an event type to the Go type of its payload, so organs build and
@@ -52,8 +53,22 @@ func PayloadAs[T any](e Event) (T, error) {
 	if e.value != nil && reflect.TypeOf(e.value) == reflect.TypeFor[T]() {
 		return e.value.(T), nil // a copy of the plain value the event was built from
 	}
+	if c := flatCodecFor(reflect.TypeFor[T]()); c != nil {
+		var v T // on the stack: only the slow path below lets its T escape
+		if c.decode(unsafe.Pointer(&v), e.payloadText()) {
+			return v, nil
+		}
+		return unmarshalPayload[T](e)
+	}
 	var v T
 	err := e.DecodePayload(&v)
+	return v, err
+}
+
+// unmarshalPayload decodes the payload of e into a new T with encoding/json.
+func unmarshalPayload[T any](e Event) (T, error) {
+	var v T
+	err := e.unmarshalPayload(&v)
 	return v, err
 }
 
