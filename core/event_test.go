@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/necrostack/necrostack/core"
 )
 
@@ -74,6 +75,41 @@ func TestNewEventDefaults(t *testing.T) {
 	other := core.MustEvent("SUMMON_RITUAL", nil)
 	if other.ID() == e.ID() {
 		t.Error("two events got the same id")
+	}
+}
+
+// Ids come from a pool of random bytes shared by goroutines: each must still
+// be a distinct version 4 UUID.
+func TestNewIDsAreDistinctV4UUIDs(t *testing.T) {
+	t.Parallel()
+	const workers, each = 4, 2500
+	ids := make(chan string, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				ids <- core.MustEvent("SUMMON_RITUAL", nil).ID()
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil || u.String() != id {
+			t.Fatalf("id %q is not a canonical UUID: %v", id, err)
+		}
+		if u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("id %q: version %d, variant %v; want 4, RFC 4122", id, u.Version(), u.Variant())
+		}
+		if seen[id] {
+			t.Fatalf("id %q given twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d ids, want %d", len(seen), workers*each)
 	}
 }
 
