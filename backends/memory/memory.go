@@ -37,11 +37,15 @@ type Backend struct {
 	queue  deque
 	dead   []core.DeadLetter
 	closed bool
-	// ready is closed and replaced whenever the queue grows or the backend
-	// closes; waiting pulls select on it. room does the same for waiting
-	// enqueues when events leave.
-	ready chan struct{}
-	room  chan struct{}
+	// ready is closed and replaced when the queue grows while a pull waits
+	// on it, and when the backend closes; waiting pulls select on it. room
+	// does the same for waiting enqueues when events leave. The flags say
+	// whether anyone took the channel to wait on, so that a busy queue,
+	// with nobody waiting, makes no channel per event.
+	ready       chan struct{}
+	room        chan struct{}
+	readyWaited bool
+	roomWaited  bool
 }
 
 // New returns an empty Backend.
@@ -71,6 +75,7 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 			return nil
 		}
 		room := b.room
+		b.roomWaited = true
 		b.mu.Unlock()
 		select {
 		case <-room:
@@ -92,14 +97,16 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		}
 		if b.queue.len() > 0 {
 			e := b.queue.popFront()
-			if b.capacity > 0 {
+			if b.roomWaited {
 				close(b.room)
 				b.room = make(chan struct{})
+				b.roomWaited = false
 			}
 			b.mu.Unlock()
 			return core.Delivery{Event: e, Attempt: 1}, true, nil
 		}
 		ready := b.ready
+		b.readyWaited = true
 		b.mu.Unlock()
 		if err := ctx.Err(); err != nil {
 			return core.Delivery{}, false, err
@@ -209,8 +216,11 @@ func (b *Backend) Close() error {
 }
 
 func (b *Backend) signalReadyLocked() {
-	close(b.ready)
-	b.ready = make(chan struct{})
+	if b.readyWaited {
+		close(b.ready)
+		b.ready = make(chan struct{})
+		b.readyWaited = false
+	}
 }
 
 // deque is a growable ring buffer of events.
