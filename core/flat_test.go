@@ -107,7 +107,7 @@ func FuzzFlatEncode(f *testing.F) {
 	f.Add("Mina", "", int64(1), uint64(0), 0.0, float32(0), true)
 	f.Add("<a href=\"x\">&amp;</a>", "\u2028\u2029", int64(-1<<63), uint64(1<<64-1), 1e-7, float32(1e21), false)
 	f.Add("\x00\x01\x08\x0c\n\r\t\x1f\x7f", "\xff\xfe invalid", int64(127), uint64(255), 1e21, float32(1e-7), true)
-	f.Add("ünïcödé 🕯", "\\ back \\ slash", int64(-129), uint64(65536), -0.0, float32(-1.5e-6), false)
+	f.Add("ünïcödé 🕯", "\\ back \\ slash", int64(-129), uint64(65536), math.Copysign(0, -1), float32(-1.5e-6), false)
 	f.Add("x", "y", int64(0), uint64(0), 123456789.125, float32(3.4e38), false)
 	f.Add("x", "y", int64(0), uint64(0), 5e-324, float32(1.4e-45), false)
 	f.Add("x", "y", int64(0), uint64(0), math.Inf(1), float32(0), false)
