@@ -375,9 +375,28 @@ func (s *redisServer) waitReady() error {
 	}
 }
 
-// Fuzz runs the event decoder's fuzz test for 30 seconds.
+// fuzzTargets lists every fuzz test, by module.
+var fuzzTargets = []struct{ module, name string }{
+	{"core", "FuzzDecodeEvent"},
+	{"core", "FuzzDecodeCanonical"},
+	{"core", "FuzzFlatEncode"},
+	{"core", "FuzzFlatDecode"},
+	{"backends/redis", "FuzzDecodeEntry"},
+}
+
+// Fuzz runs each fuzz test for 30 seconds (NECROSTACK_FUZZTIME sets another
+// duration).
 func Fuzz() error {
-	return goIn("core", nil, "test", "-run", "^$", "-fuzz", "^FuzzDecodeEvent$", "-fuzztime", "30s", ".")
+	d := os.Getenv("NECROSTACK_FUZZTIME")
+	if d == "" {
+		d = "30s"
+	}
+	for _, f := range fuzzTargets {
+		if err := goIn(f.module, nil, "test", "-run", "^$", "-fuzz", "^"+f.name+"$", "-fuzztime", d, "."); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // E2E runs the end-to-end scenarios: a real Redis in Docker (else a
