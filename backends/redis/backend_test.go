@@ -586,37 +586,55 @@ func TestCommitBatchEachAtomicOnItsOwn(t *testing.T) {
 		t.Fatalf("commit of a reclaimed delivery: %v", errs)
 	}
 
-	// Fresh deliveries owned by a: one good, one refused (too large), one
-	// duplicate of the good one (already acknowledged by then).
+	// Fresh deliveries owned by a: one good, one refused (a small event,
+	// then one too large), one duplicate of the good one (already
+	// acknowledged by then), one good.
 	rdb.Del(ctx, stream)
 	a2 := newBackend(t, nsredis.Config{URL: url, Consumer: "a2", Group: "g2", MaxEventBytes: 400})
 	_ = a2.Enqueue(ctx, ev(t, "IN", 10))
 	_ = a2.Enqueue(ctx, ev(t, "IN", 11))
-	g1, g2 := mustPull(t, a2), mustPull(t, a2)
+	_ = a2.Enqueue(ctx, ev(t, "IN", 12))
+	g1, g2, g3 := mustPull(t, a2), mustPull(t, a2), mustPull(t, a2)
 	huge := core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 500)})
+	out10, out11, out13 := ev(t, "OUT", 10), ev(t, "OUT", 11), ev(t, "OUT", 13)
 	errs = a2.CommitBatch(ctx, []core.Commit{
-		{Delivery: g1, Outcome: core.Outcome{Emitted: []core.Event{ev(t, "OUT", 10), ev(t, "OUT", 11)}}},
-		{Delivery: g2, Outcome: core.Outcome{Emitted: []core.Event{huge}}},
+		{Delivery: g1, Outcome: core.Outcome{Emitted: []core.Event{out10, out11}}},
+		{Delivery: g2, Outcome: core.Outcome{Emitted: []core.Event{ev(t, "OUT", 20), huge}}},
 		{Delivery: g1, Outcome: core.Outcome{Emitted: []core.Event{ev(t, "OUT", 12)}}},
+		{Delivery: g3, Outcome: core.Outcome{Emitted: []core.Event{out13}}},
 	})
-	if errs[0] != nil || !errors.Is(errs[1], core.ErrPermanent) || !errors.Is(errs[2], core.ErrDeliveryLost) {
+	if errs[0] != nil || !errors.Is(errs[1], core.ErrPermanent) || !errors.Is(errs[2], core.ErrDeliveryLost) || errs[3] != nil {
 		t.Fatalf("batch errors: %v", errs)
 	}
 	msgs, _ := rdb.XRange(ctx, stream, "-", "+").Result()
 	var types []string
+	var outs []core.Event
 	for _, m := range msgs {
-		e, _ := core.DecodeEvent([]byte(m.Values["event"].(string)))
+		e, err := core.DecodeEvent([]byte(m.Values["event"].(string)))
+		if err != nil {
+			t.Fatalf("entry %s: %v", m.ID, err)
+		}
 		types = append(types, e.Type())
+		if e.Type() == "OUT" {
+			outs = append(outs, e)
+		}
 	}
-	if want := "[IN IN OUT OUT]"; fmt.Sprint(types) != want {
+	if want := "[IN IN IN OUT OUT OUT]"; fmt.Sprint(types) != want {
 		t.Errorf("stream after the batch: %v, want %s", types, want)
+	}
+	for i, want := range []core.Event{out10, out11, out13} {
+		if i >= len(outs) || !outs[i].Equal(want) {
+			t.Errorf("emitted event %d: got %v, want %v (the refused commit's events must leave no trace)", i, outs, want)
+			break
+		}
 	}
 	pendingIDs := func(id string) int {
 		p, _ := rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "g2", Start: id, End: id, Count: 1}).Result()
 		return len(p)
 	}
-	if pendingIDs(g1.Receipt) != 0 || pendingIDs(g2.Receipt) != 1 {
-		t.Errorf("pending: committed input %d, refused input %d; want 0 and 1", pendingIDs(g1.Receipt), pendingIDs(g2.Receipt))
+	if pendingIDs(g1.Receipt) != 0 || pendingIDs(g2.Receipt) != 1 || pendingIDs(g3.Receipt) != 0 {
+		t.Errorf("pending: committed inputs %d and %d, refused input %d; want 0, 0 and 1",
+			pendingIDs(g1.Receipt), pendingIDs(g3.Receipt), pendingIDs(g2.Receipt))
 	}
 }
 

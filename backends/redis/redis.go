@@ -37,7 +37,8 @@ type Backend struct {
 	readSem chan struct{}
 
 	mu         sync.Mutex
-	buf        []core.Delivery // read from Redis, not yet handed out
+	buf        []core.Delivery // read from Redis; buf[head:] not yet handed out
+	head       int             // so that the array is reused from one read to the next
 	lastClaim  time.Time
 	lastTrim   time.Time
 	streamLast string // ModeStream: id of the last entry read
@@ -229,12 +230,15 @@ func (b *Backend) readError(ctx context.Context, err error) error {
 func (b *Backend) popBuffered() (core.Delivery, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.buf) == 0 {
+	if b.head == len(b.buf) {
 		return core.Delivery{}, false
 	}
-	d := b.buf[0]
-	b.buf[0] = core.Delivery{}
-	b.buf = b.buf[1:]
+	d := b.buf[b.head]
+	b.buf[b.head] = core.Delivery{}
+	b.head++
+	if b.head == len(b.buf) {
+		b.buf, b.head = b.buf[:0], 0
+	}
 	return d, true
 }
 
@@ -483,11 +487,14 @@ func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome)
 	if b.isClosed() {
 		return core.ErrClosed
 	}
-	sc, err := b.stage(d, out)
+	var a commitArena
+	sc, err := b.stage(d, out, &a)
 	if err != nil {
 		return err
 	}
-	return b.commitMany(ctx, []stagedCommit{sc})[0]
+	staged := []stagedCommit{sc}
+	a.resolve(staged)
+	return b.commitMany(ctx, staged)[0]
 }
 
 // Release hands d out again: the next Pull returns it, before anything else.
@@ -498,7 +505,12 @@ func (b *Backend) Release(_ context.Context, d core.Delivery) error {
 		return core.ErrClosed
 	}
 	b.mu.Lock()
-	b.buf = append([]core.Delivery{d}, b.buf...)
+	if b.head > 0 {
+		b.head--
+		b.buf[b.head] = d
+	} else {
+		b.buf = append([]core.Delivery{d}, b.buf...)
+	}
 	b.mu.Unlock()
 	return nil
 }
@@ -534,6 +546,53 @@ type stagedCommit struct {
 	receipt string // "" for none to check and acknowledge
 	emitted [][]byte
 	dls     []dlFields
+	// Until commitArena.resolve sets emitted: where its wire forms start in
+	// the arena, and how many there are.
+	first, n int
+}
+
+// commitArena holds the wire forms of a batch's emitted events in one
+// buffer, reused from batch to batch, instead of one allocation each.
+type commitArena struct {
+	buf   []byte
+	ends  []int // ends[i]: where the i-th wire form ends in buf
+	wires [][]byte
+}
+
+var commitArenas = sync.Pool{New: func() any { return new(commitArena) }}
+
+// truncate drops the wire forms from the first-th on.
+func (a *commitArena) truncate(first int) {
+	start := 0
+	if first > 0 {
+		start = a.ends[first-1]
+	}
+	a.buf, a.ends = a.buf[:start], a.ends[:first]
+}
+
+// resolve points each staged commit's emitted at its wire forms, once
+// nothing more is appended to buf.
+func (a *commitArena) resolve(staged []stagedCommit) {
+	a.wires = a.wires[:0]
+	start := 0
+	for _, end := range a.ends {
+		a.wires = append(a.wires, a.buf[start:end:end])
+		start = end
+	}
+	for i := range staged {
+		sc := &staged[i]
+		sc.emitted = a.wires[sc.first : sc.first+sc.n : sc.first+sc.n]
+	}
+}
+
+// release returns a to the pool, unless a batch of large events grew it.
+func (a *commitArena) release() {
+	if cap(a.buf) > 4<<20 {
+		return
+	}
+	clear(a.wires)
+	a.buf, a.ends, a.wires = a.buf[:0], a.ends[:0], a.wires[:0]
+	commitArenas.Put(a)
 }
 
 // commitMany runs the commits in one script call, each atomic on its own;
@@ -616,10 +675,12 @@ func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 		}
 		return errs
 	}
+	a := commitArenas.Get().(*commitArena)
+	defer a.release() // go-redis is done with the arguments when commitMany returns
 	staged := make([]stagedCommit, 0, len(commits))
 	index := make([]int, 0, len(commits))
 	for i, c := range commits {
-		sc, err := b.stage(c.Delivery, c.Outcome)
+		sc, err := b.stage(c.Delivery, c.Outcome, a)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -627,6 +688,7 @@ func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 		staged = append(staged, sc)
 		index = append(index, i)
 	}
+	a.resolve(staged)
 	// One script call per few MiB, so that a batch of large events does not
 	// block Redis in one long script.
 	const maxCallBytes = 4 << 20
@@ -655,22 +717,33 @@ func (c stagedCommit) size() int {
 	return n
 }
 
-// stage encodes an outcome for the commit script.
-func (b *Backend) stage(d core.Delivery, out core.Outcome) (stagedCommit, error) {
-	sc := stagedCommit{receipt: d.Receipt, emitted: make([][]byte, len(out.Emitted)), dls: make([]dlFields, len(out.DeadLetters))}
+// stage encodes an outcome for the commit script. The emitted events' wire
+// forms go to a, and sc.emitted points at them once a.resolve has run.
+func (b *Backend) stage(d core.Delivery, out core.Outcome, a *commitArena) (stagedCommit, error) {
+	sc := stagedCommit{receipt: d.Receipt, first: len(a.ends), n: len(out.Emitted)}
 	if b.cfg.Mode != ModeGroup {
 		sc.receipt = ""
 	}
-	for i, e := range out.Emitted {
-		w, err := b.wire(e)
-		if err != nil {
+	for _, e := range out.Emitted {
+		if err := e.Validate(); err != nil {
+			a.truncate(sc.first)
 			return sc, err
 		}
-		sc.emitted[i] = w
+		start := len(a.buf)
+		a.buf = e.AppendJSON(a.buf)
+		if n := len(a.buf) - start; n > b.cfg.MaxEventBytes {
+			a.truncate(sc.first)
+			return sc, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, b.cfg.MaxEventBytes))
+		}
+		a.ends = append(a.ends, len(a.buf))
+	}
+	if len(out.DeadLetters) > 0 {
+		sc.dls = make([]dlFields, len(out.DeadLetters))
 	}
 	for i, dl := range out.DeadLetters {
 		f, err := fieldsOf(dl, d.Receipt)
 		if err != nil {
+			a.truncate(sc.first)
 			return sc, err
 		}
 		sc.dls[i] = f
@@ -688,8 +761,8 @@ func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closed)
 		b.mu.Lock()
-		buf := b.buf
-		b.buf = nil
+		buf := b.buf[b.head:]
+		b.buf, b.head = nil, 0
 		b.mu.Unlock()
 		if b.cfg.Mode == ModeGroup && len(buf) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
