@@ -379,6 +379,7 @@ func (s *redisServer) waitReady() error {
 var fuzzTargets = []struct{ module, name string }{
 	{"core", "FuzzDecodeEvent"},
 	{"core", "FuzzDecodeCanonical"},
+	{"core", "FuzzCanonicalValidJSON"},
 	{"core", "FuzzFlatEncode"},
 	{"core", "FuzzFlatDecode"},
 	{"backends/redis", "FuzzDecodeEntry"},

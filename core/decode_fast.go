@@ -1,17 +1,9 @@
 package core
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
-	"unsafe"
 )
-
-// validJSON is json.Valid on a string, without copying it: json.Valid only
-// reads its argument.
-func validJSON(s string) bool {
-	return json.Valid(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
 
 // decodeCanonical reads the wire form exactly as AppendJSON writes it:
 // fields in order, no spaces, a lowercase canonical id, a UTC timestamp, a
@@ -69,7 +61,7 @@ func decodeCanonicalString(data string) (Event, bool) {
 		return Event{}, false
 	}
 	payload = payload[:len(payload)-1]
-	if payload[0] != '{' || !isCanonicalJSON(payload) || !validJSON(payload) {
+	if payload[0] != '{' || !isCanonicalValidJSON(payload) {
 		return Event{}, false
 	}
 	return Event{id: id, timestamp: ts.UTC().Round(0), eventType: typ, payload: payload}, true
@@ -92,35 +84,189 @@ func isCanonicalUUID(b string) bool {
 	return true
 }
 
-// isCanonicalJSON reports whether b, assumed to be JSON, is written as
-// canonicalObject writes it: no space outside strings, and none of the
-// characters encoding/json escapes (<, >, &, U+2028, U+2029) left raw. It
-// does not check validity.
-func isCanonicalJSON(b string) bool {
-	inString, escaped := false, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			case c == '<' || c == '>' || c == '&':
-				return false
-			case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+// isCanonicalValidJSON is isCanonicalJSON(s) && json.Valid(s) in one pass,
+// several times faster than encoding/json's scanner. FuzzCanonicalValidJSON
+// checks that the two agree.
+func isCanonicalValidJSON(s string) bool {
+	v := canonicalValidator{s: s}
+	return v.value(0) && v.i == len(s)
+}
+
+// maxJSONDepth is encoding/json's nesting limit: json.Valid refuses deeper
+// documents.
+const maxJSONDepth = 10000
+
+type canonicalValidator struct {
+	s string
+	i int
+}
+
+// value checks the value at v.i, nested in depth arrays and objects, and
+// moves past it.
+func (v *canonicalValidator) value(depth int) bool {
+	if v.i >= len(v.s) {
+		return false
+	}
+	switch c := v.s[v.i]; {
+	case c == '{':
+		if depth >= maxJSONDepth {
+			return false
+		}
+		v.i++
+		if v.i < len(v.s) && v.s[v.i] == '}' {
+			v.i++
+			return true
+		}
+		for {
+			if v.i >= len(v.s) || v.s[v.i] != '"' || !v.str() {
 				return false
 			}
-			continue
+			if v.i >= len(v.s) || v.s[v.i] != ':' {
+				return false
+			}
+			v.i++
+			if !v.value(depth + 1) {
+				return false
+			}
+			if v.i >= len(v.s) {
+				return false
+			}
+			switch v.s[v.i] {
+			case ',':
+				v.i++
+			case '}':
+				v.i++
+				return true
+			default:
+				return false
+			}
 		}
-		switch c {
-		case '"':
-			inString = true
-		case ' ', '\t', '\n', '\r':
+	case c == '[':
+		if depth >= maxJSONDepth {
+			return false
+		}
+		v.i++
+		if v.i < len(v.s) && v.s[v.i] == ']' {
+			v.i++
+			return true
+		}
+		for {
+			if !v.value(depth + 1) {
+				return false
+			}
+			if v.i >= len(v.s) {
+				return false
+			}
+			switch v.s[v.i] {
+			case ',':
+				v.i++
+			case ']':
+				v.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case c == '"':
+		return v.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return v.number()
+	case c == 't':
+		return v.literal("true")
+	case c == 'f':
+		return v.literal("false")
+	case c == 'n':
+		return v.literal("null")
+	}
+	return false
+}
+
+func (v *canonicalValidator) literal(lit string) bool {
+	if !strings.HasPrefix(v.s[v.i:], lit) {
+		return false
+	}
+	v.i += len(lit)
+	return true
+}
+
+// str checks the string at v.i (its opening quote) and moves past it. Like
+// encoding/json, it does not check UTF-8; unlike it, it refuses what
+// canonicalObject would have escaped (<, >, &, U+2028, U+2029).
+func (v *canonicalValidator) str() bool {
+	s := v.s
+	for i := v.i + 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			v.i = i + 1
+			return true
+		case c == '\\':
+			i++
+			if i >= len(s) {
+				return false
+			}
+			switch s[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) || !isHex(s[i+3]) || !isHex(s[i+4]) {
+					return false
+				}
+				i += 4
+			default:
+				return false
+			}
+		case c < 0x20, c == '<', c == '>', c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
 			return false
 		}
 	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// number checks the number at v.i and moves past it: -?(0|[1-9][0-9]*)
+// (.[0-9]+)?([eE][+-]?[0-9]+)?
+func (v *canonicalValidator) number() bool {
+	s, i := v.s, v.i
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	v.i = i
 	return true
 }
