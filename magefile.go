@@ -194,8 +194,9 @@ func Bench() error {
 }
 
 // BenchRSS checks that a worker's memory stays flat: the max RSS of a
-// NecroStack in-memory run of 1,000,000 rituals must be within 20% of that of
-// a run of 100,000.
+// NecroStack run of 1,000,000 rituals must be within 20% of that of a run of
+// 100,000, in memory and on Redis (a local redis-server without persistence,
+// unless NECROSTACK_BENCH_REDIS_URL names one).
 func BenchRSS() error {
 	dir, err := os.MkdirTemp("", "necrobench-")
 	if err != nil {
@@ -206,20 +207,41 @@ func BenchRSS() error {
 	if err != nil {
 		return err
 	}
-	var rss []float64
-	for _, n := range []int{100_000, 1_000_000} {
-		r := benchRun{name: fmt.Sprintf("necrostack/memory-rss-%d", n), rituals: n, fixed: true,
-			args: []string{"-system", "necrostack", "-backend", "memory"}}
-		res, err := r.run(bin)
+	redisURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL")
+	if redisURL == "" {
+		srv, err := startRedis(filepath.Join(dir, "redis-none"), "--save", "", "--appendonly", "no")
 		if err != nil {
 			return err
 		}
-		rss = append(rss, num(res, "max_rss_mb"))
+		defer srv.stop()
+		redisURL = srv.url()
 	}
-	ratio := rss[1] / rss[0]
-	fmt.Printf("\nmax RSS: %.1f MiB after 100,000 rituals, %.1f MiB after 1,000,000: ratio %.2f (limit 1.20)\n", rss[0], rss[1], ratio)
-	if ratio > 1.2 {
-		return fmt.Errorf("bench rss: max RSS grew by %.0f%% from 100,000 to 1,000,000 rituals (limit 20%%)", (ratio-1)*100)
+	var failed []string
+	for _, backend := range []struct {
+		name string
+		args []string
+	}{
+		{"memory", []string{"-backend", "memory"}},
+		{"redis", []string{"-backend", "redis", "-redis-url", redisURL}},
+	} {
+		var rss []float64
+		for _, n := range []int{100_000, 1_000_000} {
+			r := benchRun{name: fmt.Sprintf("necrostack/%s-rss-%d", backend.name, n), rituals: n, fixed: true,
+				args: append([]string{"-system", "necrostack"}, backend.args...)}
+			res, err := r.run(bin)
+			if err != nil {
+				return err
+			}
+			rss = append(rss, num(res, "max_rss_mb"))
+		}
+		ratio := rss[1] / rss[0]
+		fmt.Printf("\n%s: max RSS %.1f MiB after 100,000 rituals, %.1f MiB after 1,000,000: ratio %.2f (limit 1.20)\n\n", backend.name, rss[0], rss[1], ratio)
+		if ratio > 1.2 {
+			failed = append(failed, fmt.Sprintf("%s: max RSS grew by %.0f%% from 100,000 to 1,000,000 rituals (limit 20%%)", backend.name, (ratio-1)*100))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("bench rss: %s", strings.Join(failed, "; "))
 	}
 	return nil
 }
@@ -271,6 +293,9 @@ func (r benchRun) run(bin string) (map[string]any, error) {
 	}
 	args := append([]string{"-rituals", n}, r.args...)
 	if dir := os.Getenv("NECROSTACK_BENCH_PROFILE_DIR"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
 		base := filepath.Join(dir, strings.ReplaceAll(strings.ReplaceAll(r.name, "/", "-"), " ", "-"))
 		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
 	}
