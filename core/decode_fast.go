@@ -61,7 +61,9 @@ func decodeCanonicalString(data string) (Event, bool) {
 		return Event{}, false
 	}
 	payload = payload[:len(payload)-1]
-	if payload[0] != '{' || !isCanonicalValidJSON(payload) {
+	// The payload is nested in the event object: one level deeper, for
+	// encoding/json's nesting limit, than it is on its own.
+	if payload[0] != '{' || !isCanonicalValidJSONAt(payload, 1) {
 		return Event{}, false
 	}
 	return Event{id: id, timestamp: ts.UTC().Round(0), eventType: typ, payload: payload}, true
@@ -88,8 +90,14 @@ func isCanonicalUUID(b string) bool {
 // several times faster than encoding/json's scanner. FuzzCanonicalValidJSON
 // checks that the two agree.
 func isCanonicalValidJSON(s string) bool {
+	return isCanonicalValidJSONAt(s, 0)
+}
+
+// isCanonicalValidJSONAt is isCanonicalValidJSON for s nested in depth
+// arrays or objects.
+func isCanonicalValidJSONAt(s string, depth int) bool {
 	v := canonicalValidator{s: s}
-	return v.value(0) && v.i == len(s)
+	return v.value(depth) && v.i == len(s)
 }
 
 // maxJSONDepth is encoding/json's nesting limit: json.Valid refuses deeper

@@ -118,3 +118,20 @@ func TestCanonicalValidJSONDepth(t *testing.T) {
 		}
 	}
 }
+
+// encoding/json's nesting limit counts the event object around the payload:
+// the fast decoder must refuse what the strict one refuses at the limit.
+func TestDecodeCanonicalNestingLimit(t *testing.T) {
+	const head = `{"id":"0b6f1c9e-3d5a-4f7b-9c2e-8a1d4e6f7a8b","timestamp":"2026-10-31T23:59:59Z","event_type":"A","payload":`
+	for levels, want := range map[int]bool{9998: true, 9999: false} {
+		// The payload object, levels arrays inside it, the event around it.
+		wire := head + `{"a":` + strings.Repeat("[", levels) + strings.Repeat("]", levels) + "}}"
+		_, strictErr := decodeStrict([]byte(wire))
+		if (strictErr == nil) != want {
+			t.Fatalf("%d levels: strict decoder error %v; encoding/json's limit moved", levels, strictErr)
+		}
+		if _, ok := decodeCanonical([]byte(wire)); ok != want {
+			t.Errorf("%d levels: fast decoder ok=%v, strict decoder error %v", levels, ok, strictErr)
+		}
+	}
+}
