@@ -116,9 +116,9 @@ func Build(init EventInit) (Event, error) {
 	}
 	if c := flatCodecFor(reflect.TypeOf(init.Payload)); c != nil {
 		var buf [256]byte
-		if b, replaced, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
+		if b, lossy, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
 			e.payload = string(b)
-			if !replaced {
+			if !lossy {
 				e.value = init.Payload
 			}
 			return e, nil
@@ -130,8 +130,8 @@ func Build(init EventInit) (Event, error) {
 		return Event{}, err
 	}
 	e.payload = p
-	if init.Payload != nil && isPlainObject(reflect.TypeOf(init.Payload)) && !strings.Contains(p, `\ufffd`) {
-		// Invalid UTF-8 in a string is the one change JSON makes to a plain
+	if init.Payload != nil && keepsValue(reflect.TypeOf(init.Payload)) && !strings.Contains(p, `\ufffd`) {
+		// Invalid UTF-8 in a string is the one change JSON makes to such a
 		// value; it shows as an escaped U+FFFD, and disqualifies the copy.
 		e.value = init.Payload
 	}

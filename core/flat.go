@@ -118,9 +118,11 @@ func efaceData(v *any) unsafe.Pointer {
 
 // encode appends the JSON object for the struct at p, exactly as json.Marshal
 // writes it. It returns false, having appended an unspecified part, for a NaN
-// or infinite float, which encoding/json refuses. replaced reports that an
-// invalid UTF-8 sequence in a string was written as U+FFFD.
-func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, replaced, ok bool) {
+// or infinite float, which encoding/json refuses. lossy reports that the JSON
+// does not decode back to the same value: an invalid UTF-8 sequence in a
+// string was written as U+FFFD, or a negative zero was left out (omitempty)
+// and would come back positive.
+func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, lossy, ok bool) {
 	b = append(b, '{')
 	first := true
 	for i := range c.fields {
@@ -135,7 +137,7 @@ func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, replaced, ok
 			b = appendKey(b, f.key, &first)
 			var r bool
 			b, r = appendJSONString(b, s)
-			replaced = replaced || r
+			lossy = lossy || r
 		case reflect.Bool:
 			v := *(*bool)(ptr)
 			if f.omitEmpty && !v {
@@ -169,13 +171,14 @@ func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, replaced, ok
 				return b, false, false
 			}
 			if f.omitEmpty && v == 0 {
+				lossy = lossy || math.Signbit(v)
 				continue
 			}
 			b = appendKey(b, f.key, &first)
 			b = appendJSONFloat(b, v, bits)
 		}
 	}
-	return append(b, '}'), replaced, true
+	return append(b, '}'), lossy, true
 }
 
 func appendKey(b []byte, key string, first *bool) []byte {

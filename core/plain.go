@@ -37,6 +37,48 @@ func isPlainObject(t reflect.Type) bool {
 	return ok
 }
 
+var valueTypes sync.Map // reflect.Type → bool
+
+// keepsValue reports whether an event built from a payload of type t (not
+// flat: see flat.go) keeps the value: t is plain, and no float field is
+// omitempty, since a negative zero would be left out and come back positive.
+func keepsValue(t reflect.Type) bool {
+	if !isPlainObject(t) {
+		return false
+	}
+	if v, ok := valueTypes.Load(t); ok {
+		return v.(bool)
+	}
+	ok := !omitsFloat(t, 0)
+	valueTypes.Store(t, ok)
+	return ok
+}
+
+// omitsFloat reports whether t has a float field with omitempty, at any
+// depth.
+func omitsFloat(t reflect.Type, depth int) bool {
+	switch {
+	case depth > 16:
+		return true
+	case t.Kind() == reflect.Array:
+		return omitsFloat(t.Elem(), depth+1)
+	case t.Kind() != reflect.Struct:
+		return false
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		k := f.Type.Kind()
+		if (k == reflect.Float32 || k == reflect.Float64) && strings.Contains(","+opts+",", ",omitempty,") {
+			return true
+		}
+		if omitsFloat(f.Type, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
 // uniqueJSONNames reports whether the JSON names of t's fields, embedded
 // structs flattened as encoding/json flattens them, are all distinct, even
 // ignoring case (decoding matches names without regard to case). With a
