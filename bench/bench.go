@@ -145,8 +145,9 @@ type Result struct {
 	MaxRSSMB         float64 `json:"max_rss_mb"`         // peak resident set of the process, MiB
 	Concurrency      int     `json:"concurrency"`
 	Persistence      string  `json:"persistence"`
-	Rate             float64 `json:"rate"`   // rituals/s asked; 0: as fast as possible
-	Window           int     `json:"window"` // most rituals in flight (Rituals when Rate > 0)
+	Rate             float64 `json:"rate"`       // rituals/s asked; 0: as fast as possible
+	Window           int     `json:"window"`     // most rituals in flight (Rituals when Rate > 0)
+	GOMAXPROCS       int     `json:"gomaxprocs"` // Go's processors: the CPUs the process may use
 }
 
 // system is a system under test running the chain.
@@ -264,6 +265,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		Persistence:      cfg.Persistence,
 		Rate:             cfg.Rate,
 		Window:           window,
+		GOMAXPROCS:       runtime.GOMAXPROCS(0),
 	}, nil
 }
 

@@ -3,7 +3,7 @@
 //
 //	{"system":"necrostack","backend":"redis","chain":"seance","rituals":300000,"handled":1200000,
 //	 "seconds":13.2,"handled_per_s":90543,"p50_ms":10.5,"p99_ms":15.0,"allocs_per_handled":34.7,
-//	 "max_rss_mb":20.3,"concurrency":1,"persistence":"none","rate":0,"window":256}
+//	 "max_rss_mb":20.3,"concurrency":1,"persistence":"none","rate":0,"window":256,"gomaxprocs":2}
 //
 // Usage:
 //

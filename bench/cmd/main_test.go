@@ -42,7 +42,7 @@ func runOK(t *testing.T, args ...string) (bench.Result, map[string]any) {
 func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, backend string, rituals, concurrency int, persistence string) {
 	t.Helper()
 	for _, k := range []string{"system", "backend", "chain", "rituals", "handled", "seconds", "handled_per_s",
-		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window"} {
+		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("field %q missing from %v", k, fields)
 		}
