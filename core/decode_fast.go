@@ -117,64 +117,9 @@ func (v *canonicalValidator) value(depth int) bool {
 	}
 	switch c := v.s[v.i]; {
 	case c == '{':
-		if depth >= maxJSONDepth {
-			return false
-		}
-		v.i++
-		if v.i < len(v.s) && v.s[v.i] == '}' {
-			v.i++
-			return true
-		}
-		for {
-			if v.i >= len(v.s) || v.s[v.i] != '"' || !v.str() {
-				return false
-			}
-			if v.i >= len(v.s) || v.s[v.i] != ':' {
-				return false
-			}
-			v.i++
-			if !v.value(depth + 1) {
-				return false
-			}
-			if v.i >= len(v.s) {
-				return false
-			}
-			switch v.s[v.i] {
-			case ',':
-				v.i++
-			case '}':
-				v.i++
-				return true
-			default:
-				return false
-			}
-		}
+		return v.container(depth, '}', true)
 	case c == '[':
-		if depth >= maxJSONDepth {
-			return false
-		}
-		v.i++
-		if v.i < len(v.s) && v.s[v.i] == ']' {
-			v.i++
-			return true
-		}
-		for {
-			if !v.value(depth + 1) {
-				return false
-			}
-			if v.i >= len(v.s) {
-				return false
-			}
-			switch v.s[v.i] {
-			case ',':
-				v.i++
-			case ']':
-				v.i++
-				return true
-			default:
-				return false
-			}
-		}
+		return v.container(depth, ']', false)
 	case c == '"':
 		return v.str()
 	case c == '-' || c >= '0' && c <= '9':
@@ -187,6 +132,45 @@ func (v *canonicalValidator) value(depth int) bool {
 		return v.literal("null")
 	}
 	return false
+}
+
+// container checks the object (keyed) or array at v.i, closed by end, and
+// moves past it.
+func (v *canonicalValidator) container(depth int, end byte, keyed bool) bool {
+	if depth >= maxJSONDepth {
+		return false
+	}
+	v.i++
+	if v.i < len(v.s) && v.s[v.i] == end {
+		v.i++
+		return true
+	}
+	for {
+		if keyed {
+			if v.i >= len(v.s) || v.s[v.i] != '"' || !v.str() {
+				return false
+			}
+			if v.i >= len(v.s) || v.s[v.i] != ':' {
+				return false
+			}
+			v.i++
+		}
+		if !v.value(depth + 1) {
+			return false
+		}
+		if v.i >= len(v.s) {
+			return false
+		}
+		switch v.s[v.i] {
+		case ',':
+			v.i++
+		case end:
+			v.i++
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 func (v *canonicalValidator) literal(lit string) bool {
