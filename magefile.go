@@ -114,15 +114,11 @@ func BenchGo() error {
 // sets every run's rituals; NECROSTACK_BENCH_PROFILE_DIR receives a CPU and
 // an allocation profile per run.
 func Bench() error {
-	dir, err := os.MkdirTemp("", "necrobench-")
+	dir, bin, err := buildBench()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := buildBench(dir)
-	if err != nil {
-		return err
-	}
 	warnIfBusy()
 	plainURL, fsyncURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL"), os.Getenv("NECROSTACK_BENCH_REDIS_FSYNC_URL")
 	var workerCPUs string
@@ -207,15 +203,11 @@ func Bench() error {
 // 100,000, in memory and on Redis (a local redis-server without persistence,
 // unless NECROSTACK_BENCH_REDIS_URL names one).
 func BenchRSS() error {
-	dir, err := os.MkdirTemp("", "necrobench-")
+	dir, bin, err := buildBench()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := buildBench(dir)
-	if err != nil {
-		return err
-	}
 	redisURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL")
 	if redisURL == "" {
 		srv, err := startRedis(filepath.Join(dir, "redis-none"), "", "--save", "", "--appendonly", "no")
@@ -277,16 +269,23 @@ func onCPUs(cpus string) string {
 	return " (CPU " + cpus + ")"
 }
 
-// buildBench builds the benchmark command into dir, once for all runs.
-func buildBench(dir string) (string, error) {
-	bin := filepath.Join(dir, "necrobench")
+// buildBench builds the benchmark command, once for all runs, into a new
+// temporary folder that the caller removes (also where the redis-servers it
+// starts keep their files).
+func buildBench() (dir, bin string, err error) {
+	dir, err = os.MkdirTemp("", "necrobench-")
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "necrobench")
 	fmt.Println("==> go build -o necrobench ./bench/cmd")
 	cmd := exec.Command("go", "build", "-o", bin, "./bench/cmd")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build bench/cmd: %w", err)
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("build bench/cmd: %w", err)
 	}
-	return bin, nil
+	return dir, bin, nil
 }
 
 // warnIfBusy says so when other processes keep the machine busy: the ratios
