@@ -169,6 +169,18 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, 
 // ritualHeader is the first line the séance's Scribe prints for a ritual.
 var ritualHeader = regexp.MustCompile(`(?m)^Ritual (\d+) \(séance ([A-Za-z0-9_-]+)\) — `)
 
+// waitRun waits until the workers have printed the omen of each of the n
+// rituals of séance id and the group has nothing pending or undelivered.
+func (f *fleet) waitRun(ctx context.Context, what, id string, n int, workers ...*apprun.Proc) {
+	f.t.Helper()
+	waitFor(ctx, f.t, what, func() (bool, string) {
+		f.alive()
+		done := countDone(omens(id, workers...), n)
+		ok, st := drained(ctx, f.rdb, f.stream)
+		return done == n && ok, fmt.Sprintf("%d/%d omens; group: %s", done, n, st)
+	})
+}
+
 // omens counts the rituals of séance id that the workers printed, by
 // ritual number.
 func omens(id string, workers ...*apprun.Proc) map[int]int {

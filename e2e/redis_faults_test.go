@@ -40,12 +40,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	r.Start()
 	t.Logf("Redis back on %s", r.Addr())
 
-	waitFor(ctx, t, "every ritual after the restart", func() (bool, string) {
-		f.alive()
-		done := countDone(omens("crash", w1, w2), rituals)
-		ok, st := drained(ctx, rdb, f.stream)
-		return done == rituals && ok, fmt.Sprintf("%d/%d omens; group: %s", done, rituals, st)
-	})
+	f.waitRun(ctx, "every ritual after the restart", "crash", rituals, w1, w2)
 	f.stop()
 
 	problems, repeats := omenProblems(omens("crash", w1, w2), rituals, true)
@@ -91,12 +86,7 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 	}
 	f.emitSeance(ctx, "after", after)
 
-	waitFor(ctx, t, "the séance emitted after the restart", func() (bool, string) {
-		f.alive()
-		done := countDone(omens("after", w1, w2), after)
-		ok, st := drained(ctx, rdb, f.stream)
-		return done == after && ok, fmt.Sprintf("%d/%d omens; group: %s", done, after, st)
-	})
+	f.waitRun(ctx, "the séance emitted after the restart", "after", after, w1, w2)
 	f.stop()
 
 	problems, _ := omenProblems(omens("after", w1, w2), after, false)
@@ -146,12 +136,7 @@ func TestRedisNotYetUp(t *testing.T) {
 	rdb := r.Client()
 	f.emitSeance(ctx, "late", rituals)
 
-	waitFor(ctx, t, "every ritual", func() (bool, string) {
-		f.alive()
-		done := countDone(omens("late", w1, w2), rituals)
-		ok, st := drained(ctx, rdb, f.stream)
-		return done == rituals && ok, fmt.Sprintf("%d/%d omens; group: %s", done, rituals, st)
-	})
+	f.waitRun(ctx, "every ritual", "late", rituals, w1, w2)
 	f.stop()
 
 	problems, _ := omenProblems(omens("late", w1, w2), rituals, false)

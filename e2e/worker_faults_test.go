@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -44,12 +43,7 @@ func TestWorkerKilled(t *testing.T) {
 	}
 
 	start := time.Now()
-	waitFor(ctx, t, "the survivor to finish the run", func() (bool, string) {
-		f.alive()
-		done := countDone(omens("reclaim", victim, survivor), rituals)
-		ok, st := drained(ctx, rdb, f.stream)
-		return done == rituals && ok, fmt.Sprintf("%d/%d omens; group: %s", done, rituals, st)
-	})
+	f.waitRun(ctx, "the survivor to finish the run", "reclaim", rituals, victim, survivor)
 	t.Logf("run finished %v after the kill", time.Since(start).Round(time.Millisecond))
 	f.stop()
 
@@ -99,12 +93,7 @@ func TestGracefulStop(t *testing.T) {
 	t.Logf("leaver stopped (SIGTERM after %d/%d entries were acknowledged) having printed %d omens; group: %s",
 		acked, 4*rituals, len(omensOf(leaver.Stdout(), "graceful")), st)
 
-	waitFor(ctx, t, "the stayer to finish the run", func() (bool, string) {
-		f.alive()
-		done := countDone(omens("graceful", leaver, stayer), rituals)
-		ok, st := drained(ctx, rdb, f.stream)
-		return done == rituals && ok, fmt.Sprintf("%d/%d omens; group: %s", done, rituals, st)
-	})
+	f.waitRun(ctx, "the stayer to finish the run", "graceful", rituals, leaver, stayer)
 	f.stop()
 
 	problems, _ := omenProblems(omens("graceful", leaver, stayer), rituals, false)
