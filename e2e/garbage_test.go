@@ -34,9 +34,9 @@ func TestGarbage(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
 	r := redisenv.Start(t, redisenv.Options{})
-	rdb := r.Client()
 	const rituals = 200
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	w1, w2 := f.worker("medium-1"), f.worker("medium-2")
 	f.emitSeance(ctx, "clean-1", rituals)
 

@@ -27,8 +27,8 @@ func TestPoison(t *testing.T) {
 	requireFlags(t, apprun.Binary(t, "seance"), "-fail-organ", "-fail-every", "redrive")
 
 	r := redisenv.Start(t, redisenv.Options{})
-	rdb := r.Client()
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	fault := []string{"-fail-organ", "Oracle", "-fail-every", fmt.Sprint(every)}
 	sick1, sick2 := f.worker("sick-1", fault...), f.worker("sick-2", fault...)
 	f.emitSeance(ctx, "poison", rituals)

@@ -26,9 +26,9 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 3*time.Minute)
 	r := redisenv.Start(t, redisenv.Options{})
-	rdb := r.Client()
 	const rituals = 2000
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	f.emitSeance(ctx, "crash", rituals)
 	w1, w2 := f.worker("medium-1"), f.worker("medium-2")
 
@@ -68,9 +68,9 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
 	r := redisenv.Start(t, redisenv.Options{NoPersistence: true})
-	rdb := r.Client()
 	const before, after = 2000, 500
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	f.emitSeance(ctx, "before", before)
 	w1, w2 := f.worker("medium-1"), f.worker("medium-2")
 
@@ -129,11 +129,11 @@ func TestRedisNotYetUp(t *testing.T) {
 	// start pulling, so that the pulls meet the outage too.
 	const rituals, down = 300, 8 * time.Second
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	w1, w2 := f.worker("medium-1"), f.worker("medium-2")
 	time.Sleep(down)
 	f.alive()
 	r.Start()
-	rdb := r.Client()
 	f.emitSeance(ctx, "late", rituals)
 
 	f.waitRun(ctx, "every ritual", "late", rituals, w1, w2)

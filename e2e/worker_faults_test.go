@@ -18,9 +18,9 @@ func TestWorkerKilled(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 3*time.Minute)
 	r := redisenv.Start(t, redisenv.Options{})
-	rdb := r.Client()
 	const rituals = 2000
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	f.emitSeance(ctx, "reclaim", rituals)
 	// A shorter claim time, where the séance lets one set it, shortens the
 	// wait; the default (30s) only makes the test slower.
@@ -75,9 +75,9 @@ func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
 	r := redisenv.Start(t, redisenv.Options{})
-	rdb := r.Client()
 	const rituals = 2000
 	f := newFleet(t, "seance", r, "e2e:seance")
+	rdb := f.rdb
 	f.emitSeance(ctx, "graceful", rituals)
 	leaver, stayer := f.worker("medium-1"), f.worker("medium-2")
 
