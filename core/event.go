@@ -52,15 +52,21 @@ func invalid(field, reason string, err error) error {
 // type) and is rejected wherever an event is expected.
 //
 // Event is a small value: copy it freely and share it between goroutines. Its
-// payload is held as canonical JSON and never exposed by reference.
+// payload is held as canonical JSON, or as the immutable flat value it is
+// encoded from on demand, and never exposed by reference.
 type Event struct {
 	id        string
 	timestamp time.Time
 	eventType string
-	payload   string // compact JSON object
+	payload   string // compact JSON object; "" with flat set: not encoded yet
 	// value is the plain Go value the payload was encoded from, when it
 	// decodes back to an equal value (see plain.go); nil otherwise.
 	value any
+	// flat, when set, is the codec of value's flat type, and the payload is
+	// encoded from value when it is needed (wire form, Payload), not when the
+	// event is built: an event handed from organ to organ in memory is
+	// never encoded at all.
+	flat *flatCodec
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -115,6 +121,12 @@ func Build(init EventInit) (Event, error) {
 		e.timestamp = init.Timestamp.UTC().Round(0)
 	}
 	if c := flatCodecFor(reflect.TypeOf(init.Payload)); c != nil {
+		if c.encodable(efaceData(&init.Payload)) {
+			// Encoded later, exactly as now: the value is immutable (the
+			// interface holds its own copy, and strings are immutable).
+			e.value, e.flat = init.Payload, c
+			return e, nil
+		}
 		var buf [256]byte
 		if b, lossy, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
 			e.payload = string(b)
@@ -149,6 +161,9 @@ func (e Event) Type() string { return e.eventType }
 
 // Payload returns a copy of the payload as a JSON object.
 func (e Event) Payload() json.RawMessage {
+	if e.flat != nil {
+		return e.appendPayload(make([]byte, 0, e.flat.size))
+	}
 	if e.payload == "" {
 		return json.RawMessage("{}")
 	}
@@ -194,6 +209,10 @@ func (e Event) Equal(o Event) bool {
 }
 
 func (e Event) payloadText() string {
+	if e.flat != nil {
+		var buf [256]byte
+		return string(e.appendPayload(buf[:0]))
+	}
 	if e.payload == "" {
 		return "{}"
 	}
@@ -398,7 +417,11 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		return nil, invalid("", "cannot encode the zero Event", nil)
 	}
 	// The fixed text is 61 bytes; a timestamp at most 35.
-	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+len(e.payload))), nil
+	n := len(e.payload)
+	if e.flat != nil {
+		n = e.flat.size
+	}
+	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+n)), nil
 }
 
 // AppendJSON appends the wire form of e to b. It is MarshalJSON without the
@@ -411,12 +434,21 @@ func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `","event_type":"`...)
 	b = append(b, e.eventType...) // UPPER_SNAKE_CASE needs no escaping
 	b = append(b, `","payload":`...)
-	if e.payload == "" {
-		b = append(b, "{}"...)
-	} else {
-		b = append(b, e.payload...)
+	return append(e.appendPayload(b), '}')
+}
+
+// appendPayload appends the payload's JSON object to b.
+func (e Event) appendPayload(b []byte) []byte {
+	switch {
+	case e.flat != nil:
+		// Build checked that the value encodes, without loss.
+		b, _, _ = e.flat.encode(b, efaceData(&e.value))
+		return b
+	case e.payload == "":
+		return append(b, "{}"...)
+	default:
+		return append(b, e.payload...)
 	}
-	return append(b, '}')
 }
 
 // UnmarshalJSON decodes the wire form strictly; see DecodeEvent.

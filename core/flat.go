@@ -181,6 +181,33 @@ func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, lossy, ok bo
 	return append(b, '}'), lossy, true
 }
 
+// encodable reports whether encode would succeed on the struct at p without
+// loss (no NaN or infinity, no invalid UTF-8, no omitted negative zero): what
+// lets an event keep the value and encode it later, byte for byte as now.
+func (c *flatCodec) encodable(p unsafe.Pointer) bool {
+	for i := range c.fields {
+		f := &c.fields[i]
+		ptr := unsafe.Add(p, f.offset)
+		switch f.kind {
+		case reflect.String:
+			if !utf8.ValidString(*(*string)(ptr)) {
+				return false
+			}
+		case reflect.Float32, reflect.Float64:
+			var v float64
+			if f.kind == reflect.Float32 {
+				v = float64(*(*float32)(ptr))
+			} else {
+				v = *(*float64)(ptr)
+			}
+			if math.IsNaN(v) || math.IsInf(v, 0) || f.omitEmpty && v == 0 && math.Signbit(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func appendKey(b []byte, key string, first *bool) []byte {
 	if !*first {
 		b = append(b, ',')

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -81,10 +82,17 @@ func checkFlatEncode(t *testing.T, v flatAll) {
 	t.Helper()
 	c := flatCodecFor(reflect.TypeOf(v))
 	got, lossy, ok := c.encode(nil, unsafe.Pointer(&v))
+	if enc := c.encodable(unsafe.Pointer(&v)); enc != (ok && !lossy) {
+		t.Fatalf("encodable %+v = %v, but encode: ok=%v lossy=%v", v, enc, ok, lossy)
+	}
 	want, err := json.Marshal(v)
+	e, berr := Build(EventInit{Type: "FLAT", Payload: v})
 	if err != nil {
 		if ok {
 			t.Fatalf("encode %+v: ok, json.Marshal: %v", v, err)
+		}
+		if berr == nil {
+			t.Fatalf("Build %+v: ok, json.Marshal: %v", v, err)
 		}
 		return
 	}
@@ -100,6 +108,26 @@ func checkFlatEncode(t *testing.T, v flatAll) {
 	}
 	if changed := !sameBits(back, v); lossy != changed {
 		t.Fatalf("encode %+v: lossy=%v, but the value came back changed=%v", v, lossy, changed)
+	}
+	// The event, whether it encoded the payload at once or keeps the value
+	// to encode later, shows the same JSON and gives back what decoding it
+	// gives.
+	if berr != nil {
+		t.Fatalf("Build %+v: %v", v, berr)
+	}
+	if p := e.Payload(); string(p) != string(want) {
+		t.Fatalf("Build %+v: Payload\n got  %s\n want %s", v, p, want)
+	}
+	wire, _ := e.MarshalJSON()
+	if !strings.HasSuffix(string(wire), `"payload":`+string(want)+`}`) {
+		t.Fatalf("Build %+v: wire form %s does not end with the payload %s", v, wire, want)
+	}
+	d, err := DecodeEvent(wire)
+	if err != nil || !d.Equal(e) {
+		t.Fatalf("Build %+v: decoded %v (%v), want an event equal to the one built", v, d, err)
+	}
+	if pv, err := PayloadAs[flatAll](e); err != nil || !sameBits(pv, back) {
+		t.Fatalf("Build %+v: PayloadAs %+v (%v), want %+v", v, pv, err, back)
 	}
 }
 
