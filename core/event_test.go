@@ -78,8 +78,8 @@ func TestNewEventDefaults(t *testing.T) {
 	}
 }
 
-// Ids come from a pool of random bytes shared by goroutines: each must still
-// be a distinct version 4 UUID.
+// Ids come from pooled generators shared by goroutines: each must still be a
+// distinct version 4 UUID, and every random digit must vary.
 func TestNewIDsAreDistinctV4UUIDs(t *testing.T) {
 	t.Parallel()
 	const workers, each = 4, 2500
@@ -95,7 +95,14 @@ func TestNewIDsAreDistinctV4UUIDs(t *testing.T) {
 	wg.Wait()
 	close(ids)
 	seen := map[string]bool{}
+	var digits [36]map[byte]bool
 	for id := range ids {
+		for i := range len(id) {
+			if digits[i] == nil {
+				digits[i] = map[byte]bool{}
+			}
+			digits[i][id[i]] = true
+		}
 		u, err := uuid.Parse(id)
 		if err != nil || u.String() != id {
 			t.Fatalf("id %q is not a canonical UUID: %v", id, err)
@@ -110,6 +117,20 @@ func TestNewIDsAreDistinctV4UUIDs(t *testing.T) {
 	}
 	if len(seen) != workers*each {
 		t.Fatalf("%d ids, want %d", len(seen), workers*each)
+	}
+	for i, d := range digits {
+		want := 16 // hexadecimal digits seen at the position, in 10,000 ids
+		switch i {
+		case 8, 13, 18, 23: // dashes
+			want = 1
+		case 14: // the version
+			want = 1
+		case 19: // the variant: 8, 9, a or b
+			want = 4
+		}
+		if len(d) != want {
+			t.Errorf("position %d of the ids took %d distinct characters, want %d", i, len(d), want)
+		}
 	}
 }
 
