@@ -190,7 +190,7 @@ func (c *flatCodec) encodable(p unsafe.Pointer) bool {
 		ptr := unsafe.Add(p, f.offset)
 		switch f.kind {
 		case reflect.String:
-			if !utf8.ValidString(*(*string)(ptr)) {
+			if !validUTF8(*(*string)(ptr)) {
 				return false
 			}
 		case reflect.Float32, reflect.Float64:
@@ -203,6 +203,20 @@ func (c *flatCodec) encodable(p unsafe.Pointer) bool {
 			if math.IsNaN(v) || math.IsInf(v, 0) || f.omitEmpty && v == 0 && math.Signbit(v) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// validUTF8 is utf8.ValidString with a quicker path for the short ASCII
+// strings payloads mostly hold (ValidString is quicker on long ones).
+func validUTF8(s string) bool {
+	if len(s) > 32 {
+		return utf8.ValidString(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return utf8.ValidString(s[i:])
 		}
 	}
 	return true
