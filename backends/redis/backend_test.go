@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -688,5 +689,55 @@ func TestReclaimSkipsOwnHeldEntries(t *testing.T) {
 	}
 	if d := mustPull(t, b); d.Event.ID() != held.Event.ID() && d.Event.Type() != "BUFFERED" {
 		t.Fatalf("b reclaimed %s", d.Event)
+	}
+}
+
+// readSizes pulls deliveries from b, waiting pause before each, at least n
+// and until b's buffer is empty, and returns how many entries each of the
+// reads they caused fetched (what the consumer has pending jumps by).
+// Nothing is acknowledged.
+func readSizes(t *testing.T, b *nsredis.Backend, rdb *goredis.Client, n int, pause time.Duration) []int64 {
+	t.Helper()
+	var sizes []int64
+	start := pendingCount(t, rdb)
+	before := start
+	for pulled := int64(0); pulled < int64(n) || before-start > pulled; pulled++ {
+		time.Sleep(pause)
+		mustPull(t, b)
+		if p := pendingCount(t, rdb); p != before {
+			sizes = append(sizes, p-before)
+			before = p
+		}
+	}
+	return sizes
+}
+
+// A consumer whose handlers are quick reads more at a time, up to Batch; one
+// whose handlers are slow reads less, down to one entry, and leaves the rest
+// of the stream to the other consumers.
+func TestReadCountAdaptsToHandlers(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	b := newBackend(t, nsredis.Config{URL: "redis://" + mr.Addr(), Consumer: "a", Batch: 16})
+	ctx := ctxT(t)
+	for i := range 300 {
+		if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quick := readSizes(t, b, rdb, 100, 0)
+	if quick[0] != 8 || slices.Max(quick) != 16 {
+		t.Errorf("reads while handing out quickly fetched %v: want 8 first, then up to 16", quick)
+	}
+	// 40ms a delivery: longer than the 20ms a read's entries may wait.
+	slow := readSizes(t, b, rdb, 12, 40*time.Millisecond)
+	if len(slow) < 3 || slow[0] >= 16 || slow[len(slow)-1] != 1 || slow[len(slow)-2] != 1 {
+		t.Errorf("reads while handing out slowly fetched %v: want them to shrink to 1 entry", slow)
+	}
+	for i := 1; i < len(slow); i++ {
+		if slow[i] > slow[i-1] {
+			t.Errorf("reads while handing out slowly fetched %v: a read grew", slow)
+			break
+		}
 	}
 }

@@ -44,7 +44,7 @@ const (
 	DefaultStream        = "necrostack:events"
 	DefaultGroup         = "necrostack"
 	DefaultBlock         = time.Second
-	DefaultBatch         = 64
+	DefaultBatch         = 256
 	DefaultClaimMinIdle  = 30 * time.Second
 	DefaultMaxDeliveries = 5
 	DefaultMaxEventBytes = 1 << 20
@@ -83,7 +83,12 @@ type Config struct {
 	// long a Pull may take to notice a cancelled context. Never 0 (Redis
 	// would block forever). Default 1s.
 	Block time.Duration
-	// Batch is how many entries one read fetches (COUNT). Default 64.
+	// Batch is the most entries one read fetches (COUNT). In ModeGroup a
+	// consumer adapts the count to its handlers: it reads about what it
+	// hands out within 20ms, so a consumer with slow handlers reads one
+	// entry at a time and leaves the rest to other consumers, and one with
+	// quick handlers reads up to Batch. Reclaim lists up to Batch entries
+	// at a time. Default 256.
 	Batch int
 	// ClaimMinIdle is how long an entry must sit unacknowledged with
 	// another consumer before this one reclaims it: longer than any handler

@@ -15,7 +15,8 @@
 // # Modes
 //
 // ModeGroup, the default, reads through a consumer group with XREADGROUP
-// (a finite BLOCK, COUNT Config.Batch) and acknowledges with XACK. The group
+// (a finite BLOCK; a COUNT of about what the consumer hands out in 20ms, at
+// most Config.Batch) and acknowledges with XACK. The group
 // is created with MKSTREAM from the start of the stream, so nothing enqueued
 // before the first worker starts is missed. ModeStream reads with XREAD from
 // the end of the stream as it was at New, without acknowledgements or

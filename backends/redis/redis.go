@@ -43,6 +43,12 @@ type Backend struct {
 	lastTrim   time.Time
 	streamLast string // ModeStream: id of the last entry read
 	groupReady bool
+	// ModeGroup reads ask for count entries (see nextCount). lastRead is
+	// when the last read that fetched something returned, and lastN how
+	// many it fetched.
+	count    int
+	lastRead time.Time
+	lastN    int
 	// held holds the receipts of the entries this consumer has read and not
 	// yet committed or acknowledged (buffered or being handled): they are
 	// pending for it but not stuck, and reclaim leaves them alone.
@@ -254,14 +260,62 @@ func (b *Backend) due(last *time.Time, interval time.Duration) bool {
 	return true
 }
 
+// firstCount is what a consumer's first read in a group fetches, and
+// holdTarget how long what one read fetched may wait in its buffer before it
+// is all handed out: see nextCount.
+const (
+	firstCount = 8
+	holdTarget = 20 * time.Millisecond
+)
+
+// nextCount returns how many entries the next read in the group asks for.
+// Entries a consumer has read wait for it alone, however busy it is, while
+// other consumers may be idle; so it reads about what it hands out within
+// holdTarget. The count doubles, up to Config.Batch, after a full read that
+// was all handed out sooner; after a read that took longer, it drops to
+// what was handed out within holdTarget (at most half, at least 1). Quick
+// handlers get large reads (fewer round trips, larger commit batches); slow
+// ones get one entry at a time, and the rest of the stream goes to
+// whichever consumer is free.
+func (b *Backend) nextCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.count == 0 {
+		b.count = min(firstCount, b.cfg.Batch)
+		return b.count
+	}
+	if b.lastRead.IsZero() {
+		return b.count // the last read fetched nothing: nothing learnt
+	}
+	switch held := time.Since(b.lastRead); {
+	case held > holdTarget:
+		b.count = max(min(b.count/2, int(int64(b.lastN)*int64(holdTarget)/int64(held))), 1)
+	case b.lastN >= b.count:
+		b.count = min(b.count*2, b.cfg.Batch)
+	}
+	return b.count
+}
+
 func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
+	count := b.nextCount()
 	streams, err := b.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    b.cfg.Group,
 		Consumer: b.cfg.Consumer,
 		Streams:  []string{b.cfg.Stream, ">"},
-		Count:    int64(b.cfg.Batch),
+		Count:    int64(count),
 		Block:    block,
 	}).Result()
+	n := 0
+	for _, s := range streams {
+		n += len(s.Messages)
+	}
+	b.mu.Lock()
+	if n > 0 {
+		b.lastRead, b.lastN = time.Now(), n
+	} else {
+		b.lastRead = time.Time{}
+	}
+	b.mu.Unlock()
 	if errors.Is(err, goredis.Nil) {
 		return nil
 	}
