@@ -741,3 +741,32 @@ func TestReadCountAdaptsToHandlers(t *testing.T) {
 		}
 	}
 }
+
+// A consumer claims no more stuck entries at a time than it would read: the
+// rest stay for the other consumers.
+func TestReclaimClaimsNoMoreThanItReads(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	now := time.Now()
+	mr.SetTime(now)
+	url := "redis://" + mr.Addr()
+	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond})
+	ctx := ctxT(t)
+	for i := range 40 {
+		_ = b.Enqueue(ctx, ev(t, "E", i))
+	}
+	// A consumer that read all forty, then died.
+	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "dead",
+		Streams: []string{stream, ">"}, Count: 40}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mr.SetTime(now.Add(2 * time.Minute))
+	mustPull(t, b)
+	p, err := rdb.XPending(ctx, stream, nsredis.DefaultGroup).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Consumers["b"] != 8 || p.Consumers["dead"] != 32 {
+		t.Errorf("pending after one reclaim: %v, want b 8 (its first read count), dead 32", p.Consumers)
+	}
+}

@@ -87,8 +87,9 @@ type Config struct {
 	// consumer adapts the count to its handlers: it reads about what it
 	// hands out within 20ms, so a consumer with slow handlers reads one
 	// entry at a time and leaves the rest to other consumers, and one with
-	// quick handlers reads up to Batch. Reclaim lists up to Batch entries
-	// at a time. Default 256.
+	// quick handlers reads up to Batch. Reclaim lists up to Batch stuck
+	// entries at a time and claims no more than that count. ModeStream
+	// always reads Batch. Default 256.
 	Batch int
 	// ClaimMinIdle is how long an entry must sit unacknowledged with
 	// another consumer before this one reclaims it: longer than any handler

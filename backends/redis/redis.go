@@ -285,9 +285,11 @@ func (b *Backend) nextCount() int {
 		return b.count
 	}
 	if b.lastRead.IsZero() {
-		return b.count // the last read fetched nothing: nothing learnt
+		return b.count // nothing learnt since the last read asked
 	}
-	switch held := time.Since(b.lastRead); {
+	held := time.Since(b.lastRead)
+	b.lastRead = time.Time{} // one adjustment per read, however many goroutines pull
+	switch {
 	case held > holdTarget:
 		b.count = max(min(b.count/2, int(int64(b.lastN)*int64(holdTarget)/int64(held))), 1)
 	case b.lastN >= b.count:
@@ -305,17 +307,6 @@ func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
 		Count:    int64(count),
 		Block:    block,
 	}).Result()
-	n := 0
-	for _, s := range streams {
-		n += len(s.Messages)
-	}
-	b.mu.Lock()
-	if n > 0 {
-		b.lastRead, b.lastN = time.Now(), n
-	} else {
-		b.lastRead = time.Time{}
-	}
-	b.mu.Unlock()
 	if errors.Is(err, goredis.Nil) {
 		return nil
 	}
@@ -325,10 +316,19 @@ func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("redis: read group %q: %w", b.cfg.Group, err)
 	}
+	n := 0
 	for _, s := range streams {
 		for _, m := range s.Messages {
 			b.accept(ctx, m, 1)
 		}
+		n += len(s.Messages)
+	}
+	if n > 0 {
+		// Once the entries are in the buffer: a Pull that finds it empty
+		// before then has not handed them out.
+		b.mu.Lock()
+		b.lastRead, b.lastN = time.Now(), n
+		b.mu.Unlock()
 	}
 	return nil
 }
@@ -474,7 +474,16 @@ func (b *Backend) reclaim(ctx context.Context) error {
 	deliveries := make(map[string]int64, len(pending))
 	from := make(map[string]string, len(pending))
 	b.mu.Lock()
+	// It lists up to Batch entries (some may be its own), but claims no more
+	// than it would read: see nextCount.
+	limit := b.count
+	if limit == 0 {
+		limit = min(firstCount, b.cfg.Batch)
+	}
 	for _, p := range pending {
+		if len(ids) == limit {
+			break
+		}
 		if _, mine := b.held[p.ID]; mine && p.Consumer == b.cfg.Consumer {
 			continue // in this consumer's buffer or being handled: slow, not stuck
 		}
