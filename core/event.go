@@ -274,8 +274,7 @@ func ValidateEventType(t string) error {
 // idSource is a ChaCha8 generator (cryptographically strong, see
 // math/rand/v2) keyed from crypto/rand. Ids take their random bits from a
 // pooled one: an id costs half what it did with bytes from crypto/rand (even
-// read for 32 ids at a time). Ids are unique, not secret: a generator's
-// state predicts the ids it will make next, not those it made.
+// read for 32 ids at a time). Ids need to be unique, not secret.
 type idSource struct{ r *mrand.ChaCha8 }
 
 var idSources = sync.Pool{New: func() any {
