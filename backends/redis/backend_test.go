@@ -30,6 +30,16 @@ func inspect(t *testing.T, addr string) *goredis.Client {
 	return rdb
 }
 
+// clocked starts a miniredis whose clock the test moves (for idle times):
+// the server, a client to inspect it, its time now, and its URL.
+func clocked(t *testing.T) (*miniredis.Miniredis, *goredis.Client, time.Time, string) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	now := time.Now()
+	mr.SetTime(now)
+	return mr, inspect(t, mr.Addr()), now, "redis://" + mr.Addr()
+}
+
 func mustPull(t *testing.T, b *nsredis.Backend) core.Delivery {
 	t.Helper()
 	d, ok, err := b.Pull(ctxT(t), 2*time.Second)
@@ -131,11 +141,7 @@ func TestCommitIsAtomic(t *testing.T) {
 }
 
 func TestCommitOfReclaimedDeliveryWritesNothing(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := inspect(t, mr.Addr())
-	now := time.Now()
-	mr.SetTime(now)
-	url := "redis://" + mr.Addr()
+	mr, rdb, now, url := clocked(t)
 	slow := newBackend(t, nsredis.Config{URL: url, Consumer: "slow", ClaimMinIdle: time.Minute})
 	fast := newBackend(t, nsredis.Config{URL: url, Consumer: "fast", ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond})
 	ctx := ctxT(t)
@@ -166,11 +172,7 @@ func TestCommitOfReclaimedDeliveryWritesNothing(t *testing.T) {
 }
 
 func TestReclaimAndMaxDeliveries(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := inspect(t, mr.Addr())
-	now := time.Now()
-	mr.SetTime(now)
-	url := "redis://" + mr.Addr()
+	mr, rdb, now, url := clocked(t)
 	cfg := func(name string) nsredis.Config {
 		return nsredis.Config{URL: url, Consumer: name, ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond, MaxDeliveries: 2}
 	}
@@ -565,11 +567,7 @@ func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
 }
 
 func TestCommitBatchEachAtomicOnItsOwn(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := inspect(t, mr.Addr())
-	now := time.Now()
-	mr.SetTime(now)
-	url := "redis://" + mr.Addr()
+	mr, rdb, now, url := clocked(t)
 	a := newBackend(t, nsredis.Config{URL: url, Consumer: "a", ClaimMinIdle: time.Minute, MaxEventBytes: 400})
 	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond})
 	ctx := ctxT(t)
@@ -667,10 +665,7 @@ func TestCommitBatchOwnershipBeyondTheListedRange(t *testing.T) {
 // A consumer never reclaims what it holds itself (a slow handler is not a dead
 // worker); another consumer does.
 func TestReclaimSkipsOwnHeldEntries(t *testing.T) {
-	mr := miniredis.RunT(t)
-	now := time.Now()
-	mr.SetTime(now)
-	url := "redis://" + mr.Addr()
+	mr, _, now, url := clocked(t)
 	cfg := func(name string) nsredis.Config {
 		return nsredis.Config{URL: url, Consumer: name, ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond, MaxDeliveries: 2}
 	}
@@ -745,11 +740,7 @@ func TestReadCountAdaptsToHandlers(t *testing.T) {
 // A consumer claims no more stuck entries at a time than it would read: the
 // rest stay for the other consumers.
 func TestReclaimClaimsNoMoreThanItReads(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := inspect(t, mr.Addr())
-	now := time.Now()
-	mr.SetTime(now)
-	url := "redis://" + mr.Addr()
+	mr, rdb, now, url := clocked(t)
 	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond})
 	ctx := ctxT(t)
 	for i := range 40 {
