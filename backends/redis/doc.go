@@ -38,7 +38,9 @@
 // than Config.ClaimMinIdle on any consumer (XPENDING IDLE) and claims them
 // (XCLAIM with the same min-idle, so two consumers never both take one). An
 // entry already delivered Config.MaxDeliveries times is dead-lettered with
-// ReasonMaxDeliveries instead. Entries that are not valid events (not JSON,
+// ReasonMaxDeliveries instead. In the same round, consumers with nothing
+// pending that have not been seen for Config.ClaimMinIdle (workers that are
+// gone) are removed from the group. Entries that are not valid events (not JSON,
 // unknown fields, a missing or invalid type or id, no "event" field, larger
 // than Config.MaxEventBytes) are dead-lettered with ReasonMalformed or
 // ReasonOversized and acknowledged as they are read; they never reach the

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
@@ -105,5 +107,62 @@ func TestRealRedisRestartWithPersistence(t *testing.T) {
 	}
 	if want := []string{"DURABLE", "DURABLE", "CHILD"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("after restart: got %v, want %v", got, want)
+	}
+}
+
+// Consumers that hold nothing and have not been seen for ClaimMinIdle are
+// removed from the group; a dead one with pending entries stays until
+// reclaim has moved them. (miniredis does not report consumers' idle times.)
+func TestRealRedisRemovesIdleConsumers(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "live", ClaimMinIdle: 300 * time.Millisecond, ClaimInterval: 50 * time.Millisecond})
+	ctx := ctxT(t)
+	for i := range 2 {
+		if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(consumer string) string {
+		res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: consumer,
+			Streams: []string{stream, ">"}, Count: 1}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0].Messages[0].ID
+	}
+	if err := rdb.XAck(ctx, stream, nsredis.DefaultGroup, read("gone")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	read("dead") // and keeps it
+	consumers := func() map[string]int64 {
+		cs, err := rdb.XInfoConsumers(ctx, stream, nsredis.DefaultGroup).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int64{}
+		for _, c := range cs {
+			m[c.Name] = c.Pending
+		}
+		return m
+	}
+	time.Sleep(400 * time.Millisecond)
+
+	d := mustPull(t, b) // removes "gone", then reclaims what "dead" held
+	if d.Attempt != 2 {
+		t.Fatalf("pulled %s attempt %d, want the reclaimed entry", d.Event, d.Attempt)
+	}
+	if got := consumers(); len(got) != 2 || got["dead"] != 0 || got["live"] != 1 {
+		t.Errorf("consumers after the first round: %v, want dead (its entry moved) and live", got)
+	}
+	if err := b.Commit(ctx, d, core.Outcome{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, ok, err := b.Pull(ctx, 100*time.Millisecond); ok || err != nil {
+		t.Fatalf("Pull: ok %v, err %v; want nothing", ok, err)
+	}
+	if got := consumers(); len(got) != 1 || got["live"] != 0 {
+		t.Errorf("consumers after the second round: %v, want live alone", got)
 	}
 }

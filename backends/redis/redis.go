@@ -194,6 +194,11 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			return d, true, nil
 		}
 		if b.cfg.Mode == ModeGroup && b.due(&b.lastClaim, b.cfg.ClaimInterval) {
+			// Before reclaim: a dead consumer is removed the round after its
+			// entries have been moved, never with them.
+			if err := b.removeIdleConsumers(ctx); err != nil {
+				b.log.LogAttrs(ctx, slog.LevelDebug, "redis: could not remove idle consumers", slog.String("error", err.Error()))
+			}
 			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
