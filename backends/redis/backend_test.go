@@ -737,11 +737,12 @@ func TestReadCountAdaptsToHandlers(t *testing.T) {
 	}
 }
 
-// A consumer claims no more stuck entries at a time than it would read: the
-// rest stay for the other consumers.
+// A consumer claims no more stuck entries at a time than it would read, so
+// that the rest stay for the other consumers; as long as it finds more, it
+// looks again as soon as it has handed them out, not a ClaimInterval later.
 func TestReclaimClaimsNoMoreThanItReads(t *testing.T) {
 	mr, rdb, now, url := clocked(t)
-	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", ClaimMinIdle: time.Minute, ClaimInterval: time.Millisecond})
+	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", ClaimMinIdle: time.Minute, ClaimInterval: time.Hour})
 	ctx := ctxT(t)
 	for i := range 40 {
 		_ = b.Enqueue(ctx, ev(t, "E", i))
@@ -752,12 +753,22 @@ func TestReclaimClaimsNoMoreThanItReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	mr.SetTime(now.Add(2 * time.Minute))
-	mustPull(t, b)
+	seen := map[string]bool{mustPull(t, b).Event.ID(): true}
 	p, err := rdb.XPending(ctx, stream, nsredis.DefaultGroup).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Consumers["b"] != 8 || p.Consumers["dead"] != 32 {
 		t.Errorf("pending after one reclaim: %v, want b 8 (its first read count), dead 32", p.Consumers)
+	}
+	for i := 1; i < 40; i++ {
+		d := mustPull(t, b)
+		if d.Attempt != 2 || seen[d.Event.ID()] {
+			t.Fatalf("pull %d: %s attempt %d, want another reclaimed entry", i, d.Event, d.Attempt)
+		}
+		seen[d.Event.ID()] = true
+	}
+	if p, _ := rdb.XPending(ctx, stream, nsredis.DefaultGroup).Result(); p.Consumers["b"] != 40 || p.Consumers["dead"] != 0 {
+		t.Errorf("pending after forty pulls: %v, want all forty moved to b", p.Consumers)
 	}
 }

@@ -478,13 +478,11 @@ func (b *Backend) reclaim(ctx context.Context) error {
 	ids := make([]string, 0, len(pending))
 	deliveries := make(map[string]int64, len(pending))
 	from := make(map[string]string, len(pending))
-	b.mu.Lock()
 	// It lists up to Batch entries (some may be its own), but claims no more
-	// than it would read: see nextCount.
-	limit := b.count
-	if limit == 0 {
-		limit = min(firstCount, b.cfg.Batch)
-	}
+	// than it would read (see nextCount); when that leaves some, it looks
+	// again as soon as it has handed these out.
+	limit := b.nextCount()
+	b.mu.Lock()
 	for _, p := range pending {
 		if len(ids) == limit {
 			break
@@ -524,6 +522,14 @@ func (b *Backend) reclaim(ctx context.Context) error {
 			slog.String("entry_id", m.ID), slog.String("from_consumer", from[m.ID]), slog.Int(core.KeyAttempt, delivered+1))
 		b.accept(ctx, m, delivered+1)
 	}
+	b.mu.Lock()
+	if len(msgs) > 0 {
+		b.lastRead, b.lastN = time.Now(), len(msgs) // as a read would
+	}
+	if len(ids) == limit {
+		b.lastClaim = time.Time{} // more may be stuck: the next round is due at once
+	}
+	b.mu.Unlock()
 	return nil
 }
 
