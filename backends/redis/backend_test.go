@@ -772,3 +772,41 @@ func TestReclaimClaimsNoMoreThanItReads(t *testing.T) {
 		t.Errorf("pending after forty pulls: %v, want all forty moved to b", p.Consumers)
 	}
 }
+
+// A worker started under the consumer name of one that left entries
+// pending takes them back at once, not after ClaimMinIdle.
+func TestNewConsumerTakesBackItsOwnPendingEntries(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	url := "redis://" + mr.Addr()
+	first := newBackend(t, nsredis.Config{URL: url, Consumer: "w"})
+	ctx := ctxT(t)
+	var want []string
+	for i := range 3 {
+		e := ev(t, "E", i)
+		want = append(want, e.ID())
+		_ = first.Enqueue(ctx, e)
+	}
+	// The previous process read them and died (a plain client stands in).
+	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "w",
+		Streams: []string{stream, ">"}, Count: 3}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Enqueue(ctx, ev(t, "NEW", 3))
+
+	restarted := newBackend(t, nsredis.Config{URL: url, Consumer: "w", ClaimMinIdle: time.Hour})
+	var got []string
+	for range 3 {
+		d := mustPull(t, restarted)
+		if d.Attempt != 2 {
+			t.Errorf("%s: attempt %d, want 2 (delivered once before)", d.Event, d.Attempt)
+		}
+		got = append(got, d.Event.ID())
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("first pulls: %v, want the three pending entries %v", got, want)
+	}
+	if d := mustPull(t, restarted); d.Event.Type() != "NEW" || d.Attempt != 1 {
+		t.Errorf("then: %s attempt %d, want the new entry", d.Event, d.Attempt)
+	}
+}

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -164,5 +165,50 @@ func TestRealRedisRemovesIdleConsumers(t *testing.T) {
 	}
 	if got := consumers(); len(got) != 1 || got["live"] != 0 {
 		t.Errorf("consumers after the second round: %v, want live alone", got)
+	}
+}
+
+// A read whose reply is lost when Redis dies leaves entries pending for a
+// consumer that never received them. After the failed read the consumer
+// takes them back as soon as Redis is back, not after ClaimMinIdle.
+func TestRealRedisTakesBackEntriesOfALostRead(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	rdb := inspect(t, srv.Addr())
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "w", ClaimMinIdle: time.Hour, Block: 200 * time.Millisecond})
+	ctx := ctxT(t)
+	if err := b.Enqueue(ctx, ev(t, "E", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx, mustPull(t, b), core.Outcome{}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 1; i <= 3; i++ {
+		e := ev(t, "E", i)
+		want = append(want, e.ID())
+		if err := b.Enqueue(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What Redis did for a read whose reply never reached the consumer.
+	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "w",
+		Streams: []string{stream, ">"}, Count: 3}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if _, _, err := b.Pull(ctx, time.Second); err == nil {
+		t.Fatal("Pull with Redis down returned no error")
+	}
+	srv.Start()
+	var got []string
+	deadline := time.Now().Add(15 * time.Second)
+	for len(got) < 3 && time.Now().Before(deadline) {
+		d, ok, _ := b.Pull(ctx, 500*time.Millisecond)
+		if ok {
+			got = append(got, d.Event.ID())
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after the restart: got %v, want the three entries of the lost read %v", got, want)
 	}
 }

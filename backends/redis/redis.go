@@ -35,6 +35,11 @@ type Backend struct {
 	// readSem lets one XREAD at a time run in ModeStream, where reads share
 	// one position in the stream.
 	readSem chan struct{}
+	// readMu is held shared by what hands entries to this consumer (reads,
+	// reclaim) until they are in the buffer, and exclusively by the
+	// recovery of its own pending entries, which must not mistake entries
+	// a read is still receiving for lost ones.
+	readMu sync.RWMutex
 
 	mu         sync.Mutex
 	buf        []core.Delivery // read from Redis; buf[head:] not yet handed out
@@ -49,6 +54,10 @@ type Backend struct {
 	count    int
 	lastRead time.Time
 	lastN    int
+	// recoverOwn: entries may be pending for this consumer that it never
+	// received (a reply lost with the connection, or a previous process
+	// under the same consumer name); see reclaim.
+	recoverOwn bool
 	// held holds the receipts of the entries this consumer has read and not
 	// yet committed or acknowledged (buffered or being handled): they are
 	// pending for it but not stuck, and reclaim leaves them alone.
@@ -74,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		b.rdb, b.ownRDB = c, true
 	}
 	if cfg.Mode == ModeGroup {
+		b.recoverOwn = true
 		if err := b.ensureGroup(ctx); err != nil {
 			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot create the consumer group yet; will retry on first read",
 				slog.String("stream", cfg.Stream), slog.String("group", cfg.Group), slog.String("error", err.Error()))
@@ -193,13 +203,19 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		if d, ok := b.popBuffered(); ok {
 			return d, true, nil
 		}
+		if b.cfg.Mode == ModeGroup && b.mustRecover() {
+			if err := b.reclaim(ctx, true); err != nil {
+				return core.Delivery{}, false, b.readError(ctx, err)
+			}
+			continue
+		}
 		if b.cfg.Mode == ModeGroup && b.due(&b.lastClaim, b.cfg.ClaimInterval) {
 			// Before reclaim: a dead consumer is removed the round after its
 			// entries have been moved, never with them.
 			if err := b.removeIdleConsumers(ctx); err != nil {
 				b.log.LogAttrs(ctx, slog.LevelDebug, "redis: could not remove idle consumers", slog.String("error", err.Error()))
 			}
-			if err := b.reclaim(ctx); err != nil {
+			if err := b.reclaim(ctx, false); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
 			if b.cfg.Trim.enabled() && b.due(&b.lastTrim, b.cfg.Trim.Interval) {
@@ -305,6 +321,8 @@ func (b *Backend) nextCount() int {
 
 func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
 	count := b.nextCount()
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
 	streams, err := b.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    b.cfg.Group,
 		Consumer: b.cfg.Consumer,
@@ -319,6 +337,7 @@ func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
 		return b.recreateGroup(ctx)
 	}
 	if err != nil {
+		b.replyLost()
 		return fmt.Errorf("redis: read group %q: %w", b.cfg.Group, err)
 	}
 	n := 0
@@ -461,14 +480,43 @@ func (b *Backend) deadLetterEntry(ctx context.Context, entryID, raw, organ, reas
 	b.log.LogAttrs(ctx, level, "redis: entry dead-lettered", attrs...)
 }
 
+// mustRecover reports whether this consumer should look for its own pending
+// entries before it reads: see reclaim.
+func (b *Backend) mustRecover() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.recoverOwn
+}
+
+// replyLost records that a command that hands entries to this consumer
+// failed: Redis may have run it and the reply been lost with the connection,
+// leaving entries pending for this consumer that it never received.
+func (b *Backend) replyLost() {
+	b.mu.Lock()
+	b.recoverOwn = true
+	b.mu.Unlock()
+}
+
 // reclaim claims the entries that have sat unacknowledged with any consumer
 // for ClaimMinIdle, and dead-letters those already delivered MaxDeliveries
-// times.
-func (b *Backend) reclaim(ctx context.Context) error {
-	pending, err := b.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
-		Stream: b.cfg.Stream, Group: b.cfg.Group, Idle: b.cfg.ClaimMinIdle,
-		Start: "-", End: "+", Count: int64(b.cfg.Batch),
-	}).Result()
+// times. With own, it instead takes back at once the entries pending for
+// this consumer that it does not hold: ones whose read reply was lost, or a
+// previous process's under the same consumer name. It does that at start
+// and after a failed read, so they need not wait ClaimMinIdle.
+func (b *Backend) reclaim(ctx context.Context, own bool) error {
+	args := &goredis.XPendingExtArgs{Stream: b.cfg.Stream, Group: b.cfg.Group, Start: "-", End: "+", Count: int64(b.cfg.Batch)}
+	minIdle := b.cfg.ClaimMinIdle
+	if own {
+		args.Consumer, minIdle = b.cfg.Consumer, 0
+		// No read may be under way: its entries are pending and not yet held.
+		b.readMu.Lock()
+		defer b.readMu.Unlock()
+	} else {
+		args.Idle = b.cfg.ClaimMinIdle
+		b.readMu.RLock()
+		defer b.readMu.RUnlock()
+	}
+	pending, err := b.rdb.XPendingExt(ctx, args).Result()
 	if isNoGroup(err) {
 		return b.recreateGroup(ctx)
 	}
@@ -494,6 +542,12 @@ func (b *Backend) reclaim(ctx context.Context) error {
 		deliveries[p.ID] = p.RetryCount
 		from[p.ID] = p.Consumer
 	}
+	full := len(ids) == limit
+	if own {
+		b.recoverOwn = full
+	} else if full {
+		b.lastClaim = time.Time{} // more may be stuck: the next round is due at once
+	}
 	b.mu.Unlock()
 	if len(ids) == 0 {
 		return nil
@@ -502,10 +556,15 @@ func (b *Backend) reclaim(ctx context.Context) error {
 	// acknowledged meanwhile is not taken.
 	msgs, err := b.rdb.XClaim(ctx, &goredis.XClaimArgs{
 		Stream: b.cfg.Stream, Group: b.cfg.Group, Consumer: b.cfg.Consumer,
-		MinIdle: b.cfg.ClaimMinIdle, Messages: ids,
+		MinIdle: minIdle, Messages: ids,
 	}).Result()
 	if err != nil {
+		b.replyLost()
 		return fmt.Errorf("redis: claim pending entries: %w", err)
+	}
+	msg := "redis: reclaimed a stuck entry"
+	if own {
+		msg = "redis: took back an entry pending for this consumer that it had not received"
 	}
 	for _, m := range msgs {
 		delivered := int(deliveries[m.ID]) // before this claim
@@ -518,18 +577,15 @@ func (b *Backend) reclaim(ctx context.Context) error {
 				fmt.Sprintf("delivered %d times without being acknowledged", delivered), delivered)
 			continue
 		}
-		b.log.LogAttrs(ctx, slog.LevelInfo, "redis: reclaimed a stuck entry",
+		b.log.LogAttrs(ctx, slog.LevelInfo, msg,
 			slog.String("entry_id", m.ID), slog.String("from_consumer", from[m.ID]), slog.Int(core.KeyAttempt, delivered+1))
 		b.accept(ctx, m, delivered+1)
 	}
-	b.mu.Lock()
 	if len(msgs) > 0 {
+		b.mu.Lock()
 		b.lastRead, b.lastN = time.Now(), len(msgs) // as a read would
+		b.mu.Unlock()
 	}
-	if len(ids) == limit {
-		b.lastClaim = time.Time{} // more may be stuck: the next round is due at once
-	}
-	b.mu.Unlock()
 	return nil
 }
 
