@@ -75,8 +75,11 @@ type Config struct {
 	// Group is the consumer group. Default "necrostack".
 	Group string
 	// Consumer names this process within the group. Default
-	// "<hostname>-<pid>-<random>", unique per process, so that a restarted
-	// worker never mistakes a dead one's entries for its own.
+	// "<hostname>-<pid>-<random>", unique per process. A name you set must
+	// not be shared by two live workers: a worker takes back at start the
+	// entries pending under its name, and commits whatever its name owns.
+	// A worker restarted under its old name takes its predecessor's
+	// pending entries back at once instead of after ClaimMinIdle.
 	Consumer string
 
 	// Block bounds each blocking read (XREADGROUP/XREAD BLOCK), and so how
