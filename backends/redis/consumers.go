@@ -49,3 +49,45 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return removed
 `)
+
+// takeBackScript: KEYS stream; ARGV group, this consumer, entry ids. It
+// claims each entry for this consumer only if the entry is still pending for
+// it, so that one another consumer reclaimed meanwhile stays with that one.
+// Returns {id, fields, deliveries before the claim} per entry claimed.
+var takeBackScript = goredis.NewScript(`
+local out = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] == ARGV[2] then
+    local m = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i])
+    if #m == 1 then
+      out[#out + 1] = {m[1][1], m[1][2], p[1][4]}
+    end
+  end
+end
+return out
+`)
+
+// parseTakenBack reads takeBackScript's answer.
+func parseTakenBack(res []any) ([]claimedEntry, error) {
+	out := make([]claimedEntry, 0, len(res))
+	for _, r := range res {
+		item, ok := r.([]any)
+		if !ok || len(item) != 3 {
+			return nil, fmt.Errorf("unexpected answer %v", r)
+		}
+		id, ok1 := item[0].(string)
+		fields, ok2 := item[1].([]any)
+		n, ok3 := item[2].(int64)
+		if !ok1 || !ok2 || !ok3 || len(fields)%2 != 0 {
+			return nil, fmt.Errorf("unexpected entry %v", r)
+		}
+		values := make(map[string]any, len(fields)/2)
+		for i := 0; i < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			values[k] = fields[i+1]
+		}
+		out = append(out, claimedEntry{XMessage: goredis.XMessage{ID: id, Values: values}, delivered: int(n)})
+	}
+	return out, nil
+}

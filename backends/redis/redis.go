@@ -204,10 +204,12 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			return d, true, nil
 		}
 		if b.cfg.Mode == ModeGroup && b.mustRecover() {
-			if err := b.reclaim(ctx, true); err != nil {
+			if err := b.takeBackOwn(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			continue
+			if d, ok := b.popBuffered(); ok {
+				return d, true, nil
+			}
 		}
 		if b.cfg.Mode == ModeGroup && b.due(&b.lastClaim, b.cfg.ClaimInterval) {
 			// Before reclaim: a dead consumer is removed the round after its
@@ -215,7 +217,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.removeIdleConsumers(ctx); err != nil {
 				b.log.LogAttrs(ctx, slog.LevelDebug, "redis: could not remove idle consumers", slog.String("error", err.Error()))
 			}
-			if err := b.reclaim(ctx, false); err != nil {
+			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
 			if b.cfg.Trim.enabled() && b.due(&b.lastTrim, b.cfg.Trim.Interval) {
@@ -223,7 +225,9 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 					b.log.LogAttrs(ctx, slog.LevelWarn, "redis: trim failed", slog.String("error", err.Error()))
 				}
 			}
-			continue
+			if d, ok := b.popBuffered(); ok {
+				return d, true, nil
+			}
 		}
 		remaining := time.Until(deadline)
 		if remaining < time.Millisecond {
@@ -499,24 +503,14 @@ func (b *Backend) replyLost() {
 
 // reclaim claims the entries that have sat unacknowledged with any consumer
 // for ClaimMinIdle, and dead-letters those already delivered MaxDeliveries
-// times. With own, it instead takes back at once the entries pending for
-// this consumer that it does not hold: ones whose read reply was lost, or a
-// previous process's under the same consumer name. It does that at start
-// and after a failed read, so they need not wait ClaimMinIdle.
-func (b *Backend) reclaim(ctx context.Context, own bool) error {
-	args := &goredis.XPendingExtArgs{Stream: b.cfg.Stream, Group: b.cfg.Group, Start: "-", End: "+", Count: int64(b.cfg.Batch)}
-	minIdle := b.cfg.ClaimMinIdle
-	if own {
-		args.Consumer, minIdle = b.cfg.Consumer, 0
-		// No read may be under way: its entries are pending and not yet held.
-		b.readMu.Lock()
-		defer b.readMu.Unlock()
-	} else {
-		args.Idle = b.cfg.ClaimMinIdle
-		b.readMu.RLock()
-		defer b.readMu.RUnlock()
-	}
-	pending, err := b.rdb.XPendingExt(ctx, args).Result()
+// times.
+func (b *Backend) reclaim(ctx context.Context) error {
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
+	pending, err := b.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
+		Stream: b.cfg.Stream, Group: b.cfg.Group, Idle: b.cfg.ClaimMinIdle,
+		Start: "-", End: "+", Count: int64(b.cfg.Batch),
+	}).Result()
 	if isNoGroup(err) {
 		return b.recreateGroup(ctx)
 	}
@@ -542,10 +536,7 @@ func (b *Backend) reclaim(ctx context.Context, own bool) error {
 		deliveries[p.ID] = p.RetryCount
 		from[p.ID] = p.Consumer
 	}
-	full := len(ids) == limit
-	if own {
-		b.recoverOwn = full
-	} else if full {
+	if len(ids) == limit {
 		b.lastClaim = time.Time{} // more may be stuck: the next round is due at once
 	}
 	b.mu.Unlock()
@@ -556,37 +547,111 @@ func (b *Backend) reclaim(ctx context.Context, own bool) error {
 	// acknowledged meanwhile is not taken.
 	msgs, err := b.rdb.XClaim(ctx, &goredis.XClaimArgs{
 		Stream: b.cfg.Stream, Group: b.cfg.Group, Consumer: b.cfg.Consumer,
-		MinIdle: minIdle, Messages: ids,
+		MinIdle: b.cfg.ClaimMinIdle, Messages: ids,
 	}).Result()
 	if err != nil {
 		b.replyLost()
 		return fmt.Errorf("redis: claim pending entries: %w", err)
 	}
-	msg := "redis: reclaimed a stuck entry"
-	if own {
-		msg = "redis: took back an entry pending for this consumer that it had not received"
+	claimed := make([]claimedEntry, len(msgs))
+	for i, m := range msgs {
+		claimed[i] = claimedEntry{XMessage: m, from: from[m.ID], delivered: int(deliveries[m.ID])}
 	}
-	for _, m := range msgs {
-		delivered := int(deliveries[m.ID]) // before this claim
-		if delivered >= b.cfg.MaxDeliveries {
-			raw, _ := rawEvent(m.Values)
-			if raw == "" {
-				raw = describe(m.Values)
+	b.acceptClaimed(ctx, claimed, "redis: reclaimed a stuck entry")
+	return nil
+}
+
+// takeBackOwn takes back the entries pending under this consumer's name
+// that it does not hold: those of a read whose reply was lost, or of a
+// previous process with the same Config.Consumer. It runs at start and
+// after a failed read or claim (see replyLost), so they need not wait
+// ClaimMinIdle for reclaim.
+func (b *Backend) takeBackOwn(ctx context.Context) error {
+	// No read may be under way: its entries are pending and not yet held.
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	limit := b.nextCount()
+	var ids []any
+	for start := "-"; len(ids) < limit; {
+		page, err := b.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
+			Stream: b.cfg.Stream, Group: b.cfg.Group, Consumer: b.cfg.Consumer,
+			Start: start, End: "+", Count: int64(b.cfg.Batch),
+		}).Result()
+		if isNoGroup(err) {
+			return b.recreateGroup(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("redis: list this consumer's pending entries: %w", err)
+		}
+		b.mu.Lock()
+		for _, p := range page {
+			if _, held := b.held[p.ID]; !held && len(ids) < limit {
+				ids = append(ids, p.ID)
 			}
-			b.deadLetterEntry(ctx, m.ID, cut(raw, b.cfg.MaxEventBytes), "", ReasonMaxDeliveries,
-				fmt.Sprintf("delivered %d times without being acknowledged", delivered), delivered)
+		}
+		b.mu.Unlock()
+		if len(page) < b.cfg.Batch {
+			break
+		}
+		last, err := parseStreamID(page[len(page)-1].ID)
+		if err != nil {
+			return fmt.Errorf("redis: list this consumer's pending entries: %w", err)
+		}
+		start = last.next().String()
+	}
+	b.mu.Lock()
+	b.recoverOwn = len(ids) == limit // more may be left: again before the next read
+	b.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	res, err := takeBackScript.Run(ctx, b.rdb, []string{b.cfg.Stream},
+		append([]any{b.cfg.Group, b.cfg.Consumer}, ids...)...).Slice()
+	if err != nil {
+		b.replyLost()
+		return fmt.Errorf("redis: take back this consumer's pending entries: %w", err)
+	}
+	claimed, err := parseTakenBack(res)
+	if err != nil {
+		return fmt.Errorf("redis: take back this consumer's pending entries: %w", err)
+	}
+	for i := range claimed {
+		claimed[i].from = b.cfg.Consumer
+	}
+	b.acceptClaimed(ctx, claimed, "redis: took back an entry pending for this consumer that it had not received")
+	return nil
+}
+
+// claimedEntry is an entry this consumer has just claimed: from whom, and
+// how many times it had been delivered before the claim.
+type claimedEntry struct {
+	goredis.XMessage
+	from      string
+	delivered int
+}
+
+// acceptClaimed buffers claimed entries, or dead-letters those delivered
+// MaxDeliveries times already, and counts them as a read for nextCount.
+func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg string) {
+	for _, c := range claimed {
+		if c.delivered >= b.cfg.MaxDeliveries {
+			raw, _ := rawEvent(c.Values)
+			if raw == "" {
+				raw = describe(c.Values)
+			}
+			b.deadLetterEntry(ctx, c.ID, cut(raw, b.cfg.MaxEventBytes), "", ReasonMaxDeliveries,
+				fmt.Sprintf("delivered %d times without being acknowledged", c.delivered), c.delivered)
 			continue
 		}
 		b.log.LogAttrs(ctx, slog.LevelInfo, msg,
-			slog.String("entry_id", m.ID), slog.String("from_consumer", from[m.ID]), slog.Int(core.KeyAttempt, delivered+1))
-		b.accept(ctx, m, delivered+1)
+			slog.String("entry_id", c.ID), slog.String("from_consumer", c.from), slog.Int(core.KeyAttempt, c.delivered+1))
+		b.accept(ctx, c.XMessage, c.delivered+1)
 	}
-	if len(msgs) > 0 {
+	if len(claimed) > 0 {
 		b.mu.Lock()
-		b.lastRead, b.lastN = time.Now(), len(msgs) // as a read would
+		b.lastRead, b.lastN = time.Now(), len(claimed) // as a read would
 		b.mu.Unlock()
 	}
-	return nil
 }
 
 // Ack acknowledges d (XACK) in ModeGroup; in ModeStream it does nothing.
