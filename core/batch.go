@@ -88,6 +88,7 @@ func (b *batcher) loop() {
 func (b *batcher) commit(batch []pendingCommit) {
 	ctx, s := b.ctx, b.s
 	commits := make([]Commit, 0, len(batch))
+	var cl commitLog
 	for round := 1; len(batch) > 0; round++ {
 		commits = commits[:0]
 		for _, pc := range batch {
@@ -102,7 +103,7 @@ func (b *batcher) commit(batch []pendingCommit) {
 				err = errs[i]
 			}
 			pc.attempt++
-			again, newOut := s.commitFailed(ctx, pc.d, pc.out, err, pc.attempt, &pc.rejected)
+			again, newOut := s.commitFailed(ctx, pc.d, pc.out, err, pc.attempt, &pc.rejected, &cl)
 			if !again {
 				pc.finish()
 				continue
@@ -114,6 +115,7 @@ func (b *batcher) commit(batch []pendingCommit) {
 			}
 			retry = append(retry, pc)
 		}
+		cl.flush(ctx, s.log)
 		batch = retry
 		if wait && len(batch) > 0 {
 			sleep(ctx, commitBackoff.Backoff(round))

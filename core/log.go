@@ -12,4 +12,7 @@ const (
 	KeyError     = "error"
 	KeyReason    = "reason"
 	KeySteps     = "steps"
+	// KeyCommits: on a line about a batch commit, how many commits it
+	// stands for (the event attributes are the first one's).
+	KeyCommits = "commits"
 )

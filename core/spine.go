@@ -574,7 +574,7 @@ func (s *Spine) commitOutcome(ctx context.Context, d Delivery, out Outcome) {
 				err = s.backend.Ack(ctx, d)
 			}
 		}
-		retry, newOut := s.commitFailed(ctx, d, out, err, attempt, &rejected)
+		retry, newOut := s.commitFailed(ctx, d, out, err, attempt, &rejected, nil)
 		if !retry {
 			return
 		}
@@ -591,7 +591,7 @@ var commitBackoff = RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackof
 // commitFailed accounts for the result err of committing out for d, and says
 // whether to try again; with a new outcome to commit instead when the
 // backend rejected out for good (then without waiting).
-func (s *Spine) commitFailed(ctx context.Context, d Delivery, out Outcome, err error, attempt int, rejected *bool) (bool, *Outcome) {
+func (s *Spine) commitFailed(ctx context.Context, d Delivery, out Outcome, err error, attempt int, rejected *bool, cl *commitLog) (bool, *Outcome) {
 	if err == nil {
 		s.emitted.Add(int64(len(out.Emitted)))
 		s.deadLets.Add(int64(len(out.DeadLetters)))
@@ -603,26 +603,31 @@ func (s *Spine) commitFailed(ctx context.Context, d Delivery, out Outcome, err e
 	}
 	switch {
 	case errors.Is(err, ErrClosed):
-		s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs...)
+		s.logCommit(ctx, cl, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs...)
+		return false, nil
+	case errors.Is(err, ErrDeliveryLost) && attempt > 1:
+		// After a failed attempt, most likely that attempt did commit and
+		// only its answer was lost.
+		s.logCommit(ctx, cl, slog.LevelInfo, "commit retry found the delivery gone: committed by an earlier attempt whose answer was lost, or reclaimed by another consumer", attrs...)
 		return false, nil
 	case errors.Is(err, ErrDeliveryLost):
-		s.log.LogAttrs(ctx, slog.LevelWarn, "commit discarded: the backend no longer holds this delivery", attrs...)
+		s.logCommit(ctx, cl, slog.LevelWarn, "commit discarded: the backend no longer holds this delivery", attrs...)
 		return false, nil
 	case errors.Is(err, ErrPermanent) && *rejected:
 		// Even the dead letter is refused: leave the event unacknowledged.
-		s.log.LogAttrs(ctx, slog.LevelError, "commit of the dead letter rejected too; event released", attrs...)
+		s.logCommit(ctx, cl, slog.LevelError, "commit of the dead letter rejected too; event released", attrs...)
 		s.releaseDelivery(d)
 		return false, nil
 	case errors.Is(err, ErrPermanent):
 		// Retrying cannot help: keep the input, as a dead letter, and drop
 		// what its organs emitted.
-		s.log.LogAttrs(ctx, slog.LevelError, "commit rejected; input dead-lettered", attrs...)
+		s.logCommit(ctx, cl, slog.LevelError, "commit rejected; input dead-lettered", attrs...)
 		*rejected = true
 		return true, &Outcome{DeadLetters: []DeadLetter{{
 			Event: d.Event, Reason: ReasonCommitRejected, Error: err.Error(), Attempts: attempt, Time: time.Now().UTC(),
 		}}}
 	case ctx.Err() != nil:
-		s.log.LogAttrs(ctx, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)
+		s.logCommit(ctx, cl, slog.LevelError, "commit abandoned at shutdown; event released", attrs...)
 		s.releaseDelivery(d)
 		return false, nil
 	}
@@ -630,8 +635,50 @@ func (s *Spine) commitFailed(ctx context.Context, d Delivery, out Outcome, err e
 	if attempt == 1 {
 		level = slog.LevelWarn // once per failing commit, not once per retry
 	}
-	s.log.LogAttrs(ctx, level, "commit failed; retrying", attrs...)
+	s.logCommit(ctx, cl, level, "commit failed; retrying", attrs...)
 	return true, nil
+}
+
+// commitLog gathers the log lines of one round of a batch commit, so that a
+// batch failing for one reason (Redis down) says so once, with a count, not
+// once per commit.
+type commitLog struct {
+	lines []commitLine
+}
+
+type commitLine struct {
+	level slog.Level
+	msg   string
+	attrs []slog.Attr // the first commit's
+	n     int
+}
+
+// logCommit logs a line about one commit now, or into cl when it is set.
+func (s *Spine) logCommit(ctx context.Context, cl *commitLog, level slog.Level, msg string, attrs ...slog.Attr) {
+	if cl == nil {
+		s.log.LogAttrs(ctx, level, msg, attrs...)
+		return
+	}
+	for i := range cl.lines {
+		if l := &cl.lines[i]; l.msg == msg && l.level == level {
+			l.n++
+			return
+		}
+	}
+	cl.lines = append(cl.lines, commitLine{level: level, msg: msg, attrs: attrs, n: 1})
+}
+
+// flush logs the gathered lines: each once, with the first commit's
+// details and how many commits it stands for.
+func (cl *commitLog) flush(ctx context.Context, log *slog.Logger) {
+	for _, l := range cl.lines {
+		attrs := l.attrs
+		if l.n > 1 {
+			attrs = append(attrs, slog.Int(KeyCommits, l.n))
+		}
+		log.LogAttrs(ctx, l.level, l.msg, attrs...)
+	}
+	cl.lines = cl.lines[:0]
 }
 
 func (s *Spine) deadLetter(ctx context.Context, dl DeadLetter) error {
