@@ -91,9 +91,9 @@ type Config struct {
 	// hands out within 20ms, so a consumer with slow handlers reads one
 	// entry at a time and leaves the rest to other consumers, and one with
 	// quick handlers reads up to Batch. Reclaim lists up to Batch stuck
-	// entries at a time and claims no more than that count, looking again
-	// at once while it finds a full load. ModeStream always reads Batch.
-	// Default 256.
+	// entries at a time but claims no more than the adapted read count,
+	// looking again at once while it finds that many. ModeStream always
+	// reads Batch. Default 256.
 	Batch int
 	// ClaimMinIdle is how long an entry must sit unacknowledged with
 	// another consumer before this one reclaims it: longer than any handler

@@ -40,8 +40,8 @@
 // entry already delivered Config.MaxDeliveries times is dead-lettered with
 // ReasonMaxDeliveries instead. In the same round, consumers with nothing
 // pending that have not been seen for Config.ClaimMinIdle (workers that are
-// gone) are removed from the group. At start, and after a read that failed
-// (Redis may have run it and the reply been lost), a consumer takes back at
+// gone) are removed from the group. At start, and after a read or claim that
+// failed (Redis may have run it and the reply been lost), a consumer takes back at
 // once the entries pending under its own name that it does not hold: those
 // of a lost reply, or of a previous process with the same Config.Consumer.
 // Entries that are not valid events (not JSON,

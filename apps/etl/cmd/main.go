@@ -197,7 +197,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&rawURL, "redis-url", "", "Redis `URL`, redis:// or rediss:// (default $"+envRedisURL+", else "+defaultRedisURL+")")
 	fs.StringVar(&cfg.stream, "stream", defaultStream, "Redis stream `key`; dead letters go to <key>:dlq")
 	fs.StringVar(&cfg.group, "group", nsredis.DefaultGroup, "Redis consumer `group`")
-	fs.StringVar(&cfg.consumer, "consumer", "", "consumer `name` in the group (default: unique to the process)")
+	fs.StringVar(&cfg.consumer, "consumer", "", "consumer `name` in the group (default: unique to the process); never the same for two live workers")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -75,7 +75,8 @@
 //	                         (default $NECROSTACK_REDIS_URL, else redis://localhost:6379/0)
 //	-stream KEY              the stream (default necrostack:seance); dead letters go to KEY:dlq
 //	-group NAME              the consumer group (default necrostack)
-//	-consumer NAME           this process in the group (default hostname-pid-random)
+//	-consumer NAME           this process in the group (default hostname-pid-random);
+//	                         never the same for two live workers
 //	-seance ID               the séance id of a run or emit: letters, digits, - and _
 //	                         (default random on redis, none on memory)
 //	-question TEXT           a question; repeat for more (default three questions)
@@ -297,7 +298,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.redis.url, "redis-url", "", "Redis `URL`: redis:// or rediss://, with user and password if needed (default $"+envRedisURL+", else "+defaultRedisURL+")")
 	fs.StringVar(&cfg.redis.stream, "stream", defaultStream, "Redis stream `key`; dead letters go to key:dlq")
 	fs.StringVar(&cfg.redis.group, "group", nsredis.DefaultGroup, "Redis consumer group `name`")
-	fs.StringVar(&cfg.redis.consumer, "consumer", "", "`name` of this process in the group (default: hostname-pid-random, unique per process)")
+	fs.StringVar(&cfg.redis.consumer, "consumer", "", "`name` of this process in the group (default: hostname-pid-random, unique per process); never the same for two live workers")
 	fs.StringVar(&cfg.seance, "seance", "", "`id` of this séance, printed in its rituals' headers: letters, digits, - and _ (default: random on redis, none on memory)")
 	fs.Var(&questions, "question", "a `question` for the spirits; repeat for more (default: "+strings.Join(defaultQuestions, " | ")+")")
 	fs.StringVar(&cfg.seeker, "seeker", "Mina", "the `name` of the one who asks")
