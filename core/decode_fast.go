@@ -40,7 +40,11 @@ func decodeCanonicalString(data string) (Event, bool) {
 	if len(tsText) == 0 || tsText[len(tsText)-1] != 'Z' {
 		return Event{}, false
 	}
-	ts, err := time.Parse(time.RFC3339Nano, tsText)
+	parsed, err := time.Parse(time.RFC3339Nano, tsText)
+	if err != nil {
+		return Event{}, false
+	}
+	ts, err := utcTimestamp(parsed)
 	if err != nil {
 		return Event{}, false
 	}
@@ -66,7 +70,7 @@ func decodeCanonicalString(data string) (Event, bool) {
 	if payload[0] != '{' || !isCanonicalValidJSONAt(payload, 1) {
 		return Event{}, false
 	}
-	return Event{id: id, timestamp: ts.UTC().Round(0), eventType: typ, payload: payload}, true
+	return Event{id: id, timestamp: ts, eventType: typ, payload: payload}, true
 }
 
 func isCanonicalUUID(b string) bool {

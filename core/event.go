@@ -119,7 +119,11 @@ func Build(init EventInit) (Event, error) {
 	if init.Timestamp.IsZero() {
 		e.timestamp = time.Now().UTC().Round(0)
 	} else {
-		e.timestamp = init.Timestamp.UTC().Round(0)
+		ts, err := utcTimestamp(init.Timestamp)
+		if err != nil {
+			return Event{}, err
+		}
+		e.timestamp = ts
 	}
 	if c := flatCodecFor(reflect.TypeOf(init.Payload)); c != nil {
 		if c.encodable(efaceData(&init.Payload)) {
@@ -507,15 +511,30 @@ func decodeStrict(data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	ts, err := time.Parse(time.RFC3339Nano, *w.Timestamp)
+	parsed, err := time.Parse(time.RFC3339Nano, *w.Timestamp)
 	if err != nil {
 		return Event{}, invalid("timestamp", fmt.Sprintf("%q is not RFC 3339", truncate(*w.Timestamp)), err)
+	}
+	ts, err := utcTimestamp(parsed)
+	if err != nil {
+		return Event{}, err
 	}
 	payload, err := canonicalObject(w.Payload)
 	if err != nil {
 		return Event{}, err
 	}
-	return Event{id: id, timestamp: ts.UTC().Round(0), eventType: *w.EventType, payload: payload}, nil
+	return Event{id: id, timestamp: ts, eventType: *w.EventType, payload: payload}, nil
+}
+
+// utcTimestamp returns t in UTC, without its monotonic reading, if RFC 3339
+// can write it: years 0000 to 9999 in UTC. ("0000-01-01T00:00:00+01:00"
+// parses, but is in year -1 in UTC, which no RFC 3339 text says.)
+func utcTimestamp(t time.Time) (time.Time, error) {
+	u := t.UTC().Round(0)
+	if y := u.Year(); y < 0 || y > 9999 {
+		return time.Time{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
+	}
+	return u, nil
 }
 
 func decodeError(err error) error {

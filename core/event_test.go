@@ -160,6 +160,8 @@ func TestBuild(t *testing.T) {
 		{name: "bad type", init: core.EventInit{Type: "a"}, wantErr: "event_type"},
 		{name: "bad id", init: core.EventInit{Type: "A", ID: "not-a-uuid"}, wantErr: `id: "not-a-uuid" is not a UUID in canonical form`},
 		{name: "braced id", init: core.EventInit{Type: "A", ID: "{0b6f1c9e-3d5a-4f7b-9c2e-8a1d4e6f7a8b}"}, wantErr: "id:"},
+		{name: "year 10000", init: core.EventInit{Type: "A", Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, wantErr: "timestamp: 10000-01-01T00:00:00Z is in year 10000 in UTC"},
+		{name: "year -1 in UTC", init: core.EventInit{Type: "A", Timestamp: time.Date(0, 1, 1, 0, 0, 0, 0, paris)}, wantErr: "is in year -1 in UTC"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,6 +294,8 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"invalid id", `{"id":"nope",` + ts + `,"event_type":"A"}`, `id: "nope" is not a UUID`},
 		{"numeric id", `{"id":1,` + ts + `,"event_type":"A"}`, "id: must be a JSON string"},
 		{"bad timestamp", `{` + id + `,"timestamp":"yesterday","event_type":"A"}`, "timestamp:"},
+		// Year 0 east of Greenwich is year -1 in UTC, which no RFC 3339 text says.
+		{"year before 0000 in UTC", `{` + id + `,"timestamp":"0000-01-01T00:00:00+01:00","event_type":"A"}`, "timestamp: 0000-01-01T00:00:00+01:00 is in year -1 in UTC"},
 		{"array payload", `{` + id + `,` + ts + `,"event_type":"A","payload":[1]}`, "payload: must be a JSON object, got an array"},
 		{"string payload", `{` + id + `,` + ts + `,"event_type":"A","payload":"x"}`, "payload: must be a JSON object, got a string"},
 	}
