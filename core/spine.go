@@ -315,8 +315,11 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 	// from the loop: a goroutine per delivery would grow a fresh stack for
 	// each (a third of the CPU time of a quick chain).
 	var work chan Delivery
+	stopWork := func() {}
 	if parallel {
 		work = make(chan Delivery)
+		stopWork = sync.OnceFunc(func() { close(work) })
+		defer stopWork() // also if Pull panics
 		for range s.opts.Concurrency {
 			wg.Go(func() {
 				for d := range work {
@@ -389,9 +392,7 @@ loop:
 	}
 
 	stopLoop()
-	if parallel {
-		close(work)
-	}
+	stopWork()
 	wg.Wait()
 	if bat != nil {
 		bat.close()

@@ -56,7 +56,7 @@ type Backend struct {
 	lastN    int
 	// recoverOwn: entries may be pending for this consumer that it never
 	// received (a reply lost with the connection, or a previous process
-	// under the same consumer name); see reclaim.
+	// under the same consumer name); see takeBackOwn.
 	recoverOwn bool
 	// held holds the receipts of the entries this consumer has read and not
 	// yet committed or acknowledged (buffered or being handled): they are
@@ -485,7 +485,7 @@ func (b *Backend) deadLetterEntry(ctx context.Context, entryID, raw, organ, reas
 }
 
 // mustRecover reports whether this consumer should look for its own pending
-// entries before it reads: see reclaim.
+// entries before it reads: see takeBackOwn.
 func (b *Backend) mustRecover() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
