@@ -173,17 +173,21 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 // wire returns the wire form of e, checked against MaxEventBytes. go-redis
 // sends a []byte argument as it is, so it is never copied into a string.
 func (b *Backend) wire(e core.Event) ([]byte, error) {
+	return b.appendWire(make([]byte, 0, 256), e) // most events fit: one allocation
+}
+
+// appendWire appends the wire form of e to buf, checked against
+// MaxEventBytes; on error it returns buf as it was.
+func (b *Backend) appendWire(buf []byte, e core.Event) ([]byte, error) {
 	if err := e.Validate(); err != nil {
-		return nil, err
+		return buf, err
 	}
-	wire, err := e.MarshalJSON()
-	if err != nil {
-		return nil, err
+	start := len(buf)
+	out := e.AppendJSON(buf)
+	if n := len(out) - start; n > b.cfg.MaxEventBytes {
+		return buf, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, b.cfg.MaxEventBytes))
 	}
-	if len(wire) > b.cfg.MaxEventBytes {
-		return nil, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, len(wire), b.cfg.MaxEventBytes))
-	}
-	return wire, nil
+	return out, nil
 }
 
 // Pull returns the next event. In ModeGroup it first hands out what the last
@@ -351,14 +355,21 @@ func (b *Backend) readGroup(ctx context.Context, block time.Duration) error {
 		}
 		n += len(s.Messages)
 	}
-	if n > 0 {
-		// Once the entries are in the buffer: a Pull that finds it empty
-		// before then has not handed them out.
-		b.mu.Lock()
-		b.lastRead, b.lastN = time.Now(), n
-		b.mu.Unlock()
-	}
+	// Once the entries are in the buffer: a Pull that finds it empty before
+	// then has not handed them out.
+	b.noteRead(n)
 	return nil
+}
+
+// noteRead records that n entries (if any) were just buffered, for
+// nextCount.
+func (b *Backend) noteRead(n int) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.lastRead, b.lastN = time.Now(), n
+	b.mu.Unlock()
 }
 
 // recreateGroup handles NOGROUP: Redis lost the group (a restart without
@@ -647,11 +658,7 @@ func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg
 			slog.String("entry_id", c.ID), slog.String("from_consumer", c.from), slog.Int(core.KeyAttempt, c.delivered+1))
 		b.accept(ctx, c.XMessage, c.delivered+1)
 	}
-	if len(claimed) > 0 {
-		b.mu.Lock()
-		b.lastRead, b.lastN = time.Now(), len(claimed) // as a read would
-		b.mu.Unlock()
-	}
+	b.noteRead(len(claimed)) // as a read would
 }
 
 // Ack acknowledges d (XACK) in ModeGroup; in ModeStream it does nothing.
@@ -920,15 +927,10 @@ func (b *Backend) stage(d core.Delivery, out core.Outcome, a *commitArena) (stag
 		sc.receipt = ""
 	}
 	for _, e := range out.Emitted {
-		if err := e.Validate(); err != nil {
+		var err error
+		if a.buf, err = b.appendWire(a.buf, e); err != nil {
 			a.truncate(sc.first)
 			return sc, err
-		}
-		start := len(a.buf)
-		a.buf = e.AppendJSON(a.buf)
-		if n := len(a.buf) - start; n > b.cfg.MaxEventBytes {
-			a.truncate(sc.first)
-			return sc, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, b.cfg.MaxEventBytes))
 		}
 		a.ends = append(a.ends, len(a.buf))
 	}
