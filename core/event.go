@@ -132,15 +132,13 @@ func Build(init EventInit) (Event, error) {
 			e.value, e.flat = init.Payload, c
 			return e, nil
 		}
+		// It would not read back the same (the value is not kept), or it is
+		// a NaN or infinity (encoding/json says what is wrong).
 		var buf [256]byte
-		if b, lossy, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
+		if b, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
 			e.payload = string(b)
-			if !lossy {
-				e.value = init.Payload
-			}
 			return e, nil
 		}
-		// A NaN or infinity: encoding/json says what is wrong.
 	}
 	p, err := marshalPayload(init.Payload)
 	if err != nil {
@@ -443,7 +441,7 @@ func (e Event) appendPayload(b []byte) []byte {
 	switch {
 	case e.flat != nil:
 		// Build checked that the value encodes, without loss.
-		b, _, _ = e.flat.encode(b, efaceData(&e.value))
+		b, _ = e.flat.encode(b, efaceData(&e.value))
 		return b
 	case e.payload == "":
 		return append(b, "{}"...)

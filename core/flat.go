@@ -118,11 +118,9 @@ func efaceData(v *any) unsafe.Pointer {
 
 // encode appends the JSON object for the struct at p, exactly as json.Marshal
 // writes it. It returns false, having appended an unspecified part, for a NaN
-// or infinite float, which encoding/json refuses. lossy reports that the JSON
-// does not decode back to the same value: an invalid UTF-8 sequence in a
-// string was written as U+FFFD, or a negative zero was left out (omitempty)
-// and would come back positive.
-func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, lossy, ok bool) {
+// or infinite float, which encoding/json refuses. Whether the JSON decodes
+// back to the same value is encodable's business.
+func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, ok bool) {
 	b = append(b, '{')
 	first := true
 	for i := range c.fields {
@@ -135,9 +133,7 @@ func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, lossy, ok bo
 				continue
 			}
 			b = appendKey(b, f.key, &first)
-			var r bool
-			b, r = appendJSONString(b, s)
-			lossy = lossy || r
+			b = appendJSONString(b, s)
 		case reflect.Bool:
 			v := *(*bool)(ptr)
 			if f.omitEmpty && !v {
@@ -160,30 +156,25 @@ func (c *flatCodec) encode(b []byte, p unsafe.Pointer) (out []byte, lossy, ok bo
 			b = appendKey(b, f.key, &first)
 			b = strconv.AppendUint(b, v, 10)
 		case reflect.Float32, reflect.Float64:
-			bits := 64
-			var v float64
-			if f.kind == reflect.Float32 {
-				bits, v = 32, float64(*(*float32)(ptr))
-			} else {
-				v = *(*float64)(ptr)
-			}
+			v, bits := loadFloat(ptr, f.kind)
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return b, false, false
+				return b, false
 			}
 			if f.omitEmpty && v == 0 {
-				lossy = lossy || math.Signbit(v)
 				continue
 			}
 			b = appendKey(b, f.key, &first)
 			b = appendJSONFloat(b, v, bits)
 		}
 	}
-	return append(b, '}'), lossy, true
+	return append(b, '}'), true
 }
 
-// encodable reports whether encode would succeed on the struct at p without
-// loss (no NaN or infinity, no invalid UTF-8, no omitted negative zero): what
-// lets an event keep the value and encode it later, byte for byte as now.
+// encodable reports whether encode would succeed on the struct at p and the
+// JSON decode back to the same value: no NaN or infinity, no invalid UTF-8
+// (written as U+FFFD), no negative zero left out by omitempty (it would come
+// back positive). That is what lets an event keep the value and encode it
+// later, byte for byte as now.
 func (c *flatCodec) encodable(p unsafe.Pointer) bool {
 	for i := range c.fields {
 		f := &c.fields[i]
@@ -194,12 +185,7 @@ func (c *flatCodec) encodable(p unsafe.Pointer) bool {
 				return false
 			}
 		case reflect.Float32, reflect.Float64:
-			var v float64
-			if f.kind == reflect.Float32 {
-				v = float64(*(*float32)(ptr))
-			} else {
-				v = *(*float64)(ptr)
-			}
+			v, _ := loadFloat(ptr, f.kind)
 			if math.IsNaN(v) || math.IsInf(v, 0) || f.omitEmpty && v == 0 && math.Signbit(v) {
 				return false
 			}
@@ -244,6 +230,14 @@ func loadInt(p unsafe.Pointer, k reflect.Kind) int64 {
 	return int64(*(*int)(p))
 }
 
+// loadFloat returns the float at p and its size in bits.
+func loadFloat(p unsafe.Pointer, k reflect.Kind) (float64, int) {
+	if k == reflect.Float32 {
+		return float64(*(*float32)(p)), 32
+	}
+	return *(*float64)(p), 64
+}
+
 func loadUint(p unsafe.Pointer, k reflect.Kind) uint64 {
 	switch k {
 	case reflect.Uint8:
@@ -281,9 +275,8 @@ func appendJSONFloat(b []byte, f float64, bits int) []byte {
 }
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it (HTML characters included). replaced reports an invalid UTF-8
-// sequence written as U+FFFD.
-func appendJSONString(b []byte, s string) (out []byte, replaced bool) {
+// escapes it (HTML characters included, invalid UTF-8 as U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -319,7 +312,6 @@ func appendJSONString(b []byte, s string) (out []byte, replaced bool) {
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
-			replaced = true
 			i += size
 			start = i
 			continue
@@ -334,7 +326,7 @@ func appendJSONString(b []byte, s string) (out []byte, replaced bool) {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"'), replaced
+	return append(b, '"')
 }
 
 // decode sets the zero struct at p from s, as json.Unmarshal would, and
