@@ -249,8 +249,8 @@ func BenchRSS() error {
 
 // benchPlacement returns the CPUs for the Redis runs: the worker on the
 // first, redis-server on the last, so that they do not take turns on the
-// same core (on the 2-core development machine this gains 50-70% for both
-// NecroStack and Watermill). NECROSTACK_BENCH_PIN=0, fewer than two CPUs or
+// same core (on the 2-core development machine this gains 20-70% for both
+// NecroStack and Watermill, depending on the host's load). NECROSTACK_BENCH_PIN=0, fewer than two CPUs or
 // no taskset: no placement.
 func benchPlacement() (worker, redis string) {
 	if os.Getenv("NECROSTACK_BENCH_PIN") == "0" || runtime.NumCPU() < 2 {
@@ -260,6 +260,15 @@ func benchPlacement() (worker, redis string) {
 		return "", ""
 	}
 	return "0", strconv.Itoa(runtime.NumCPU() - 1)
+}
+
+// pinned returns the command name args, run on cpus with taskset when cpus
+// is set (taskset execs it: the same process).
+func pinned(cpus, name string, args ...string) *exec.Cmd {
+	if cpus == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
 }
 
 func onCPUs(cpus string) string {
@@ -331,10 +340,7 @@ func (r benchRun) run(bin string) (map[string]any, error) {
 		args = append(args, "-cpuprofile", base+".cpu.pprof", "-memprofile", base+".allocs.pprof")
 	}
 	fmt.Printf("==> %s (%s rituals)%s\n", r.name, n, onCPUs(r.cpus))
-	cmd := exec.Command(bin, args...)
-	if r.cpus != "" {
-		cmd = exec.Command("taskset", append([]string{"-c", r.cpus, bin}, args...)...)
-	}
+	cmd := pinned(r.cpus, bin, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -389,12 +395,8 @@ func startRedis(dir, cpus string, args ...string) (*redisServer, error) {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		argv := append([]string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--dir", dir, "--protected-mode", "no", "--logfile", filepath.Join(dir, "redis.log")}, args...)
-		if cpus != "" {
-			argv = append([]string{"taskset", "-c", cpus}, argv...) // taskset execs: same process
-		}
-		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd := pinned(cpus, bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--dir", dir, "--protected-mode", "no", "--logfile", filepath.Join(dir, "redis.log")}, args...)...)
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
