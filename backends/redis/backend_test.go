@@ -40,6 +40,22 @@ func clocked(t *testing.T) (*miniredis.Miniredis, *goredis.Client, time.Time, st
 	return mr, inspect(t, mr.Addr()), now, "redis://" + mr.Addr()
 }
 
+// readAs reads n new entries of the stream as consumer, through rdb (a worker
+// that read them and died, or whose reply was lost), and returns their ids.
+func readAs(t *testing.T, rdb *goredis.Client, consumer string, n int64) []string {
+	t.Helper()
+	res, err := rdb.XReadGroup(ctxT(t), &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: consumer,
+		Streams: []string{stream, ">"}, Count: n}).Result()
+	if err != nil {
+		t.Fatalf("XREADGROUP as %s: %v", consumer, err)
+	}
+	var ids []string
+	for _, m := range res[0].Messages {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
 func mustPull(t *testing.T, b *nsredis.Backend) core.Delivery {
 	t.Helper()
 	d, ok, err := b.Pull(ctxT(t), 2*time.Second)
@@ -748,10 +764,7 @@ func TestReclaimClaimsNoMoreThanItReads(t *testing.T) {
 		_ = b.Enqueue(ctx, ev(t, "E", i))
 	}
 	// A consumer that read all forty, then died.
-	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "dead",
-		Streams: []string{stream, ">"}, Count: 40}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	readAs(t, rdb, "dead", 40)
 	mr.SetTime(now.Add(2 * time.Minute))
 	seen := map[string]bool{mustPull(t, b).Event.ID(): true}
 	p, err := rdb.XPending(ctx, stream, nsredis.DefaultGroup).Result()
@@ -788,10 +801,7 @@ func TestNewConsumerTakesBackItsOwnPendingEntries(t *testing.T) {
 		_ = first.Enqueue(ctx, e)
 	}
 	// The previous process read them and died (a plain client stands in).
-	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "w",
-		Streams: []string{stream, ">"}, Count: 3}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	readAs(t, rdb, "w", 3)
 	_ = first.Enqueue(ctx, ev(t, "NEW", 3))
 
 	restarted := newBackend(t, nsredis.Config{URL: url, Consumer: "w", ClaimMinIdle: time.Hour})

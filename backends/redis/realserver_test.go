@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
@@ -124,18 +122,10 @@ func TestRealRedisRemovesIdleConsumers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(consumer string) string {
-		res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: consumer,
-			Streams: []string{stream, ">"}, Count: 1}).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res[0].Messages[0].ID
-	}
-	if err := rdb.XAck(ctx, stream, nsredis.DefaultGroup, read("gone")).Err(); err != nil {
+	if err := rdb.XAck(ctx, stream, nsredis.DefaultGroup, readAs(t, rdb, "gone", 1)...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	read("dead") // and keeps it
+	readAs(t, rdb, "dead", 1) // and keeps it
 	consumers := func() map[string]int64 {
 		cs, err := rdb.XInfoConsumers(ctx, stream, nsredis.DefaultGroup).Result()
 		if err != nil {
@@ -191,10 +181,7 @@ func TestRealRedisTakesBackEntriesOfALostRead(t *testing.T) {
 		}
 	}
 	// What Redis did for a read whose reply never reached the consumer.
-	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "w",
-		Streams: []string{stream, ">"}, Count: 3}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	readAs(t, rdb, "w", 3)
 	srv.Kill()
 	if _, _, err := b.Pull(ctx, time.Second); err == nil {
 		t.Fatal("Pull with Redis down returned no error")

@@ -69,10 +69,7 @@ func TestTakeBackLeavesWhatAnotherConsumerReclaimed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// "w" read it and lost the reply (or died), long ago.
-	if err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: "w",
-		Streams: []string{stream, ">"}, Count: 1}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	readAs(t, rdb, "w", 1)
 	mr.SetTime(now.Add(2 * time.Minute))
 	var other []goredis.XMessage
 	h := &afterCmd{
