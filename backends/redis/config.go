@@ -247,7 +247,7 @@ func clientFromURL(rawURL string) (*goredis.Client, error) {
 	}
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {
-		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: %s", RedactURL(rawURL), scrub(err.Error(), rawURL))}
+		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: %s", RedactURL(rawURL), Redact(err.Error(), rawURL))}
 	}
 	return goredis.NewClient(opts), nil
 }
@@ -269,23 +269,36 @@ func RedactURL(rawURL string) string {
 	return scheme + "://" + rest
 }
 
-// scrub removes the password in rawURL from msg, however the message quotes
-// it.
-func scrub(msg, rawURL string) string {
-	_, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return msg
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return msg
-	}
-	userinfo := rest[:at]
-	if _, pass, ok := strings.Cut(userinfo, ":"); ok && pass != "" {
-		msg = strings.ReplaceAll(msg, pass, "xxxxx")
-		if esc := url.QueryEscape(pass); esc != pass {
-			msg = strings.ReplaceAll(msg, esc, "xxxxx")
+// Redact returns msg with rawURL's password replaced by "xxxxx", however
+// msg spells it: as written in the URL, decoded, or escaped for a query or a
+// path. go-redis keeps passwords out of its errors, but url.Parse quotes
+// the URL it fails on. Use it on any text that may hold a Redis URL's
+// password: errors, logs, dead-letter messages.
+func Redact(msg, rawURL string) string {
+	raw, decoded := passwords(rawURL)
+	for _, p := range []string{raw, decoded, url.QueryEscape(decoded), url.PathEscape(decoded)} {
+		if p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
 		}
 	}
 	return msg
+}
+
+// passwords returns the password in rawURL as written and decoded, even
+// when the URL does not parse (then both are as written).
+func passwords(rawURL string) (raw, decoded string) {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "", ""
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return "", ""
+	}
+	_, raw, _ = strings.Cut(rest[:at], ":")
+	decoded = raw
+	if u, err := url.Parse(rawURL); err == nil {
+		decoded, _ = u.User.Password()
+	}
+	return raw, decoded
 }

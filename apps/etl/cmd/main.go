@@ -158,7 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		if !errors.Is(err, errReported) {
-			fmt.Fprintf(stderr, "etl: %s\n", redactError(err, cfg.redisURL))
+			fmt.Fprintf(stderr, "etl: %s\n", nsredis.Redact(err.Error(), cfg.redisURL))
 		}
 		return 1
 	}
@@ -245,7 +245,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {
-		return fail("%s %s: %s", source, nsredis.RedactURL(rawURL), redactError(err, rawURL))
+		return fail("%s %s: %s", source, nsredis.RedactURL(rawURL), nsredis.Redact(err.Error(), rawURL))
 	}
 	cfg.redisURL, cfg.redisOpts = rawURL, opts
 	return cfg, nil
@@ -311,7 +311,7 @@ func runJob(ctx context.Context, cfg config, logger *slog.Logger, stdout, stderr
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	watch := newJobWatch(start.ID(), stopRun)
-	opts := core.Options{PullTimeout: pullTimeout, Logger: logger, Retry: core.RetryPolicy{MaxAttempts: maxAttempts}}
+	opts := core.Config{PullTimeout: pullTimeout, Logger: logger, Retry: core.RetryPolicy{MaxAttempts: maxAttempts}}
 	if cfg.backend == backendRedis {
 		// The chain cannot loop, but the stream may hold a backlog of
 		// other jobs to get through first.
@@ -344,7 +344,7 @@ func runJob(ctx context.Context, cfg config, logger *slog.Logger, stdout, stderr
 		if who == "" {
 			who = dl.Reason
 		}
-		fmt.Fprintf(stderr, "etl: %s: %s\n", who, redactError(errors.New(dl.Error), cfg.redisURL))
+		fmt.Fprintf(stderr, "etl: %s: %s\n", who, nsredis.Redact(dl.Error, cfg.redisURL))
 	}
 	if len(dead) > 0 {
 		return errReported
@@ -377,7 +377,7 @@ func work(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer
 			logger.LogAttrs(ctx, slog.LevelInfo, "report written", slog.String("job_id", organs.JobOf(e)))
 		}
 	}
-	spine, err := core.NewSpine(q.backend, wrap(organs.Chain(stdout), q.maxEventBytes, logReports), core.Options{
+	spine, err := core.NewSpine(q.backend, wrap(organs.Chain(stdout), q.maxEventBytes, logReports), core.Config{
 		MaxSteps: core.NoStepLimit,
 		Logger:   logger,
 		Retry:    core.RetryPolicy{MaxAttempts: maxAttempts},

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -65,7 +63,7 @@ func openQueue(ctx context.Context, cfg config, logger *slog.Logger) (*queue, er
 	if cfg.backend == backendRedis {
 		return openRedis(ctx, cfg, logger)
 	}
-	b := memory.New(memory.Options{})
+	b := memory.New(memory.Config{})
 	return &queue{
 		backend: b,
 		mark:    func(context.Context) (string, error) { return strconv.Itoa(len(b.DeadLetters())), nil },
@@ -103,7 +101,7 @@ func openRedis(ctx context.Context, cfg config, logger *slog.Logger) (*queue, er
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %v", firstContactTimeout)
 		}
-		unreachable := fmt.Errorf("cannot connect to redis at %s: %s", nsredis.RedactURL(cfg.redisURL), redactError(err, cfg.redisURL))
+		unreachable := fmt.Errorf("cannot connect to redis at %s: %s", nsredis.RedactURL(cfg.redisURL), nsredis.Redact(err.Error(), cfg.redisURL))
 		if cfg.mode != modeWorker {
 			rdb.Close()
 			return nil, unreachable
@@ -159,36 +157,4 @@ func openRedis(ctx context.Context, cfg config, logger *slog.Logger) (*queue, er
 		},
 		close: func() error { return errors.Join(b.Close(), rdb.Close()) },
 	}, nil
-}
-
-// redactError is err's text without the password of rawURL, however it is
-// quoted. go-redis does not put it in errors, but url.Parse does.
-func redactError(err error, rawURL string) string {
-	msg := err.Error()
-	pass := password(rawURL)
-	if pass == "" {
-		return msg
-	}
-	for _, p := range []string{pass, url.QueryEscape(pass), url.PathEscape(pass)} {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-	}
-	return msg
-}
-
-// password finds the password in rawURL, even when it does not parse.
-func password(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil {
-		p, _ := u.User.Password()
-		return p
-	}
-	_, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return ""
-	}
-	_, p, _ := strings.Cut(rest[:at], ":")
-	return p
 }
