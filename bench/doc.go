@@ -66,7 +66,7 @@
 //
 // # Concurrency
 //
-// For NecroStack, Concurrency is core.Options.Concurrency: events handled at
+// For NecroStack, Concurrency is core.Config.Concurrency: events handled at
 // once by the one Spine. Watermill's router handles each message in its own
 // goroutine, and its stages run at the same time; on Redis a subscription
 // reads and acks one message at a time, so Concurrency gives each stage that

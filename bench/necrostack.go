@@ -102,7 +102,7 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 	s := &necrostack{cfg: cfg, rec: rec}
 	switch cfg.Backend {
 	case backendMemory:
-		b := memory.New(memory.Options{})
+		b := memory.New(memory.Config{})
 		s.backend, s.closer = b, b.Close
 	case backendRedis:
 		if err := requireFreshKeys(ctx, cfg, cfg.Stream, cfg.Stream+":dlq"); err != nil {
@@ -119,7 +119,7 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		s.backend, s.closer, s.rdb, s.dlq = b, b.Close, b.Client(), b.Config().DeadLetterStream
 	}
 	organs := []core.Organ{Summoner{rec}, Medium{rec}, Oracle{rec}, Scribe{rec}}
-	spine, err := core.NewSpine(s.backend, organs, core.Options{
+	spine, err := core.NewSpine(s.backend, organs, core.Config{
 		MaxSteps:    core.NoStepLimit,
 		Concurrency: cfg.Concurrency,
 		Logger:      log,

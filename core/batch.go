@@ -24,7 +24,7 @@ type Commit struct {
 	Outcome  Outcome
 }
 
-// DefaultMaxCommitBatch is the default of Options.MaxCommitBatch.
+// DefaultMaxCommitBatch is the default of Config.MaxCommitBatch.
 const DefaultMaxCommitBatch = 256
 
 type pendingCommit struct {

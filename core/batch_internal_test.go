@@ -40,7 +40,7 @@ func (b *downThenLost) CommitBatch(_ context.Context, commits []Commit) []error 
 func TestBatchCommitLogsOncePerReason(t *testing.T) {
 	var logs bytes.Buffer
 	be := &downThenLost{}
-	s, err := NewSpine(be, []Organ{OrganFunc("Only", []string{"A"}, nil)}, Options{
+	s, err := NewSpine(be, []Organ{OrganFunc("Only", []string{"A"}, nil)}, Config{
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	if err != nil {

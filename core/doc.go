@@ -56,7 +56,7 @@
 //
 // # Logging
 //
-// The Spine logs through the *slog.Logger in Options, JSON on stderr by
+// The Spine logs through the *slog.Logger in Config, JSON on stderr by
 // default, with the stable keys in this package's Key constants. Per-event
 // lines are at Debug and cost nothing at Info; retries are at Warn, dead
 // letters at Error.

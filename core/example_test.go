@@ -74,7 +74,7 @@ func ExampleOrganFunc() {
 		fmt.Println(a["answer"])
 		return nil, nil
 	})
-	tr, err := necrotest.RunWith(context.Background(), necrotest.Options{}, []core.Organ{echo, show},
+	tr, err := necrotest.RunWith(context.Background(), necrotest.Config{}, []core.Organ{echo, show},
 		AskQuestion.MustNew(Question{Seeker: "Ada", Text: "Will it rain?"}))
 	if err != nil {
 		panic(err)

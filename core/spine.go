@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Defaults for Options.
+// Defaults for Config.
 const (
 	DefaultMaxSteps        = 10_000
 	DefaultConcurrency     = 1
@@ -24,12 +24,12 @@ const (
 	DefaultMaxBackoff      = 5 * time.Second
 )
 
-// NoStepLimit as Options.MaxSteps lifts the step guard, for long-running
+// NoStepLimit as Config.MaxSteps lifts the step guard, for long-running
 // workers.
 const NoStepLimit = -1
 
-// Options configures a Spine. The zero value means every default.
-type Options struct {
+// Config configures a Spine. The zero value means every default.
+type Config struct {
 	// MaxSteps is how many events one Run may pull before it stops with
 	// ErrMaxStepsExceeded, a guard against runaway event loops. Default
 	// 10,000; NoStepLimit for none.
@@ -80,24 +80,24 @@ func (r RetryPolicy) Backoff(attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-func (o Options) withDefaults() (Options, error) {
+func (o Config) withDefaults() (Config, error) {
 	switch {
 	case o.MaxSteps < NoStepLimit:
-		return o, fmt.Errorf("spine options: MaxSteps %d: must be positive, 0 for the default or NoStepLimit", o.MaxSteps)
+		return o, fmt.Errorf("spine config: MaxSteps %d: must be positive, 0 for the default or NoStepLimit", o.MaxSteps)
 	case o.Concurrency < 0:
-		return o, fmt.Errorf("spine options: Concurrency %d: must not be negative", o.Concurrency)
+		return o, fmt.Errorf("spine config: Concurrency %d: must not be negative", o.Concurrency)
 	case o.PullTimeout < 0:
-		return o, fmt.Errorf("spine options: PullTimeout %v: must not be negative", o.PullTimeout)
+		return o, fmt.Errorf("spine config: PullTimeout %v: must not be negative", o.PullTimeout)
 	case o.ShutdownTimeout < 0:
-		return o, fmt.Errorf("spine options: ShutdownTimeout %v: must not be negative", o.ShutdownTimeout)
+		return o, fmt.Errorf("spine config: ShutdownTimeout %v: must not be negative", o.ShutdownTimeout)
 	case o.Retry.MaxAttempts < 0:
-		return o, fmt.Errorf("spine options: Retry.MaxAttempts %d: must not be negative", o.Retry.MaxAttempts)
+		return o, fmt.Errorf("spine config: Retry.MaxAttempts %d: must not be negative", o.Retry.MaxAttempts)
 	case o.Retry.InitialBackoff < 0:
-		return o, fmt.Errorf("spine options: Retry.InitialBackoff %v: must not be negative", o.Retry.InitialBackoff)
+		return o, fmt.Errorf("spine config: Retry.InitialBackoff %v: must not be negative", o.Retry.InitialBackoff)
 	case o.MaxCommitBatch < 0:
-		return o, fmt.Errorf("spine options: MaxCommitBatch %d: must not be negative", o.MaxCommitBatch)
+		return o, fmt.Errorf("spine config: MaxCommitBatch %d: must not be negative", o.MaxCommitBatch)
 	case o.Retry.MaxBackoff < 0:
-		return o, fmt.Errorf("spine options: Retry.MaxBackoff %v: must not be negative", o.Retry.MaxBackoff)
+		return o, fmt.Errorf("spine config: Retry.MaxBackoff %v: must not be negative", o.Retry.MaxBackoff)
 	}
 	if o.MaxSteps == 0 {
 		o.MaxSteps = DefaultMaxSteps
@@ -124,7 +124,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Retry.MaxBackoff = DefaultMaxBackoff
 	}
 	if o.Retry.MaxBackoff < o.Retry.InitialBackoff {
-		return o, fmt.Errorf("spine options: Retry.MaxBackoff %v: less than InitialBackoff %v", o.Retry.MaxBackoff, o.Retry.InitialBackoff)
+		return o, fmt.Errorf("spine config: Retry.MaxBackoff %v: less than InitialBackoff %v", o.Retry.MaxBackoff, o.Retry.InitialBackoff)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -160,7 +160,7 @@ type Spine struct {
 	release  Releaser
 	organs   []organEntry
 	routes   map[string][]int
-	opts     Options
+	opts     Config
 	log      *slog.Logger
 	running  atomic.Bool
 	pulled   atomic.Int64
@@ -174,7 +174,7 @@ type Spine struct {
 // in the order given. It rejects a nil backend, an empty organ list, a nil
 // organ, an organ with no or invalid event types, and duplicate organ names,
 // with an error that names the organ.
-func NewSpine(backend Backend, organs []Organ, opts Options) (*Spine, error) {
+func NewSpine(backend Backend, organs []Organ, opts Config) (*Spine, error) {
 	if backend == nil {
 		return nil, errors.New("spine: backend is nil")
 	}

@@ -25,8 +25,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // fast returns options for tests: quick pulls and retries, no logs.
-func fast() core.Options {
-	return core.Options{
+func fast() core.Config {
+	return core.Config{
 		PullTimeout: 20 * time.Millisecond,
 		Retry:       core.RetryPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond},
 		Logger:      quiet(),
@@ -50,7 +50,7 @@ func runUntilIdle(t *testing.T, s *core.Spine) {
 	}
 }
 
-func newSpine(t *testing.T, b core.Backend, opts core.Options, organs ...core.Organ) *core.Spine {
+func newSpine(t *testing.T, b core.Backend, opts core.Config, organs ...core.Organ) *core.Spine {
 	t.Helper()
 	s, err := core.NewSpine(b, organs, opts)
 	if err != nil {
@@ -104,22 +104,22 @@ func TestNewSpineValidation(t *testing.T) {
 		name    string
 		backend core.Backend
 		organs  []core.Organ
-		opts    core.Options
+		opts    core.Config
 		wantErr string
 	}{
-		{"nil backend", nil, []core.Organ{ok}, core.Options{}, "backend is nil"},
-		{"no organs", newFIFO(), nil, core.Options{}, "at least one organ"},
-		{"nil organ", newFIFO(), []core.Organ{ok, nil}, core.Options{}, "organ #1 is nil"},
-		{"no types", newFIFO(), []core.Organ{core.OrganFunc("Deaf", nil, nil)}, core.Options{}, `organ "Deaf" listens to no event type`},
-		{"invalid type", newFIFO(), []core.Organ{core.OrganFunc("Bad", []string{"not-upper"}, nil)}, core.Options{}, `organ "Bad": invalid event: event_type`},
-		{"duplicate names", newFIFO(), []core.Organ{ok, relay("Ok", "B", "")}, core.Options{}, `organ #0 and #1 are both named "Ok"`},
-		{"duplicate type names", newFIFO(), []core.Organ{Summoner{}, &Summoner{}}, core.Options{}, `both named "Summoner"`},
-		{"empty name", newFIFO(), []core.Organ{core.OrganFunc("", []string{"A"}, nil)}, core.Options{}, "empty name"},
-		{"negative concurrency", newFIFO(), []core.Organ{ok}, core.Options{Concurrency: -1}, "Concurrency -1"},
-		{"bad max steps", newFIFO(), []core.Organ{ok}, core.Options{MaxSteps: -2}, "MaxSteps -2"},
-		{"negative pull timeout", newFIFO(), []core.Organ{ok}, core.Options{PullTimeout: -time.Second}, "PullTimeout"},
-		{"negative attempts", newFIFO(), []core.Organ{ok}, core.Options{Retry: core.RetryPolicy{MaxAttempts: -1}}, "Retry.MaxAttempts"},
-		{"backoff cap below start", newFIFO(), []core.Organ{ok}, core.Options{Retry: core.RetryPolicy{InitialBackoff: time.Second, MaxBackoff: time.Millisecond}}, "Retry.MaxBackoff"},
+		{"nil backend", nil, []core.Organ{ok}, core.Config{}, "backend is nil"},
+		{"no organs", newFIFO(), nil, core.Config{}, "at least one organ"},
+		{"nil organ", newFIFO(), []core.Organ{ok, nil}, core.Config{}, "organ #1 is nil"},
+		{"no types", newFIFO(), []core.Organ{core.OrganFunc("Deaf", nil, nil)}, core.Config{}, `organ "Deaf" listens to no event type`},
+		{"invalid type", newFIFO(), []core.Organ{core.OrganFunc("Bad", []string{"not-upper"}, nil)}, core.Config{}, `organ "Bad": invalid event: event_type`},
+		{"duplicate names", newFIFO(), []core.Organ{ok, relay("Ok", "B", "")}, core.Config{}, `organ #0 and #1 are both named "Ok"`},
+		{"duplicate type names", newFIFO(), []core.Organ{Summoner{}, &Summoner{}}, core.Config{}, `both named "Summoner"`},
+		{"empty name", newFIFO(), []core.Organ{core.OrganFunc("", []string{"A"}, nil)}, core.Config{}, "empty name"},
+		{"negative concurrency", newFIFO(), []core.Organ{ok}, core.Config{Concurrency: -1}, "Concurrency -1"},
+		{"bad max steps", newFIFO(), []core.Organ{ok}, core.Config{MaxSteps: -2}, "MaxSteps -2"},
+		{"negative pull timeout", newFIFO(), []core.Organ{ok}, core.Config{PullTimeout: -time.Second}, "PullTimeout"},
+		{"negative attempts", newFIFO(), []core.Organ{ok}, core.Config{Retry: core.RetryPolicy{MaxAttempts: -1}}, "Retry.MaxAttempts"},
+		{"backoff cap below start", newFIFO(), []core.Organ{ok}, core.Config{Retry: core.RetryPolicy{InitialBackoff: time.Second, MaxBackoff: time.Millisecond}}, "Retry.MaxBackoff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

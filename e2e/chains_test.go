@@ -22,7 +22,7 @@ import (
 func TestChains(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 3*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{})
+	r := redisenv.Start(t, redisenv.Config{})
 	rdb := r.Client()
 
 	const rituals, jobs = 1000, 20

@@ -33,7 +33,7 @@ type garbage struct {
 func TestGarbage(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{})
+	r := redisenv.Start(t, redisenv.Config{})
 	const rituals = 200
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb

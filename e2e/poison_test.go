@@ -26,7 +26,7 @@ func TestPoison(t *testing.T) {
 	const rituals, every, attempts = 200, 10, 3 // attempts: the Spine's default
 	requireFlags(t, apprun.Binary(t, "seance"), "-fail-organ", "-fail-every", "redrive")
 
-	r := redisenv.Start(t, redisenv.Options{})
+	r := redisenv.Start(t, redisenv.Config{})
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
 	fault := []string{"-fail-organ", "Oracle", "-fail-every", fmt.Sprint(every)}

@@ -25,7 +25,7 @@ const outage = 2 * time.Second
 func TestRedisKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 3*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{})
+	r := redisenv.Start(t, redisenv.Config{})
 	const rituals = 2000
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
@@ -67,7 +67,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 func TestRedisRestartedWithoutPersistence(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{NoPersistence: true})
+	r := redisenv.Start(t, redisenv.Config{NoPersistence: true})
 	const before, after = 2000, 500
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
@@ -124,7 +124,7 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 func TestRedisNotYetUp(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{Stopped: true})
+	r := redisenv.Start(t, redisenv.Config{Stopped: true})
 	// Longer than the workers take to give up their first contact and
 	// start pulling, so that the pulls meet the outage too.
 	const rituals, down = 300, 8 * time.Second

@@ -17,7 +17,7 @@ import (
 func TestWorkerKilled(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 3*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{})
+	r := redisenv.Start(t, redisenv.Config{})
 	const rituals = 2000
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
@@ -86,7 +86,7 @@ func TestWorkerKilled(t *testing.T) {
 func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
-	r := redisenv.Start(t, redisenv.Options{})
+	r := redisenv.Start(t, redisenv.Config{})
 	const rituals = 2000
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb

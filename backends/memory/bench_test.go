@@ -59,9 +59,9 @@ func benchOrgans() []core.Organ {
 func BenchmarkSeanceChain(b *testing.B) {
 	for _, conc := range []int{1, 4} {
 		b.Run(map[int]string{1: "concurrency=1", 4: "concurrency=4"}[conc], func(b *testing.B) {
-			backend := memory.New(memory.Options{})
+			backend := memory.New(memory.Config{})
 			defer backend.Close()
-			s, err := core.NewSpine(backend, benchOrgans(), core.Options{
+			s, err := core.NewSpine(backend, benchOrgans(), core.Config{
 				MaxSteps: core.NoStepLimit, Concurrency: conc,
 				PullTimeout: time.Millisecond, Logger: discard(),
 			})

@@ -10,7 +10,7 @@
 //
 // # Capacity
 //
-// The queue is unbounded by default. With Options.Capacity, Enqueue waits for
+// The queue is unbounded by default. With Config.Capacity, Enqueue waits for
 // room, which gives producers backpressure; the events a Spine commits are
 // always accepted, so a Spine feeding its own queue cannot deadlock.
 package memory

@@ -14,7 +14,7 @@ import (
 // A whole chain in one process: a Spine over the in-memory backend, run until
 // the chain has quiesced.
 func Example() {
-	backend := memory.New(memory.Options{})
+	backend := memory.New(memory.Config{})
 	defer backend.Close()
 
 	summoner := core.OrganFunc("Summoner", []string{"SUMMON_RITUAL"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
@@ -24,7 +24,7 @@ func Example() {
 		fmt.Println("a spirit appeared:", string(e.Payload()))
 		return nil, nil
 	})
-	spine, err := core.NewSpine(backend, []core.Organ{summoner, scribe}, core.Options{
+	spine, err := core.NewSpine(backend, []core.Organ{summoner, scribe}, core.Config{
 		PullTimeout: 10 * time.Millisecond,
 		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})

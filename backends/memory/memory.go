@@ -16,8 +16,8 @@ var (
 	_ core.Releaser     = (*Backend)(nil)
 )
 
-// Options configures a Backend. The zero value means every default.
-type Options struct {
+// Config configures a Backend. The zero value means every default.
+type Config struct {
 	// Capacity bounds the queue for Enqueue: when it holds Capacity events,
 	// Enqueue waits for room or for its ctx. Events committed by a Spine
 	// (Commit, Release) are always accepted, even past Capacity, because
@@ -49,7 +49,7 @@ type Backend struct {
 }
 
 // New returns an empty Backend.
-func New(opts Options) *Backend {
+func New(opts Config) *Backend {
 	if opts.Capacity < 0 {
 		opts.Capacity = 0
 	}
@@ -139,7 +139,7 @@ func (b *Backend) Ack(context.Context, core.Delivery) error {
 }
 
 // Commit appends the emitted events and the dead letters in one step; the
-// acknowledgement is implicit. It ignores Capacity (see Options).
+// acknowledgement is implicit. It ignores Capacity (see Config).
 func (b *Backend) Commit(_ context.Context, _ core.Delivery, out core.Outcome) error {
 	for _, e := range out.Emitted {
 		if err := e.Validate(); err != nil {

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConformance(t *testing.T) {
 	necrotest.TestBackend(t, necrotest.BackendSuite{
-		New: func(*testing.T) core.Backend { return memory.New(memory.Options{}) },
+		New: func(*testing.T) core.Backend { return memory.New(memory.Config{}) },
 		DeadLetters: func(_ *testing.T, b core.Backend) []core.DeadLetter {
 			return b.(*memory.Backend).DeadLetters()
 		},
@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceBounded(t *testing.T) {
 	necrotest.TestBackend(t, necrotest.BackendSuite{
-		New: func(*testing.T) core.Backend { return memory.New(memory.Options{Capacity: 1000}) },
+		New: func(*testing.T) core.Backend { return memory.New(memory.Config{Capacity: 1000}) },
 		DeadLetters: func(_ *testing.T, b core.Backend) []core.DeadLetter {
 			return b.(*memory.Backend).DeadLetters()
 		},
@@ -44,7 +44,7 @@ func event(t *testing.T, typ string, n int) core.Event {
 }
 
 func TestEnqueueWaitsForRoomWhenFull(t *testing.T) {
-	b := memory.New(memory.Options{Capacity: 1})
+	b := memory.New(memory.Config{Capacity: 1})
 	defer b.Close()
 	ctx := context.Background()
 	if err := b.Enqueue(ctx, event(t, "A", 0)); err != nil {
@@ -77,7 +77,7 @@ func TestEnqueueWaitsForRoomWhenFull(t *testing.T) {
 }
 
 func TestEnqueueIntoFullQueueHonoursContext(t *testing.T) {
-	b := memory.New(memory.Options{Capacity: 1})
+	b := memory.New(memory.Config{Capacity: 1})
 	defer b.Close()
 	if err := b.Enqueue(context.Background(), event(t, "A", 0)); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestEnqueueIntoFullQueueHonoursContext(t *testing.T) {
 }
 
 func TestEnqueueIntoFullQueueUnblocksOnClose(t *testing.T) {
-	b := memory.New(memory.Options{Capacity: 1})
+	b := memory.New(memory.Config{Capacity: 1})
 	if err := b.Enqueue(context.Background(), event(t, "A", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestEnqueueIntoFullQueueUnblocksOnClose(t *testing.T) {
 // only consumer blocks on a full queue. Commit ignores Capacity, so a chain
 // that fans out far past the capacity still completes.
 func TestBoundedQueueFedBySpineDoesNotDeadlock(t *testing.T) {
-	b := memory.New(memory.Options{Capacity: 2})
+	b := memory.New(memory.Config{Capacity: 2})
 	defer b.Close()
 	const fanout = 50
 	var leaves atomic.Int64
@@ -129,7 +129,7 @@ func TestBoundedQueueFedBySpineDoesNotDeadlock(t *testing.T) {
 			return nil, nil
 		}),
 	}
-	s, err := core.NewSpine(b, organs, core.Options{PullTimeout: 20 * time.Millisecond, Logger: discard()})
+	s, err := core.NewSpine(b, organs, core.Config{PullTimeout: 20 * time.Millisecond, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestBoundedQueueFedBySpineDoesNotDeadlock(t *testing.T) {
 }
 
 func TestDeadLettersSurviveClose(t *testing.T) {
-	b := memory.New(memory.Options{})
+	b := memory.New(memory.Config{})
 	dl := core.DeadLetter{Event: event(t, "A", 0), Reason: core.ReasonUnroutable}
 	if err := b.DeadLetter(context.Background(), dl); err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestDeadLettersSurviveClose(t *testing.T) {
 }
 
 func TestRejectsInvalidEvent(t *testing.T) {
-	b := memory.New(memory.Options{})
+	b := memory.New(memory.Config{})
 	defer b.Close()
 	if err := b.Enqueue(context.Background(), core.Event{}); !errors.Is(err, core.ErrInvalidEvent) {
 		t.Errorf("Enqueue(zero Event): got %v, want ErrInvalidEvent", err)

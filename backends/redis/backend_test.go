@@ -560,7 +560,7 @@ func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
 	bloat := core.OrganFunc("Bloat", []string{"SMALL"}, func(context.Context, core.Event) ([]core.Event, error) {
 		return core.Emit(core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 500)})), nil
 	})
-	s, err := core.NewSpine(b, []core.Organ{bloat}, core.Options{PullTimeout: 200 * time.Millisecond, Logger: discard()})
+	s, err := core.NewSpine(b, []core.Organ{bloat}, core.Config{PullTimeout: 200 * time.Millisecond, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

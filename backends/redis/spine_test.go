@@ -62,7 +62,7 @@ func TestTwoSpinesShareAGroup(t *testing.T) {
 	spines := make([]*core.Spine, 2)
 	for i := range spines {
 		b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: fmt.Sprintf("worker-%d", i), Batch: 8})
-		s, err := core.NewSpine(b, seanceChain(f), core.Options{MaxSteps: core.NoStepLimit, PullTimeout: 100 * time.Millisecond, Logger: discard()})
+		s, err := core.NewSpine(b, seanceChain(f), core.Config{MaxSteps: core.NoStepLimit, PullTimeout: 100 * time.Millisecond, Logger: discard()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func BenchmarkSeanceChainRedis(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer backend.Close()
-			s, err := core.NewSpine(backend, seanceChain(f), core.Options{
+			s, err := core.NewSpine(backend, seanceChain(f), core.Config{
 				MaxSteps: core.NoStepLimit, Concurrency: conc, PullTimeout: 50 * time.Millisecond, Logger: discard()})
 			if err != nil {
 				b.Fatal(err)

@@ -16,7 +16,7 @@
 //
 // Retries in the harness wait a microsecond instead of the production
 // backoff; the number of attempts is the production default unless
-// Options.MaxAttempts says otherwise.
+// Config.MaxAttempts says otherwise.
 //
 // # Backend conformance
 //
@@ -27,7 +27,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		necrotest.TestBackend(t, necrotest.BackendSuite{
-//			New: func(t *testing.T) core.Backend { return memory.New(memory.Options{}) },
+//			New: func(t *testing.T) core.Backend { return memory.New(memory.Config{}) },
 //		})
 //	}
 package necrotest

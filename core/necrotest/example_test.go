@@ -16,7 +16,7 @@ func ExampleRunWith() {
 		return nil, nil
 	})
 	seed := core.MustEvent("SUMMON_RITUAL", nil)
-	tr, err := necrotest.RunWith(context.Background(), necrotest.Options{}, []core.Organ{summoner, scribe}, seed)
+	tr, err := necrotest.RunWith(context.Background(), necrotest.Config{}, []core.Organ{summoner, scribe}, seed)
 	if err != nil {
 		panic(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/necrostack/necrostack/core"
 )
 
-// Options configures RunWith. The zero value means every default.
-type Options struct {
+// Config configures RunWith. The zero value means every default.
+type Config struct {
 	// MaxSteps is the Spine's step guard. Default core.DefaultMaxSteps.
 	MaxSteps int
 	// MaxAttempts is the number of calls of a failing organ before the event
@@ -32,7 +32,7 @@ type Options struct {
 // with an error (max steps included: use RunWith to test that).
 func Run(t testing.TB, organs []core.Organ, seeds ...core.Event) *Trace {
 	t.Helper()
-	tr, err := RunWith(context.Background(), Options{}, organs, seeds...)
+	tr, err := RunWith(context.Background(), Config{}, organs, seeds...)
 	if err != nil {
 		t.Fatalf("necrotest.Run: %v", err)
 	}
@@ -41,7 +41,7 @@ func Run(t testing.TB, organs []core.Organ, seeds ...core.Event) *Trace {
 
 // RunWith is Run with options and a context. It returns the Trace recorded so
 // far along with any error, such as core.ErrMaxStepsExceeded.
-func RunWith(ctx context.Context, opts Options, organs []core.Organ, seeds ...core.Event) (*Trace, error) {
+func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...core.Event) (*Trace, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
@@ -60,7 +60,7 @@ func RunWith(ctx context.Context, opts Options, organs []core.Organ, seeds ...co
 		}
 		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
 	}
-	spine, err := core.NewSpine(q, wrapped, core.Options{
+	spine, err := core.NewSpine(q, wrapped, core.Config{
 		MaxSteps:    opts.MaxSteps,
 		Concurrency: 1,
 		PullTimeout: time.Nanosecond,

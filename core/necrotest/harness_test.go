@@ -94,7 +94,7 @@ func TestRunRecordsDeadLetters(t *testing.T) {
 	})
 	seed := core.MustEvent("ROOT", nil)
 	stray := core.MustEvent("STRAY", nil)
-	tr, err := necrotest.RunWith(context.Background(), necrotest.Options{MaxAttempts: 2},
+	tr, err := necrotest.RunWith(context.Background(), necrotest.Config{MaxAttempts: 2},
 		[]core.Organ{failing, fanout("Other", "ROOT", "LEAF", 1), sink("Sink", "LEAF")}, seed, stray)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestRunRecordsDeadLetters(t *testing.T) {
 func TestRunWithMaxSteps(t *testing.T) {
 	t.Parallel()
 	loop := []core.Organ{fanout("Ping", "PING", "PONG", 1), fanout("Pong", "PONG", "PING", 1)}
-	tr, err := necrotest.RunWith(context.Background(), necrotest.Options{MaxSteps: 5}, loop, core.MustEvent("PING", nil))
+	tr, err := necrotest.RunWith(context.Background(), necrotest.Config{MaxSteps: 5}, loop, core.MustEvent("PING", nil))
 	if !errors.Is(err, core.ErrMaxStepsExceeded) {
 		t.Fatalf("err = %v, want ErrMaxStepsExceeded", err)
 	}
@@ -135,10 +135,10 @@ func TestRunWithMaxSteps(t *testing.T) {
 func TestRunWithRejectsBadInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	if _, err := necrotest.RunWith(ctx, necrotest.Options{}, []core.Organ{sink("S", "A"), nil}); err == nil || !strings.Contains(err.Error(), "organ #1 is nil") {
+	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A"), nil}); err == nil || !strings.Contains(err.Error(), "organ #1 is nil") {
 		t.Errorf("nil organ: %v", err)
 	}
-	if _, err := necrotest.RunWith(ctx, necrotest.Options{}, []core.Organ{sink("S", "A")}, core.Event{}); !errors.Is(err, core.ErrInvalidEvent) {
+	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A")}, core.Event{}); !errors.Is(err, core.ErrInvalidEvent) {
 		t.Errorf("zero seed: %v", err)
 	}
 }

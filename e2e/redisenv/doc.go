@@ -43,6 +43,6 @@
 // # Persistence
 //
 // Redis runs with appendonly yes and appendfsync always, so that a kill loses
-// no acknowledged write, unless Options.NoPersistence turns every form of
+// no acknowledged write, unless Config.NoPersistence turns every form of
 // persistence off, and a restart then starts empty.
 package redisenv

@@ -23,9 +23,9 @@ const (
 	Process Kind = "process"
 )
 
-// Options configures a Redis. The zero value means a persistent Redis,
+// Config configures a Redis. The zero value means a persistent Redis,
 // started at once, on a free loopback port.
-type Options struct {
+type Config struct {
 	// NoPersistence runs Redis without the append-only file or snapshots,
 	// so that a restart comes back empty. Default: appendonly yes,
 	// appendfsync always.
@@ -67,7 +67,7 @@ type Redis struct {
 	t    testing.TB
 	kind Kind
 	port int
-	opts Options
+	opts Config
 	srv  server
 
 	mu      sync.Mutex
@@ -79,7 +79,7 @@ type Redis struct {
 // (container or process, and its data) when t ends. It skips t when no kind
 // of Redis can run here and none is required, and fails t when Docker is
 // required (NECROSTACK_E2E_REQUIRE_DOCKER) but cannot be reached.
-func Start(t testing.TB, opts Options) *Redis {
+func Start(t testing.TB, opts Config) *Redis {
 	t.Helper()
 	env := environmentOnce()
 	if env.err != nil {
@@ -122,7 +122,7 @@ func Start(t testing.TB, opts Options) *Redis {
 
 // redisArgs are the options every kind passes to redis-server, beside the
 // port, address and directory each kind sets.
-func redisArgs(opts Options) []string {
+func redisArgs(opts Config) []string {
 	args := []string{"--protected-mode", "no", "--save", ""}
 	if opts.NoPersistence {
 		return append(args, "--appendonly", "no")
@@ -130,7 +130,7 @@ func redisArgs(opts Options) []string {
 	return append(args, "--appendonly", "yes", "--appendfsync", "always")
 }
 
-func persistence(opts Options) string {
+func persistence(opts Config) string {
 	if opts.NoPersistence {
 		return "off"
 	}

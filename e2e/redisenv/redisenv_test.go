@@ -18,11 +18,11 @@ func TestKillAndRestart(t *testing.T) {
 	skipShort(t)
 	for _, tt := range []struct {
 		name     string
-		opts     redisenv.Options
+		opts     redisenv.Config
 		wantKeep bool
 	}{
-		{"persistent", redisenv.Options{}, true},
-		{"ephemeral", redisenv.Options{NoPersistence: true}, false},
+		{"persistent", redisenv.Config{}, true},
+		{"ephemeral", redisenv.Config{NoPersistence: true}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,7 +67,7 @@ func TestStopped(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := redisenv.Start(t, redisenv.Options{Stopped: true, NoPersistence: true})
+	r := redisenv.Start(t, redisenv.Config{Stopped: true, NoPersistence: true})
 	rdb := r.Client()
 	if err := rdb.Ping(ctx).Err(); err == nil {
 		t.Fatal("PING answered before Start")

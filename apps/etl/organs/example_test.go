@@ -29,9 +29,9 @@ func Example() {
 		organs.Transformer{},
 		&organs.Reporter{Out: os.Stdout},
 	}
-	backend := memory.New(memory.Options{})
+	backend := memory.New(memory.Config{})
 	defer backend.Close()
-	spine, err := core.NewSpine(backend, chain, core.Options{
+	spine, err := core.NewSpine(backend, chain, core.Config{
 		PullTimeout: 10 * time.Millisecond,
 		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})

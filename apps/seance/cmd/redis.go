@@ -197,7 +197,7 @@ func work(ctx context.Context, cfg config, log *slog.Logger, stdout, stderr io.W
 	// The Scribe writes each ritual in one Write: straight to the file
 	// when stdout is one, so nothing waits in a buffer.
 	all, scribe := cfg.organs(stdout, log)
-	spine, err := core.NewSpine(q.backend, all, core.Options{
+	spine, err := core.NewSpine(q.backend, all, core.Config{
 		Concurrency: cfg.concurrency,
 		// A worker runs until stopped; its organs emit no loops.
 		MaxSteps: core.NoStepLimit,

@@ -36,7 +36,7 @@ func openQueue(ctx context.Context, cfg config, log *slog.Logger) (*queue, error
 	if cfg.backend == backendRedis {
 		return openRedisQueue(ctx, cfg.redis, log)
 	}
-	b := memory.New(memory.Options{})
+	b := memory.New(memory.Config{})
 	return &queue{
 		backend: b,
 		// Only this process feeds the in-memory queue, so once it has
@@ -57,7 +57,7 @@ func hold(ctx context.Context, cfg config, log *slog.Logger, stdout, stderr io.W
 	}
 	defer q.close()
 	all, scribe := cfg.organs(stdout, log)
-	spine, err := core.NewSpine(q.backend, all, core.Options{
+	spine, err := core.NewSpine(q.backend, all, core.Config{
 		Concurrency: cfg.concurrency,
 		MaxSteps:    (q.backlog + cfg.rituals) * stepsPerRitual,
 		PullTimeout: q.idle,

@@ -17,10 +17,10 @@ import (
 // backend and reports handled events (organ calls) per second and allocations
 // per handled event.
 func BenchmarkSeance(b *testing.B) {
-	backend := memory.New(memory.Options{})
+	backend := memory.New(memory.Config{})
 	defer backend.Close()
 	chain, scribe := organs.All(io.Discard)
-	s, err := core.NewSpine(backend, chain, core.Options{
+	s, err := core.NewSpine(backend, chain, core.Config{
 		MaxSteps: core.NoStepLimit, PullTimeout: time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})

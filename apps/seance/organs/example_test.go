@@ -17,11 +17,11 @@ import (
 // ritual once its omen is revealed.
 func Example() {
 	ctx := context.Background()
-	backend := memory.New(memory.Options{})
+	backend := memory.New(memory.Config{})
 	defer backend.Close()
 
 	all, scribe := organs.All(os.Stdout)
-	spine, err := core.NewSpine(backend, all, core.Options{
+	spine, err := core.NewSpine(backend, all, core.Config{
 		PullTimeout: 20 * time.Millisecond, // the queue is ours alone: a short wait means done
 		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
