@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -11,6 +12,96 @@ import (
 
 	"github.com/necrostack/necrostack/core"
 )
+
+// Dead letters live in their own stream (Config.DeadLetterStream), one
+// entry each, with the fields below. They are written by the commit script,
+// with the outcome they belong to (handler failures, unroutable events) or
+// alone (entries the backend refuses as it reads them, entries delivered too
+// often). Redrive moves one back to the main stream and deletes it in one
+// script, so a dead letter is never both redriven and kept, nor redriven
+// twice.
+
+// The fields of a dead-letter entry, in the order they are written: the
+// only place they are spelled (the scripts get them as arguments).
+const (
+	dlEvent    = fieldEvent // the event's wire form, or the raw entry when it was not one
+	dlOrgan    = "organ"
+	dlReason   = "reason"
+	dlError    = "error"
+	dlAttempts = "attempts"
+	dlTime     = "time"
+	dlEntryID  = "entry_id" // the stream entry it came from, when known
+)
+
+// dlFieldN is how many fields a dead letter has.
+var dlFieldN = len(dlFields{}.appendArgs(nil)) / 2
+
+// dlFields is a dead letter as stored in the dead-letter stream.
+type dlFields struct {
+	event    string
+	organ    string
+	reason   string
+	err      string
+	attempts int
+	time     time.Time
+	entryID  string
+}
+
+// appendArgs appends f to a script's arguments as dlFieldN name/value pairs.
+func (f dlFields) appendArgs(args []any) []any {
+	return append(args, dlEvent, f.event, dlOrgan, f.organ, dlReason, f.reason, dlError, f.err,
+		dlAttempts, f.attempts, dlTime, f.time.Format(time.RFC3339Nano), dlEntryID, f.entryID)
+}
+
+func fieldsOf(dl core.DeadLetter, entryID string) (dlFields, error) {
+	wire, err := dl.Event.MarshalJSON()
+	if err != nil {
+		return dlFields{}, fmt.Errorf("redis: dead letter: %w", err)
+	}
+	t := dl.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return dlFields{event: string(wire), organ: dl.Organ, reason: dl.Reason, err: dl.Error,
+		attempts: dl.Attempts, time: t.UTC(), entryID: entryID}, nil
+}
+
+// DeadLetter adds dl to the dead-letter stream.
+func (b *Backend) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	f, err := fieldsOf(dl, "")
+	if err != nil {
+		return err
+	}
+	return b.commit(ctx, "", nil, []dlFields{f})
+}
+
+// deadLetterEntry moves a stream entry to the dead-letter stream and
+// acknowledges it, atomically. Failing that, the entry stays pending and is
+// dealt with again when reclaimed.
+func (b *Backend) deadLetterEntry(ctx context.Context, entryID, raw, organ, reason, msg string, attempts int) {
+	dl := dlFields{event: raw, organ: organ, reason: reason, err: msg, attempts: attempts,
+		time: time.Now().UTC(), entryID: entryID}
+	receipt := entryID
+	if b.cfg.Mode != ModeGroup {
+		receipt = "" // nothing to acknowledge
+	}
+	err := b.commit(ctx, receipt, nil, []dlFields{dl})
+	level := slog.LevelWarn
+	attrs := []slog.Attr{
+		slog.String(keyStream, b.cfg.Stream), slog.String(keyEntryID, entryID),
+		slog.String(core.KeyReason, reason), slog.String(core.KeyError, msg), slog.Int(core.KeyAttempt, attempts),
+	}
+	if err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String(keyDeadLetterError, err.Error()))
+		b.log.LogAttrs(ctx, level, "redis: could not dead-letter a bad entry; it stays pending", attrs...)
+		return
+	}
+	b.log.LogAttrs(ctx, level, "redis: entry dead-lettered", attrs...)
+}
 
 // DeadLetter is an entry of the dead-letter stream.
 type DeadLetter struct {
@@ -57,11 +148,11 @@ func (b *Backend) DeadLetterCount(ctx context.Context) (int64, error) {
 
 func parseDeadLetter(m goredis.XMessage) DeadLetter {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
-	dl := DeadLetter{ID: m.ID, EntryID: str("entry_id")}
-	dl.Organ, dl.Reason, dl.Error = str("organ"), str("reason"), str("error")
-	dl.Attempts, _ = strconv.Atoi(str("attempts"))
-	dl.Time, _ = time.Parse(time.RFC3339Nano, str("time"))
-	raw := str("event")
+	dl := DeadLetter{ID: m.ID, EntryID: str(dlEntryID)}
+	dl.Organ, dl.Reason, dl.Error = str(dlOrgan), str(dlReason), str(dlError)
+	dl.Attempts, _ = strconv.Atoi(str(dlAttempts))
+	dl.Time, _ = time.Parse(time.RFC3339Nano, str(dlTime))
+	raw := str(dlEvent)
 	if dl.Reason == ReasonMalformed || dl.Reason == ReasonOversized {
 		// Whatever it holds, handing it back would only refuse it again.
 		dl.Raw = raw
@@ -89,76 +180,77 @@ func (b *Backend) Redrive(ctx context.Context, ids ...string) (int, error) {
 	if b.isClosed() {
 		return 0, core.ErrClosed
 	}
-	var errs []error
-	moved := 0
-	redrive := func(dl DeadLetter) {
-		if dl.Event.IsZero() {
-			errs = append(errs, fmt.Errorf("redis: redrive %s: %w", dl.ID, ErrNotRedrivable))
-			return
-		}
-		wire, _ := dl.Event.MarshalJSON()
-		n, err := redriveScript.Run(ctx, b.rdb, []string{b.cfg.Stream, b.cfg.DeadLetterStream}, dl.ID, string(wire)).Int()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("redis: redrive %s: %w", dl.ID, err))
-			return
-		}
-		moved += n
-	}
+	r := redrive{b: b}
 	if len(ids) > 0 {
 		for _, id := range ids {
-			msgs, err := b.rdb.XRangeN(ctx, b.cfg.DeadLetterStream, id, id, 1).Result()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("redis: redrive %s: %w", id, err))
-				continue
-			}
-			if len(msgs) == 0 {
-				errs = append(errs, fmt.Errorf("redis: redrive %s: no such dead letter", id))
-				continue
-			}
-			redrive(parseDeadLetter(msgs[0]))
+			r.byID(ctx, id)
 		}
-		return moved, errors.Join(errs...)
+		return r.moved, errors.Join(r.errs...)
 	}
-	// Stop at the last dead letter there is now: an event redriven while
-	// workers run may fail again and come back behind it.
-	last, err := b.rdb.XRevRangeN(ctx, b.cfg.DeadLetterStream, "+", "-", 1).Result()
+	err := r.all(ctx)
+	return r.moved, errors.Join(append(r.errs, err)...)
+}
+
+// redrive is one Redrive call: what it moved, and what it could not.
+type redrive struct {
+	b     *Backend
+	moved int
+	errs  []error
+}
+
+func (r *redrive) one(ctx context.Context, dl DeadLetter) {
+	if dl.Event.IsZero() {
+		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", dl.ID, ErrNotRedrivable))
+		return
+	}
+	wire, _ := dl.Event.MarshalJSON()
+	n, err := redriveScript.Run(ctx, r.b.rdb, []string{r.b.cfg.Stream, r.b.cfg.DeadLetterStream},
+		dl.ID, string(wire), fieldEvent).Int()
 	if err != nil {
-		return 0, fmt.Errorf("redis: redrive: %w", err)
+		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", dl.ID, err))
+		return
+	}
+	r.moved += n
+}
+
+func (r *redrive) byID(ctx context.Context, id string) {
+	msgs, err := r.b.rdb.XRangeN(ctx, r.b.cfg.DeadLetterStream, id, id, 1).Result()
+	switch {
+	case err != nil:
+		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", id, err))
+	case len(msgs) == 0:
+		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: no such dead letter", id))
+	default:
+		r.one(ctx, parseDeadLetter(msgs[0]))
+	}
+}
+
+// all redrives every dead letter there is now. It stops at the last one:
+// an event redriven while workers run may fail again and come back behind
+// it.
+func (r *redrive) all(ctx context.Context) error {
+	last, err := r.b.rdb.XRevRangeN(ctx, r.b.cfg.DeadLetterStream, "+", "-", 1).Result()
+	if err != nil {
+		return fmt.Errorf("redis: redrive: %w", err)
 	}
 	if len(last) == 0 {
-		return 0, nil
+		return nil
 	}
 	end, err := parseStreamID(last[0].ID)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	after := ""
-	for {
-		page, err := b.DeadLetters(ctx, after, 100)
-		if err != nil {
-			return moved, errors.Join(append(errs, err)...)
+	for after := ""; ; {
+		page, err := r.b.DeadLetters(ctx, after, 100)
+		if err != nil || len(page) == 0 {
+			return err
 		}
 		for _, dl := range page {
 			if id, err := parseStreamID(dl.ID); err == nil && end.less(id) {
-				return moved, errors.Join(errs...)
+				return nil
 			}
-			redrive(dl)
-		}
-		if len(page) == 0 {
-			return moved, errors.Join(errs...)
+			r.one(ctx, dl)
 		}
 		after = page[len(page)-1].ID
 	}
 }
-
-// redriveScript deletes a dead letter and re-adds its event to the main
-// stream, or does nothing if the dead letter is already gone (redriven by
-// someone else). KEYS: stream, dead-letter stream. ARGV: dead-letter id,
-// event wire form.
-var redriveScript = goredis.NewScript(`
-if redis.call('XDEL', KEYS[2], ARGV[1]) == 1 then
-  redis.call('XADD', KEYS[1], '*', 'event', ARGV[2])
-  return 1
-end
-return 0
-`)

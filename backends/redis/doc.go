@@ -69,6 +69,14 @@
 // key). Surviving a Redis restart without loss needs Redis persistence
 // (appendonly yes; appendfsync always to lose nothing on a crash).
 //
+// # Logs
+//
+// The backend logs through Config.Logger with core's keys (error, reason,
+// attempt) and its own: stream, group, entry_id (the stream entry a line is
+// about), from_consumer (whom a reclaimed entry was taken from), consumers
+// (idle consumers removed), removed and min_id (a trim), and
+// dead_letter_error (why a bad entry could not be dead-lettered).
+//
 // # Trimming
 //
 // Config.Trim optionally trims the stream by length or age with XTRIM MINID ~,

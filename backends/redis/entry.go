@@ -25,6 +25,21 @@ const (
 	ReasonMaxDeliveries = "max_deliveries"
 )
 
+// appendWire appends the wire form of e to buf, checked against maxBytes;
+// on error it returns buf as it was. go-redis sends a []byte argument as it
+// is, so the wire form is never copied into a string.
+func appendWire(buf []byte, e core.Event, maxBytes int) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return buf, err
+	}
+	start := len(buf)
+	out := e.AppendJSON(buf)
+	if n := len(out) - start; n > maxBytes {
+		return buf, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, maxBytes))
+	}
+	return out, nil
+}
+
 // badEntry is why a stream entry cannot become an event.
 type badEntry struct {
 	reason string

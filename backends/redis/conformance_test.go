@@ -2,42 +2,16 @@ package redis_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
 	"github.com/necrostack/necrostack/core/necrotest"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func newBackend(t *testing.T, cfg nsredis.Config) *nsredis.Backend {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = discard()
-	}
-	if cfg.Block == 0 {
-		cfg.Block = 100 * time.Millisecond
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	b, err := nsredis.New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
 
 func listDeadLetters(t *testing.T, b core.Backend) []core.DeadLetter {
 	t.Helper()

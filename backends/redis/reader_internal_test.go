@@ -9,7 +9,7 @@ import (
 // Each read's observation adjusts the count once: goroutines that find the
 // buffer empty one after the other do not each halve it again.
 func TestNextCountUsesEachReadOnce(t *testing.T) {
-	b := &Backend{cfg: Config{Batch: 64}, count: 64, lastN: 64, lastRead: time.Now().Add(-25 * time.Millisecond)}
+	b := &reader{cfg: &Config{Batch: 64}, count: 64, lastN: 64, lastRead: time.Now().Add(-25 * time.Millisecond)}
 	var got []int
 	for range 4 {
 		got = append(got, b.nextCount())

@@ -1,0 +1,305 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// Compile-time checks of the capabilities the Spine discovers.
+var (
+	_ core.Backend        = (*Backend)(nil)
+	_ core.Committer      = (*Backend)(nil)
+	_ core.DeadLetterer   = (*Backend)(nil)
+	_ core.Releaser       = (*Backend)(nil)
+	_ core.BatchCommitter = (*Backend)(nil)
+)
+
+// Backend is a NecroStack backend on a Redis stream. It is safe for
+// concurrent use.
+//
+// It wires four parts, each with its own state and the rules it keeps: the
+// reader (reader.go) reads entries into a buffer, the ownership
+// (ownership.go) knows which entries this consumer holds and takes back or
+// reclaims the others, the committer (committer.go) writes outcomes
+// atomically, and the maintenance (maintenance.go) tidies the group and
+// trims the stream. Dead letters are in deadletters.go.
+type Backend struct {
+	cfg    Config
+	rdb    goredis.UniversalClient
+	ownRDB bool
+	log    *slog.Logger
+
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	reader  *reader
+	own     *ownership
+	commits *committer
+	chores  *maintenance
+}
+
+// New returns a Backend for cfg. It validates cfg, and in ModeGroup creates
+// the consumer group (with the stream) when Redis can be reached; when it
+// cannot, the group is created on first use, so workers may start before
+// Redis does.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), rdb: cfg.Client}
+	if b.rdb == nil {
+		c, err := clientFromURL(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		b.rdb, b.ownRDB = c, true
+	}
+	b.reader = newReader(b.rdb, &b.cfg, b.log)
+	b.own = newOwnership(b.rdb, &b.cfg)
+	b.commits = &committer{rdb: b.rdb, cfg: &b.cfg}
+	b.chores = &maintenance{rdb: b.rdb, cfg: &b.cfg, log: b.log}
+	if cfg.Mode == ModeGroup {
+		if err := b.reader.ensureGroup(ctx); err != nil {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot create the consumer group yet; will retry on first read",
+				slog.String(keyStream, cfg.Stream), slog.String(keyGroup, cfg.Group), slog.String(core.KeyError, err.Error()))
+		}
+	} else if err := b.reader.resolveStreamStart(ctx); err != nil {
+		b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot read the stream's end yet; will read from the first entry added after the connection",
+			slog.String(keyStream, cfg.Stream), slog.String(core.KeyError, err.Error()))
+	}
+	return b, nil
+}
+
+// Config returns the configuration in force, defaults applied.
+func (b *Backend) Config() Config { return b.cfg }
+
+// Client returns the go-redis client the Backend uses.
+func (b *Backend) Client() goredis.UniversalClient { return b.rdb }
+
+func (b *Backend) isClosed() bool {
+	select {
+	case <-b.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Ping checks that Redis answers, within ctx. New does not require it (a
+// worker may start before Redis); a command that must fail fast can call it.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
+// Enqueue adds e to the stream (XADD).
+func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	wire, err := appendWire(make([]byte, 0, 256), e, b.cfg.MaxEventBytes) // most events fit: one allocation
+	if err != nil {
+		return err
+	}
+	if err := b.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err(); err != nil {
+		return fmt.Errorf("redis: enqueue %s: %w", e, err)
+	}
+	return nil
+}
+
+// Pull returns the next event. In ModeGroup it first hands out what the last
+// read fetched, takes back its own lost entries, now and then reclaims
+// entries stuck with dead consumers, and otherwise reads new entries with
+// XREADGROUP, blocking at most Config.Block at a time until timeout. Entries
+// that are not valid events are dead-lettered and acknowledged on the way,
+// never returned.
+func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	deadline := time.Now().Add(timeout)
+	group := b.cfg.Mode == ModeGroup
+	for {
+		if b.isClosed() {
+			return core.Delivery{}, false, core.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return core.Delivery{}, false, err
+		}
+		if d, ok := b.reader.pop(); ok {
+			return d, true, nil
+		}
+		if group && b.own.mustRecover() {
+			if err := b.takeBackOwn(ctx); err != nil {
+				return core.Delivery{}, false, b.readError(ctx, err)
+			}
+			if d, ok := b.reader.pop(); ok {
+				return d, true, nil
+			}
+		}
+		if group && b.own.claimDue() {
+			if err := b.claimRound(ctx); err != nil {
+				return core.Delivery{}, false, b.readError(ctx, err)
+			}
+			if d, ok := b.reader.pop(); ok {
+				return d, true, nil
+			}
+		}
+		remaining := time.Until(deadline)
+		if remaining < time.Millisecond {
+			return core.Delivery{}, false, nil
+		}
+		if err := b.read(ctx, min(remaining, b.cfg.Block)); err != nil {
+			return core.Delivery{}, false, b.readError(ctx, err)
+		}
+	}
+}
+
+// claimRound runs the chores due every ClaimInterval: idle consumers
+// removed, stuck entries reclaimed, and the stream trimmed when
+// Trim.Interval has passed too.
+func (b *Backend) claimRound(ctx context.Context) error {
+	// Before reclaim: a dead consumer is removed the round after its
+	// entries have been moved, never with them.
+	if err := b.chores.removeIdleConsumers(ctx); err != nil {
+		b.log.LogAttrs(ctx, slog.LevelDebug, "redis: could not remove idle consumers", slog.String(core.KeyError, err.Error()))
+	}
+	if err := b.reclaim(ctx); err != nil {
+		return err
+	}
+	if b.chores.trimDue() {
+		if err := b.chores.trim(ctx); err != nil {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: trim failed", slog.String(core.KeyError, err.Error()))
+		}
+	}
+	return nil
+}
+
+// read reads new entries into the buffer, blocking at most block.
+func (b *Backend) read(ctx context.Context, block time.Duration) error {
+	if b.cfg.Mode != ModeGroup {
+		msgs, err := b.reader.readStream(ctx, block)
+		for _, m := range msgs {
+			b.accept(ctx, m, 1)
+		}
+		return err
+	}
+	count := b.reader.nextCount()
+	b.own.handing.RLock()
+	defer b.own.handing.RUnlock()
+	msgs, err := b.reader.readGroup(ctx, block, count)
+	if err != nil {
+		b.own.replyLost()
+		return err
+	}
+	for _, m := range msgs {
+		b.accept(ctx, m, 1)
+	}
+	b.reader.noteRead(len(msgs))
+	return nil
+}
+
+// readError turns what a read returned into what Pull returns: the context's
+// error when it ended the read, ErrClosed after Close.
+func (b *Backend) readError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case b.isClosed():
+		return core.ErrClosed
+	}
+	return err
+}
+
+// accept buffers a read or claimed entry as a delivery, or dead-letters it
+// when it is not a valid event.
+func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) {
+	e, bad := decodeEntry(m.Values, b.cfg.MaxEventBytes)
+	if bad != nil {
+		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt)
+		return
+	}
+	d := core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt}
+	if b.cfg.Mode != ModeGroup {
+		b.reader.push(d)
+		return
+	}
+	b.own.hold(m.ID) // before the buffer hands it out, and so before it is committed
+	if !b.reader.push(d) {
+		// A read that was under way when Close emptied the buffer: put the
+		// entry back rather than leave it pending for a consumer that is gone.
+		b.putBack(ctx, d, "redis: could not put back an entry read during close; another consumer will reclaim it")
+	}
+}
+
+// putBack requeues d, logging msg when that fails.
+func (b *Backend) putBack(ctx context.Context, d core.Delivery, msg string) {
+	if err := b.requeue(ctx, d); err != nil {
+		b.log.LogAttrs(ctx, slog.LevelWarn, msg,
+			slog.String(keyEntryID, d.Receipt), slog.String(core.KeyError, err.Error()))
+	}
+}
+
+// Ack acknowledges d (XACK) in ModeGroup; in ModeStream it does nothing.
+func (b *Backend) Ack(ctx context.Context, d core.Delivery) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	if b.cfg.Mode != ModeGroup || d.Receipt == "" {
+		return nil
+	}
+	n, err := b.rdb.XAck(ctx, b.cfg.Stream, b.cfg.Group, d.Receipt).Result()
+	if err != nil {
+		return fmt.Errorf("redis: ack %s: %w", d.Receipt, err)
+	}
+	b.own.letGo(d.Receipt)
+	if n == 0 {
+		return fmt.Errorf("redis: ack %s: %w", d.Receipt, core.ErrDeliveryLost)
+	}
+	return nil
+}
+
+// Release hands d out again: the next Pull returns it, before anything else.
+// The entry stays pending for this consumer meanwhile; if the Backend is
+// closed first, Close puts it back in the stream.
+func (b *Backend) Release(ctx context.Context, d core.Delivery) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	if !b.reader.pushFront(d) && b.cfg.Mode == ModeGroup {
+		// Closed since the check: Close did not see it, so put it back here.
+		b.putBack(ctx, d, "redis: could not put back an entry released during close; another consumer will reclaim it")
+	}
+	return nil
+}
+
+// Close stops the Backend: every later call returns core.ErrClosed. In
+// ModeGroup, entries read but not yet handed out (or released) are put back
+// in the stream, atomically with their acknowledgement, so no entry stays
+// pending for this consumer. Close closes the client only if the Backend made
+// it from a URL. It is safe to call more than once.
+func (b *Backend) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		left := b.reader.close()
+		if b.cfg.Mode == ModeGroup && len(left) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for _, d := range left {
+				b.putBack(ctx, d, "redis: could not put back an unhandled entry at close; another consumer will reclaim it")
+			}
+		}
+		if b.ownRDB {
+			err = b.rdb.Close()
+		}
+	})
+	return err
+}

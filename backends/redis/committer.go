@@ -1,0 +1,283 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// committer writes outcomes with the commit script (scripts/commit.lua).
+// The rules it keeps:
+//   - A commit is all or nothing: its emitted events, its dead letters and
+//     the acknowledgement of its input, in one script that checks first
+//     what could make a write fail.
+//   - A commit with a receipt is written only while that entry is pending
+//     for this consumer (see ownership); otherwise nothing is written and
+//     the commit is lost (core.ErrDeliveryLost). A receipt committed twice
+//     in one batch is written once.
+//   - A batch is one script call per few MiB: each commit in it is atomic
+//     on its own, and one that fails its check does not stop the others.
+//   - The wire forms of a batch's emitted events are written into one
+//     pooled arena, not one allocation each.
+type committer struct {
+	rdb goredis.UniversalClient
+	cfg *Config
+}
+
+// stagedCommit is a commit with its events already encoded.
+type stagedCommit struct {
+	receipt string // "" for none to check and acknowledge
+	emitted [][]byte
+	dls     []dlFields
+	// Until commitArena.resolve sets emitted: where its wire forms start in
+	// the arena, and how many there are.
+	first, n int
+}
+
+func (c stagedCommit) size() int {
+	n := 0
+	for _, w := range c.emitted {
+		n += len(w)
+	}
+	for _, f := range c.dls {
+		n += len(f.event) + len(f.err)
+	}
+	return n
+}
+
+// commitArena holds the wire forms of a batch's emitted events in one
+// buffer, reused from batch to batch, instead of one allocation each.
+type commitArena struct {
+	buf   []byte
+	ends  []int // ends[i]: where the i-th wire form ends in buf
+	wires [][]byte
+}
+
+var commitArenas = sync.Pool{New: func() any { return new(commitArena) }}
+
+// truncate drops the wire forms from the first-th on.
+func (a *commitArena) truncate(first int) {
+	start := 0
+	if first > 0 {
+		start = a.ends[first-1]
+	}
+	a.buf, a.ends = a.buf[:start], a.ends[:first]
+}
+
+// resolve points each staged commit's emitted at its wire forms, once
+// nothing more is appended to buf.
+func (a *commitArena) resolve(staged []stagedCommit) {
+	a.wires = a.wires[:0]
+	start := 0
+	for _, end := range a.ends {
+		a.wires = append(a.wires, a.buf[start:end:end])
+		start = end
+	}
+	for i := range staged {
+		sc := &staged[i]
+		sc.emitted = a.wires[sc.first : sc.first+sc.n : sc.first+sc.n]
+	}
+}
+
+// release returns a to the pool, unless a batch of large events grew it.
+func (a *commitArena) release() {
+	if cap(a.buf) > 4<<20 {
+		return
+	}
+	clear(a.wires)
+	a.buf, a.ends, a.wires = a.buf[:0], a.ends[:0], a.wires[:0]
+	commitArenas.Put(a)
+}
+
+// stage encodes an outcome for the commit script. The emitted events' wire
+// forms go to a, and sc.emitted points at them once a.resolve has run.
+func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (stagedCommit, error) {
+	sc := stagedCommit{receipt: d.Receipt, first: len(a.ends), n: len(out.Emitted)}
+	if c.cfg.Mode != ModeGroup {
+		sc.receipt = ""
+	}
+	for _, e := range out.Emitted {
+		var err error
+		if a.buf, err = appendWire(a.buf, e, c.cfg.MaxEventBytes); err != nil {
+			a.truncate(sc.first)
+			return sc, err
+		}
+		a.ends = append(a.ends, len(a.buf))
+	}
+	if len(out.DeadLetters) > 0 {
+		sc.dls = make([]dlFields, len(out.DeadLetters))
+	}
+	for i, dl := range out.DeadLetters {
+		f, err := fieldsOf(dl, d.Receipt)
+		if err != nil {
+			a.truncate(sc.first)
+			return sc, err
+		}
+		sc.dls[i] = f
+	}
+	return sc, nil
+}
+
+// run runs the commits in one script call and returns one error per commit,
+// and the script's own error (nil when it ran).
+func (c *committer) run(ctx context.Context, commits []stagedCommit) ([]error, error) {
+	errs := make([]error, len(commits))
+	res, err := commitScript.Run(ctx, c.rdb, []string{c.cfg.Stream, c.cfg.DeadLetterStream}, c.args(commits)...).Int64Slice()
+	if err == nil && len(res) != len(commits) {
+		err = fmt.Errorf("commit script answered %d results for %d commits", len(res), len(commits))
+	}
+	for i, sc := range commits {
+		switch {
+		case isNoGroup(err) && sc.receipt != "":
+			errs[i] = fmt.Errorf("redis: commit %s: consumer group lost: %w", sc.receipt, core.ErrDeliveryLost)
+		case err != nil:
+			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, err) // retried
+		case res[i] == 0:
+			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, core.ErrDeliveryLost)
+		}
+	}
+	return errs, err
+}
+
+// args lays out the commit script's ARGV (see scripts/commit.lua).
+func (c *committer) args(commits []stagedCommit) []any {
+	size := 8
+	for _, sc := range commits {
+		size += 3 + len(sc.emitted) + 2*dlFieldN*len(sc.dls)
+	}
+	// The script checks ownership with one XPENDING over the receipts'
+	// range instead of one per commit.
+	var lo, hi streamID
+	have := false
+	for _, sc := range commits {
+		if sc.receipt == "" {
+			continue
+		}
+		id, err := parseStreamID(sc.receipt)
+		if err != nil {
+			continue // the per-entry check in the script deals with it
+		}
+		if !have || id.less(lo) {
+			lo = id
+		}
+		if !have || hi.less(id) {
+			hi = id
+		}
+		have = true
+	}
+	rangeStart, rangeEnd := "", ""
+	if have {
+		rangeStart, rangeEnd = lo.String(), hi.String()
+	}
+	rangeCount := 2*len(commits) + 2*c.cfg.Batch
+	args := make([]any, 0, size)
+	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN)
+	for _, sc := range commits {
+		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls))
+		for _, w := range sc.emitted {
+			args = append(args, w)
+		}
+		for _, f := range sc.dls {
+			args = f.appendArgs(args)
+		}
+	}
+	return args
+}
+
+// commitStaged runs the commits (see committer.run) and settles what this
+// consumer holds: a receipt committed or lost is no longer its.
+func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit) []error {
+	errs, err := b.commits.run(ctx, commits)
+	for i, sc := range commits {
+		if errs[i] == nil || errors.Is(errs[i], core.ErrDeliveryLost) {
+			b.own.letGo(sc.receipt)
+		}
+	}
+	if isNoGroup(err) {
+		_ = b.reader.recreateGroup(ctx) // the group, and with it these deliveries, is gone
+	}
+	return errs
+}
+
+// Commit adds the emitted events to the stream, the dead letters to the
+// dead-letter stream, and acknowledges d, in one Lua script: all of it or
+// none. In ModeGroup it first checks that d is still pending for this
+// consumer; if another consumer reclaimed it, nothing is written and the
+// error is core.ErrDeliveryLost.
+func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
+	if b.isClosed() {
+		return core.ErrClosed
+	}
+	var a commitArena
+	sc, err := b.commits.stage(d, out, &a)
+	if err != nil {
+		return err
+	}
+	staged := []stagedCommit{sc}
+	a.resolve(staged)
+	return b.commitStaged(ctx, staged)[0]
+}
+
+// CommitBatch commits each outcome as Commit would, all in one script call
+// (one round trip): each commit is atomic on its own, and one that fails
+// its check (core.ErrDeliveryLost) or cannot be encoded does not stop the
+// others.
+func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	errs := make([]error, len(commits))
+	if b.isClosed() {
+		for i := range errs {
+			errs[i] = core.ErrClosed
+		}
+		return errs
+	}
+	a := commitArenas.Get().(*commitArena)
+	defer a.release() // go-redis is done with the arguments when commitStaged returns
+	staged := make([]stagedCommit, 0, len(commits))
+	index := make([]int, 0, len(commits))
+	for i, c := range commits {
+		sc, err := b.commits.stage(c.Delivery, c.Outcome, a)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		staged = append(staged, sc)
+		index = append(index, i)
+	}
+	a.resolve(staged)
+	// One script call per few MiB, so that a batch of large events does not
+	// block Redis in one long script.
+	const maxCallBytes = 4 << 20
+	for start := 0; start < len(staged); {
+		end, bytes := start, 0
+		for end < len(staged) && (end == start || bytes+staged[end].size() <= maxCallBytes) {
+			bytes += staged[end].size()
+			end++
+		}
+		for j, err := range b.commitStaged(ctx, staged[start:end]) {
+			errs[index[start+j]] = err
+		}
+		start = end
+	}
+	return errs
+}
+
+// commit writes one outcome given in encoded form: the emitted wire forms
+// and dead letters, with the acknowledgement of receipt ("" for none).
+func (b *Backend) commit(ctx context.Context, receipt string, emitted [][]byte, dls []dlFields) error {
+	return b.commitStaged(ctx, []stagedCommit{{receipt: receipt, emitted: emitted, dls: dls}})[0]
+}
+
+// requeue puts d back at the end of the stream, as a new entry holding the
+// same event, and acknowledges the old entry, atomically.
+func (b *Backend) requeue(ctx context.Context, d core.Delivery) error {
+	w, err := appendWire(make([]byte, 0, 256), d.Event, b.cfg.MaxEventBytes)
+	if err != nil {
+		return err
+	}
+	return b.commit(ctx, d.Receipt, [][]byte{w}, nil)
+}

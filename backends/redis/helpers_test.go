@@ -1,0 +1,122 @@
+package redis_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/core"
+)
+
+const stream = nsredis.DefaultStream
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func inspect(t *testing.T, addr string) *goredis.Client {
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// clocked starts a miniredis whose clock the test moves (for idle times):
+// the server, a client to inspect it, its time now, and its URL.
+func clocked(t *testing.T) (*miniredis.Miniredis, *goredis.Client, time.Time, string) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	now := time.Now()
+	mr.SetTime(now)
+	return mr, inspect(t, mr.Addr()), now, "redis://" + mr.Addr()
+}
+
+// readAs reads n new entries of the stream as consumer, through rdb (a worker
+// that read them and died, or whose reply was lost), and returns their ids.
+func readAs(t *testing.T, rdb *goredis.Client, consumer string, n int64) []string {
+	t.Helper()
+	res, err := rdb.XReadGroup(ctxT(t), &goredis.XReadGroupArgs{Group: nsredis.DefaultGroup, Consumer: consumer,
+		Streams: []string{stream, ">"}, Count: n}).Result()
+	if err != nil {
+		t.Fatalf("XREADGROUP as %s: %v", consumer, err)
+	}
+	var ids []string
+	for _, m := range res[0].Messages {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func mustPull(t *testing.T, b *nsredis.Backend) core.Delivery {
+	t.Helper()
+	d, ok, err := b.Pull(ctxT(t), 2*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("Pull: ok=%v err=%v, want an event", ok, err)
+	}
+	return d
+}
+
+func mustEmpty(t *testing.T, b *nsredis.Backend) {
+	t.Helper()
+	d, ok, err := b.Pull(ctxT(t), 150*time.Millisecond)
+	if err != nil || ok {
+		t.Fatalf("Pull: got %v ok=%v err=%v, want nothing", d.Event, ok, err)
+	}
+}
+
+func pendingCount(t *testing.T, rdb *goredis.Client) int64 {
+	t.Helper()
+	p, err := rdb.XPending(context.Background(), stream, nsredis.DefaultGroup).Result()
+	if err != nil {
+		t.Fatalf("XPENDING: %v", err)
+	}
+	return p.Count
+}
+
+func streamLen(t *testing.T, rdb *goredis.Client, key string) int64 {
+	t.Helper()
+	n, err := rdb.XLen(context.Background(), key).Result()
+	if err != nil {
+		t.Fatalf("XLEN %s: %v", key, err)
+	}
+	return n
+}
+
+func ev(t *testing.T, typ string, n int) core.Event {
+	t.Helper()
+	e, err := core.NewEvent(typ, map[string]int{"n": n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newBackend(t *testing.T, cfg nsredis.Config) *nsredis.Backend {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = discard()
+	}
+	if cfg.Block == 0 {
+		cfg.Block = 100 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := nsredis.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}

@@ -1,0 +1,14 @@
+package redis
+
+// Log keys of the backend's own lines, beside core's (core.KeyError,
+// core.KeyReason, core.KeyAttempt). They are stable: alerts may rely on them.
+const (
+	keyStream          = "stream"
+	keyGroup           = "group"
+	keyEntryID         = "entry_id"          // the stream entry a line is about
+	keyFromConsumer    = "from_consumer"     // whom a reclaimed entry was taken from
+	keyConsumers       = "consumers"         // names removed from the group, comma-separated
+	keyRemoved         = "removed"           // entries a trim removed
+	keyMinID           = "min_id"            // the id a trim kept everything from
+	keyDeadLetterError = "dead_letter_error" // why an entry could not be dead-lettered
+)

@@ -1,0 +1,107 @@
+package redis_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/core"
+)
+
+func TestTrimSparesPendingAndUndelivered(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := inspect(t, mr.Addr())
+	url := "redis://" + mr.Addr()
+	a := newBackend(t, nsredis.Config{URL: url, Consumer: "a", Batch: 1})
+	ctx := ctxT(t)
+	var ids []string
+	for i := range 20 {
+		_ = a.Enqueue(ctx, ev(t, "E", i))
+	}
+	all, _ := rdb.XRange(ctx, stream, "-", "+").Result()
+	for _, m := range all {
+		ids = append(ids, m.ID)
+	}
+	for range 10 { // handled and acknowledged
+		if err := a.Ack(ctx, mustPull(t, a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 { // delivered, still pending
+		mustPull(t, a)
+	}
+	// b trims to 2 entries on its first pull; 5 entries were never delivered.
+	b := newBackend(t, nsredis.Config{URL: url, Consumer: "b", Batch: 1,
+		Trim: nsredis.Trim{MaxLen: 2, Interval: time.Millisecond}})
+	mustPull(t, b)
+	left, _ := rdb.XRange(ctx, stream, "-", "+").Result()
+	have := map[string]bool{}
+	for _, m := range left {
+		have[m.ID] = true
+	}
+	for i, id := range ids[10:] {
+		if !have[id] {
+			t.Errorf("entry #%d (%s), pending or undelivered, was trimmed", 10+i, id)
+		}
+	}
+	if len(left) >= 20 {
+		t.Errorf("nothing trimmed: %d entries left", len(left))
+	}
+	for i, id := range ids[:10] {
+		if have[id] {
+			t.Errorf("acknowledged entry #%d (%s) survived a trim to MaxLen 2", i, id)
+		}
+	}
+}
+
+// Consumers that hold nothing and have not been seen for ClaimMinIdle are
+// removed from the group; a dead one with pending entries stays until
+// reclaim has moved them. (miniredis does not report consumers' idle times.)
+func TestRealRedisRemovesIdleConsumers(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "live", ClaimMinIdle: 300 * time.Millisecond, ClaimInterval: 50 * time.Millisecond})
+	ctx := ctxT(t)
+	for i := range 2 {
+		if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.XAck(ctx, stream, nsredis.DefaultGroup, readAs(t, rdb, "gone", 1)...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	readAs(t, rdb, "dead", 1) // and keeps it
+	consumers := func() map[string]int64 {
+		cs, err := rdb.XInfoConsumers(ctx, stream, nsredis.DefaultGroup).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int64{}
+		for _, c := range cs {
+			m[c.Name] = c.Pending
+		}
+		return m
+	}
+	time.Sleep(400 * time.Millisecond)
+
+	d := mustPull(t, b) // removes "gone", then reclaims what "dead" held
+	if d.Attempt != 2 {
+		t.Fatalf("pulled %s attempt %d, want the reclaimed entry", d.Event, d.Attempt)
+	}
+	if got := consumers(); len(got) != 2 || got["dead"] != 0 || got["live"] != 1 {
+		t.Errorf("consumers after the first round: %v, want dead (its entry moved) and live", got)
+	}
+	if err := b.Commit(ctx, d, core.Outcome{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, ok, err := b.Pull(ctx, 100*time.Millisecond); ok || err != nil {
+		t.Fatalf("Pull: ok %v, err %v; want nothing", ok, err)
+	}
+	if got := consumers(); len(got) != 1 || got["live"] != 0 {
+		t.Errorf("consumers after the second round: %v, want live alone", got)
+	}
+}

@@ -1,0 +1,283 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// ownership keeps the rules on which entries this consumer may commit,
+// reclaim or take back; they are what a change here is most likely to
+// break:
+//   - An entry is this consumer's while it is pending under its name in the
+//     group. Only then may it commit the entry: the commit script checks it
+//     and writes nothing otherwise (core.ErrDeliveryLost).
+//   - held is what this consumer has read and not yet committed or
+//     acknowledged: buffered or being handled. Those entries are pending for
+//     it but not stuck; reclaim and take-back leave them alone.
+//   - Reclaim takes entries pending with any consumer for ClaimMinIdle
+//     (XPENDING IDLE, then XCLAIM with the same min-idle, so two consumers
+//     never both take one), and dead-letters those delivered MaxDeliveries
+//     times instead.
+//   - An entry pending under this consumer's name that it does not hold was
+//     lost on the way: a read reply lost with the connection, or a previous
+//     process with the same Config.Consumer. Take-back claims it again at
+//     once instead of after ClaimMinIdle, but only while it is still this
+//     consumer's (one script checks and claims), at start and after a read
+//     or claim failed (replyLost).
+//   - handing is held shared by what hands entries to this consumer (reads,
+//     reclaim) until they are held, and exclusively by take-back, which
+//     must not mistake an entry a read is still receiving for a lost one.
+type ownership struct {
+	rdb goredis.UniversalClient
+	cfg *Config
+
+	handing sync.RWMutex
+
+	mu         sync.Mutex
+	held       map[string]struct{}
+	recoverOwn bool      // entries may be pending for this consumer that it never received
+	lastClaim  time.Time // the last reclaim round; zero: due at once
+}
+
+func newOwnership(rdb goredis.UniversalClient, cfg *Config) *ownership {
+	return &ownership{rdb: rdb, cfg: cfg, held: make(map[string]struct{}), recoverOwn: cfg.Mode == ModeGroup}
+}
+
+// hold records that this consumer holds the entry receipt.
+func (o *ownership) hold(receipt string) {
+	o.mu.Lock()
+	o.held[receipt] = struct{}{}
+	o.mu.Unlock()
+}
+
+// letGo forgets a receipt this consumer no longer holds.
+func (o *ownership) letGo(receipt string) {
+	if receipt == "" {
+		return
+	}
+	o.mu.Lock()
+	delete(o.held, receipt)
+	o.mu.Unlock()
+}
+
+// mustRecover reports whether this consumer should look for its own pending
+// entries before it reads: see takeBackOwn.
+func (o *ownership) mustRecover() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.recoverOwn
+}
+
+// replyLost records that a command that hands entries to this consumer
+// failed: Redis may have run it and the reply been lost with the connection,
+// leaving entries pending for this consumer that it never received.
+func (o *ownership) replyLost() {
+	o.mu.Lock()
+	o.recoverOwn = true
+	o.mu.Unlock()
+}
+
+// claimDue reports whether a reclaim round is due, and if so starts it.
+func (o *ownership) claimDue() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if time.Since(o.lastClaim) < o.cfg.ClaimInterval {
+		return false
+	}
+	o.lastClaim = time.Now()
+	return true
+}
+
+// stuck lists up to limit entries pending with any consumer for
+// ClaimMinIdle that this consumer does not hold, with their delivery counts
+// and consumers. When it finds limit of them, the next round is due at once.
+func (o *ownership) stuck(ctx context.Context, limit int) ([]string, []goredis.XPendingExt, error) {
+	pending, err := o.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
+		Stream: o.cfg.Stream, Group: o.cfg.Group, Idle: o.cfg.ClaimMinIdle,
+		Start: "-", End: "+", Count: int64(o.cfg.Batch),
+	}).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]string, 0, len(pending))
+	chosen := pending[:0]
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range pending {
+		if len(ids) == limit {
+			break
+		}
+		if _, mine := o.held[p.ID]; mine && p.Consumer == o.cfg.Consumer {
+			continue // in this consumer's buffer or being handled: slow, not stuck
+		}
+		ids = append(ids, p.ID)
+		chosen = append(chosen, p)
+	}
+	if len(ids) == limit {
+		o.lastClaim = time.Time{} // more may be stuck: the next round is due at once
+	}
+	return ids, chosen, nil
+}
+
+// lostOwn lists up to limit entries pending under this consumer's name that
+// it does not hold, paging past those it holds. It clears recoverOwn unless
+// it found limit of them (more may be left: again before the next read).
+func (o *ownership) lostOwn(ctx context.Context, limit int) ([]any, error) {
+	var ids []any
+	for start := "-"; len(ids) < limit; {
+		page, err := o.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
+			Stream: o.cfg.Stream, Group: o.cfg.Group, Consumer: o.cfg.Consumer,
+			Start: start, End: "+", Count: int64(o.cfg.Batch),
+		}).Result()
+		if err != nil {
+			return nil, err
+		}
+		o.mu.Lock()
+		for _, p := range page {
+			if _, held := o.held[p.ID]; !held && len(ids) < limit {
+				ids = append(ids, p.ID)
+			}
+		}
+		o.mu.Unlock()
+		if len(page) < o.cfg.Batch {
+			break
+		}
+		last, err := parseStreamID(page[len(page)-1].ID)
+		if err != nil {
+			return nil, err
+		}
+		start = last.next().String()
+	}
+	o.mu.Lock()
+	o.recoverOwn = len(ids) == limit
+	o.mu.Unlock()
+	return ids, nil
+}
+
+// reclaim claims the entries that have sat unacknowledged with any consumer
+// for ClaimMinIdle, and dead-letters those already delivered MaxDeliveries
+// times. It claims no more than a read would fetch (see nextCount); when
+// that leaves some, it looks again as soon as it has handed these out.
+func (b *Backend) reclaim(ctx context.Context) error {
+	b.own.handing.RLock()
+	defer b.own.handing.RUnlock()
+	ids, pending, err := b.own.stuck(ctx, b.reader.nextCount())
+	if isNoGroup(err) {
+		return b.reader.recreateGroup(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: list pending entries: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	msgs, err := b.rdb.XClaim(ctx, &goredis.XClaimArgs{
+		Stream: b.cfg.Stream, Group: b.cfg.Group, Consumer: b.cfg.Consumer,
+		MinIdle: b.cfg.ClaimMinIdle, Messages: ids,
+	}).Result()
+	if err != nil {
+		b.own.replyLost()
+		return fmt.Errorf("redis: claim pending entries: %w", err)
+	}
+	info := make(map[string]goredis.XPendingExt, len(pending))
+	for _, p := range pending {
+		info[p.ID] = p
+	}
+	claimed := make([]claimedEntry, len(msgs))
+	for i, m := range msgs {
+		claimed[i] = claimedEntry{XMessage: m, from: info[m.ID].Consumer, delivered: int(info[m.ID].RetryCount)}
+	}
+	b.acceptClaimed(ctx, claimed, "redis: reclaimed a stuck entry")
+	return nil
+}
+
+// takeBackOwn takes back the entries pending under this consumer's name
+// that it does not hold (see ownership).
+func (b *Backend) takeBackOwn(ctx context.Context) error {
+	b.own.handing.Lock() // no read may be under way: its entries are pending and not yet held
+	defer b.own.handing.Unlock()
+	ids, err := b.own.lostOwn(ctx, b.reader.nextCount())
+	if isNoGroup(err) {
+		return b.reader.recreateGroup(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("redis: list this consumer's pending entries: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	res, err := takeBackScript.Run(ctx, b.rdb, []string{b.cfg.Stream},
+		append([]any{b.cfg.Group, b.cfg.Consumer}, ids...)...).Slice()
+	if err != nil {
+		b.own.replyLost()
+		return fmt.Errorf("redis: take back this consumer's pending entries: %w", err)
+	}
+	claimed, err := parseTakenBack(res)
+	if err != nil {
+		return fmt.Errorf("redis: take back this consumer's pending entries: %w", err)
+	}
+	for i := range claimed {
+		claimed[i].from = b.cfg.Consumer
+	}
+	b.acceptClaimed(ctx, claimed, "redis: took back an entry pending for this consumer that it had not received")
+	return nil
+}
+
+// claimedEntry is an entry this consumer has just claimed: from whom, and
+// how many times it had been delivered before the claim.
+type claimedEntry struct {
+	goredis.XMessage
+	from      string
+	delivered int
+}
+
+// acceptClaimed buffers claimed entries, or dead-letters those delivered
+// MaxDeliveries times already, and counts them as a read for nextCount.
+func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg string) {
+	for _, c := range claimed {
+		if c.delivered >= b.cfg.MaxDeliveries {
+			raw, _ := rawEvent(c.Values)
+			if raw == "" {
+				raw = describe(c.Values)
+			}
+			b.deadLetterEntry(ctx, c.ID, cut(raw, b.cfg.MaxEventBytes), "", ReasonMaxDeliveries,
+				fmt.Sprintf("delivered %d times without being acknowledged", c.delivered), c.delivered)
+			continue
+		}
+		b.log.LogAttrs(ctx, slog.LevelInfo, msg,
+			slog.String(keyEntryID, c.ID), slog.String(keyFromConsumer, c.from), slog.Int(core.KeyAttempt, c.delivered+1))
+		b.accept(ctx, c.XMessage, c.delivered+1)
+	}
+	b.reader.noteRead(len(claimed)) // as a read would
+}
+
+// parseTakenBack reads takeBackScript's answer.
+func parseTakenBack(res []any) ([]claimedEntry, error) {
+	out := make([]claimedEntry, 0, len(res))
+	for _, r := range res {
+		item, ok := r.([]any)
+		if !ok || len(item) != 3 {
+			return nil, fmt.Errorf("unexpected answer %v", r)
+		}
+		id, ok1 := item[0].(string)
+		fields, ok2 := item[1].([]any)
+		n, ok3 := item[2].(int64)
+		if !ok1 || !ok2 || !ok3 || len(fields)%2 != 0 {
+			return nil, fmt.Errorf("unexpected entry %v", r)
+		}
+		values := make(map[string]any, len(fields)/2)
+		for i := 0; i < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			values[k] = fields[i+1]
+		}
+		out = append(out, claimedEntry{XMessage: goredis.XMessage{ID: id, Values: values}, delivered: int(n)})
+	}
+	return out, nil
+}

@@ -1,0 +1,292 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// reader reads entries for this consumer and keeps them in a buffer until
+// Pull hands them out. The rules it keeps:
+//   - The buffer hands out in stream order, except released deliveries,
+//     which go to its front.
+//   - Once closed, the buffer takes nothing more: what a read brings in
+//     after Close is put back in the stream by the Backend, not left
+//     pending for a consumer that is gone.
+//   - In ModeGroup a read asks for about what the consumer hands out in
+//     holdTarget (nextCount), so a slow consumer does not sit on entries
+//     that idle ones could take.
+//   - In ModeStream reads share one position in the stream (streamLast):
+//     one read at a time (sem).
+//   - The group is created from the start of the stream, so nothing
+//     enqueued before the first worker is missed; a lost group (NOGROUP) is
+//     re-created and the loss logged.
+type reader struct {
+	rdb goredis.UniversalClient
+	cfg *Config
+	log *slog.Logger
+	sem chan struct{} // ModeStream: the one read under way
+
+	mu         sync.Mutex
+	buf        []core.Delivery // buf[head:] not yet handed out
+	head       int             // so that the array is reused from one read to the next
+	closed     bool
+	streamLast string // ModeStream: id of the last entry read, "$" until known
+	groupReady bool
+	// ModeGroup reads ask for count entries (see nextCount). lastRead is
+	// when the last read that fetched something returned, and lastN how
+	// many it fetched.
+	count    int
+	lastRead time.Time
+	lastN    int
+}
+
+func newReader(rdb goredis.UniversalClient, cfg *Config, log *slog.Logger) *reader {
+	r := &reader{rdb: rdb, cfg: cfg, log: log, sem: make(chan struct{}, 1)}
+	if cfg.Mode == ModeStream {
+		r.streamLast = "$"
+	}
+	return r
+}
+
+// pop hands out the next buffered delivery.
+func (r *reader) pop() (core.Delivery, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.head == len(r.buf) {
+		return core.Delivery{}, false
+	}
+	d := r.buf[r.head]
+	r.buf[r.head] = core.Delivery{}
+	r.head++
+	if r.head == len(r.buf) {
+		r.buf, r.head = r.buf[:0], 0
+	}
+	return d, true
+}
+
+// push buffers d, and reports false once the reader is closed.
+func (r *reader) push(d core.Delivery) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.buf = append(r.buf, d)
+	return true
+}
+
+// pushFront buffers d to be handed out before anything else, and reports
+// false once the reader is closed.
+func (r *reader) pushFront(d core.Delivery) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if r.head > 0 {
+		r.head--
+		r.buf[r.head] = d
+	} else {
+		r.buf = append([]core.Delivery{d}, r.buf...)
+	}
+	return true
+}
+
+// close stops the buffer and returns what it had not handed out.
+func (r *reader) close() []core.Delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	left := r.buf[r.head:]
+	r.buf, r.head = nil, 0
+	return left
+}
+
+// firstCount is what a consumer's first read in a group fetches, and
+// holdTarget how long what one read fetched may wait in its buffer before it
+// is all handed out: see nextCount.
+const (
+	firstCount = 8
+	holdTarget = 20 * time.Millisecond
+)
+
+// nextCount returns how many entries the next read in the group asks for.
+// Entries a consumer has read wait for it alone, however busy it is, while
+// other consumers may be idle; so it reads about what it hands out within
+// holdTarget. The count doubles, up to Config.Batch, after a full read that
+// was all handed out sooner; after a read that took longer, it drops to
+// what was handed out within holdTarget (at most half, at least 1). Quick
+// handlers get large reads (fewer round trips, larger commit batches); slow
+// ones get one entry at a time, and the rest of the stream goes to
+// whichever consumer is free.
+func (r *reader) nextCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.count == 0 {
+		r.count = min(firstCount, r.cfg.Batch)
+		return r.count
+	}
+	if r.lastRead.IsZero() {
+		return r.count // nothing learnt since the last read asked
+	}
+	held := time.Since(r.lastRead)
+	r.lastRead = time.Time{} // one adjustment per read, however many goroutines pull
+	switch {
+	case held > holdTarget:
+		r.count = max(min(r.count/2, int(int64(r.lastN)*int64(holdTarget)/int64(held))), 1)
+	case r.lastN >= r.count:
+		r.count = min(r.count*2, r.cfg.Batch)
+	}
+	return r.count
+}
+
+// noteRead records that n entries (if any) were just buffered, for
+// nextCount. Reads and claims call it once their entries are in the buffer:
+// a Pull that finds it empty before then has not handed them out.
+func (r *reader) noteRead(n int) {
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.lastRead, r.lastN = time.Now(), n
+	r.mu.Unlock()
+}
+
+// readGroup reads up to count new entries for this consumer (XREADGROUP),
+// blocking at most block. A lost group is re-created, and the read returns
+// nothing.
+func (r *reader) readGroup(ctx context.Context, block time.Duration, count int) ([]goredis.XMessage, error) {
+	streams, err := r.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
+		Group:    r.cfg.Group,
+		Consumer: r.cfg.Consumer,
+		Streams:  []string{r.cfg.Stream, ">"},
+		Count:    int64(count),
+		Block:    block,
+	}).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return nil, nil
+	case isNoGroup(err):
+		return nil, r.recreateGroup(ctx)
+	case err != nil:
+		return nil, fmt.Errorf("redis: read group %q: %w", r.cfg.Group, err)
+	}
+	return messages(streams), nil
+}
+
+// readStream reads the entries after the last one read (XREAD), blocking at
+// most block. It moves the position past what it returns.
+func (r *reader) readStream(ctx context.Context, block time.Duration) ([]goredis.XMessage, error) {
+	select {
+	case r.sem <- struct{}{}:
+		defer func() { <-r.sem }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(block):
+		return nil, nil // another Pull is reading; this one times out instead
+	}
+	last := r.position()
+	if last == "$" {
+		if err := r.resolveStreamStart(ctx); err != nil {
+			return nil, fmt.Errorf("redis: read stream %q: %w", r.cfg.Stream, err)
+		}
+		last = r.position()
+	}
+	streams, err := r.rdb.XRead(ctx, &goredis.XReadArgs{
+		Streams: []string{r.cfg.Stream, last},
+		Count:   int64(r.cfg.Batch),
+		Block:   block,
+	}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: read stream %q: %w", r.cfg.Stream, err)
+	}
+	msgs := messages(streams)
+	if len(msgs) > 0 {
+		r.mu.Lock()
+		r.streamLast = msgs[len(msgs)-1].ID
+		r.mu.Unlock()
+	}
+	return msgs, nil
+}
+
+func messages(streams []goredis.XStream) []goredis.XMessage {
+	if len(streams) == 1 {
+		return streams[0].Messages
+	}
+	var msgs []goredis.XMessage
+	for _, s := range streams {
+		msgs = append(msgs, s.Messages...)
+	}
+	return msgs
+}
+
+func (r *reader) position() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.streamLast
+}
+
+// resolveStreamStart turns "$" into the id of the stream's last entry, so
+// that ModeStream reads everything enqueued after New.
+func (r *reader) resolveStreamStart(ctx context.Context) error {
+	msgs, err := r.rdb.XRevRangeN(ctx, r.cfg.Stream, "+", "-", 1).Result()
+	if err != nil {
+		return err
+	}
+	last := "0-0"
+	if len(msgs) == 1 {
+		last = msgs[0].ID
+	}
+	r.mu.Lock()
+	if r.streamLast == "$" {
+		r.streamLast = last
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// ensureGroup creates the consumer group, and the stream with it, reading
+// from the start of the stream so that nothing enqueued before the first
+// worker is missed. An existing group (BUSYGROUP) is fine.
+func (r *reader) ensureGroup(ctx context.Context) error {
+	err := r.rdb.XGroupCreateMkStream(ctx, r.cfg.Stream, r.cfg.Group, "0").Err()
+	if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
+		return fmt.Errorf("redis: create group %q on %q: %w", r.cfg.Group, r.cfg.Stream, err)
+	}
+	r.mu.Lock()
+	r.groupReady = true
+	r.mu.Unlock()
+	return nil
+}
+
+// recreateGroup handles NOGROUP: Redis lost the group (a restart without
+// persistence, or someone deleted it). Entries it had pending are gone with
+// it; that loss is Redis's and is logged.
+func (r *reader) recreateGroup(ctx context.Context) error {
+	r.mu.Lock()
+	was := r.groupReady
+	r.mu.Unlock()
+	if err := r.ensureGroup(ctx); err != nil {
+		return err
+	}
+	if was {
+		r.log.LogAttrs(ctx, slog.LevelError, "redis: consumer group was lost (Redis restarted without persistence?); re-created it: entries it had pending are gone",
+			slog.String(keyStream, r.cfg.Stream), slog.String(keyGroup, r.cfg.Group))
+	}
+	return nil
+}
+
+func isNoGroup(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOGROUP")
+}

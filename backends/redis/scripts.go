@@ -1,0 +1,26 @@
+package redis
+
+import (
+	_ "embed" // the Lua scripts
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The backend's Lua scripts, each in scripts/ with its KEYS and ARGV. Field
+// names of entries and dead letters are passed in ARGV, so that they are
+// spelled once, in Go (entry.go, deadletters.go).
+var (
+	//go:embed scripts/commit.lua
+	commitLua string
+	//go:embed scripts/takeback.lua
+	takeBackLua string
+	//go:embed scripts/removeidle.lua
+	removeIdleLua string
+	//go:embed scripts/redrive.lua
+	redriveLua string
+
+	commitScript     = goredis.NewScript(commitLua)
+	takeBackScript   = goredis.NewScript(takeBackLua)
+	removeIdleScript = goredis.NewScript(removeIdleLua)
+	redriveScript    = goredis.NewScript(redriveLua)
+)

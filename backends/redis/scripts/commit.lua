@@ -1,0 +1,75 @@
+-- Commits a batch of outcomes, each atomically. See committer.go.
+-- KEYS: stream, dead-letter stream.
+-- ARGV: group, consumer, number of commits, the lowest and highest receipt
+-- ("" for none) and a bound for listing what is pending between them, the
+-- name of an entry's event field, the number of fields of a dead letter;
+-- then for each commit: entry id ("" for none), number of emitted events,
+-- number of dead letters, the emitted events' wire forms, and each dead
+-- letter as field name / value pairs.
+-- With an entry id it first checks the entry is still pending for this
+-- consumer, and writes nothing for that commit if not. Returns 1 (done) or 0
+-- (lost) per commit.
+local group, consumer, k = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local field, dlw = ARGV[7], 2 * tonumber(ARGV[8])
+-- Check up front what could make a write fail: a script is not rolled back.
+for _, key in ipairs(KEYS) do
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'stream' and t ~= 'none' then
+    return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
+  end
+end
+-- The entries pending for this consumer between the lowest and highest
+-- receipt, in one call; if the answer may be cut short, entries not in it
+-- are checked one by one.
+local mine, complete = {}, false
+if ARGV[4] ~= '' then
+  local limit = tonumber(ARGV[6])
+  local p = redis.call('XPENDING', KEYS[1], group, ARGV[4], ARGV[5], limit, consumer)
+  for _, e in ipairs(p) do
+    mine[e[1]] = true
+  end
+  complete = #p < limit
+end
+local res, acks, done = {}, {}, {}
+local i = 9
+for c = 1, k do
+  local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
+  i = i + 3
+  local ok = 1
+  if id ~= '' and done[id] then
+    ok = 0 -- committed earlier in this batch
+  elseif id ~= '' and not mine[id] then
+    if complete then
+      ok = 0
+    else
+      local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+      if #p == 0 or p[1][2] ~= consumer then
+        ok = 0
+      end
+    end
+  end
+  if ok == 1 then
+    for _ = 1, n do
+      redis.call('XADD', KEYS[1], '*', field, ARGV[i])
+      i = i + 1
+    end
+    for _ = 1, m do
+      redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + dlw - 1))
+      i = i + dlw
+    end
+    if id ~= '' then
+      acks[#acks + 1] = id
+      done[id] = true
+    end
+  else
+    i = i + n + dlw * m
+  end
+  res[c] = ok
+end
+-- One XACK for the batch. Each commit stays all or nothing because no write
+-- can fail once the checks above have passed (key types; Redis 7 refuses a
+-- script for memory only at its first write).
+for j = 1, #acks, 500 do
+  redis.call('XACK', KEYS[1], group, unpack(acks, j, math.min(j + 499, #acks)))
+end
+return res
