@@ -54,10 +54,13 @@ type link struct {
 
 // reset closes both sides at once, with RST where the OS allows, as a
 // connection lost would.
-func (l *link) reset() {
+func (l *link) reset() { l.close(true) }
+
+// close closes both sides, with RST (abort) or FIN.
+func (l *link) close(abort bool) {
 	l.once.Do(func() {
 		for _, c := range []net.Conn{l.client, l.server} {
-			if tc, ok := c.(*net.TCPConn); ok {
+			if tc, ok := c.(*net.TCPConn); ok && abort {
 				_ = tc.SetLinger(0)
 			}
 			_ = c.Close()
@@ -133,7 +136,8 @@ func (p *Proxy) Heal() {
 
 // CutReply makes the proxy cut the replies of the next n commands for which
 // match returns true: the server runs the command, and instead of its reply
-// the client's connection is reset. args are the command's arguments, the
+// the client reads the end of the connection (as when a proxy or a load
+// balancer drops it). args are the command's arguments, the
 // name first, as sent.
 func (p *Proxy) CutReply(match func(args []string) bool, n int) {
 	p.mu.Lock()
@@ -278,7 +282,8 @@ func (p *Proxy) forwardReplies(l *link, pending <-chan []string) {
 			return
 		}
 		if p.cutNow(args) {
-			return // drop resets both sides
+			l.close(false) // the client reads EOF where the reply should be
+			return
 		}
 		if _, err := l.client.Write(raw); err != nil {
 			return
