@@ -18,6 +18,7 @@ func newRedisClient(url string) (*goredis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-redis-url %s: %w", redis.RedactURL(url), err)
 	}
+	redis.ClientDefaults(opts)
 	return goredis.NewClient(opts), nil
 }
 

@@ -2,8 +2,10 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,12 +64,23 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		b.rdb, b.ownRDB = c, true
 	}
+	if !b.ownRDB {
+		for _, w := range clientWarnings(b.rdb) {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: Config.Client: "+w)
+		}
+	}
 	b.reader = newReader(b.rdb, &b.cfg, b.log)
 	b.own = newOwnership(b.rdb, &b.cfg)
-	b.commits = &committer{rdb: b.rdb, cfg: &b.cfg}
+	b.commits = newCommitter(b.rdb, &b.cfg)
 	b.chores = &maintenance{rdb: b.rdb, cfg: &b.cfg, log: b.log}
 	if cfg.Mode == ModeGroup {
-		if err := b.reader.ensureGroup(ctx); err != nil {
+		cctx, cancel := bounded(ctx, cfg.Timeout)
+		defer cancel()
+		_, err := b.reader.ensureGroup(cctx, "0")
+		if err == nil {
+			err = b.reader.refreshSeen(cctx)
+		}
+		if err != nil {
 			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot create the consumer group yet; will retry on first read",
 				slog.String(keyStream, cfg.Stream), slog.String(keyGroup, cfg.Group), slog.String(core.KeyError, err.Error()))
 		}
@@ -93,16 +106,36 @@ func (b *Backend) isClosed() bool {
 	}
 }
 
-// Ping checks that Redis answers, within ctx. New does not require it (a
-// worker may start before Redis); a command that must fail fast can call it.
+// noCancel is what bounded returns when ctx ends soon enough already.
+var noCancel context.CancelFunc = func() {}
+
+// bounded returns ctx bounded to d from now, unless it ends sooner already
+// (then without allocating). With the client honouring deadlines, a
+// command sent with it fails at the bound instead of waiting on a silent
+// connection, and the connection is dropped.
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return ctx, noCancel
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// Ping checks that Redis answers, within ctx and Config.Timeout. New does
+// not require it (a worker may start before Redis); a command that must
+// fail fast can call it.
 func (b *Backend) Ping(ctx context.Context) error {
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping: %w", err)
 	}
 	return nil
 }
 
-// Enqueue adds e to the stream (XADD).
+// Enqueue adds e to the stream (XADD). It is at-least-once: an error may
+// come after Redis stored the event (the reply lost), and enqueueing it
+// again then stores it twice, with the same id; Config.EnqueueDedup makes
+// such a retry store nothing.
 func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	if b.isClosed() {
 		return core.ErrClosed
@@ -111,7 +144,18 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	if err != nil {
 		return err
 	}
-	if err := b.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err(); err != nil {
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
+	if b.cfg.EnqueueDedup > 0 {
+		err = enqueueScript.Run(ctx, b.rdb, []string{b.cfg.Stream, b.cfg.Stream + ":dedup:" + e.ID()},
+			fieldEvent, wire, b.cfg.EnqueueDedup.Milliseconds()).Err()
+		if errors.Is(err, goredis.Nil) {
+			err = nil // enqueued within the window already
+		}
+	} else {
+		err = b.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("redis: enqueue %s: %w", e, err)
 	}
 	return nil
@@ -126,6 +170,9 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
 	deadline := time.Now().Add(timeout)
 	group := b.cfg.Mode == ModeGroup
+	if group {
+		b.chores.start(b)
+	}
 	for {
 		if b.isClosed() {
 			return core.Delivery{}, false, core.ErrClosed
@@ -136,6 +183,11 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		if d, ok := b.reader.pop(); ok {
 			return d, true, nil
 		}
+		if group && b.own.checkDue() {
+			if err := b.checkOwn(ctx); err != nil {
+				return core.Delivery{}, false, b.readError(ctx, err)
+			}
+		}
 		if group && b.own.mustRecover() {
 			if err := b.takeBackOwn(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
@@ -145,7 +197,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			}
 		}
 		if group && b.own.claimDue() {
-			if err := b.claimRound(ctx); err != nil {
+			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
 			if d, ok := b.reader.pop(); ok {
@@ -162,28 +214,21 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 	}
 }
 
-// claimRound runs the chores due every ClaimInterval: idle consumers
-// removed, stuck entries reclaimed, and the stream trimmed when
-// Trim.Interval has passed too.
-func (b *Backend) claimRound(ctx context.Context) error {
-	// Before reclaim: a dead consumer is removed the round after its
-	// entries have been moved, never with them.
-	if err := b.chores.removeIdleConsumers(ctx); err != nil {
-		b.log.LogAttrs(ctx, slog.LevelDebug, "redis: could not remove idle consumers", slog.String(core.KeyError, err.Error()))
-	}
-	if err := b.reclaim(ctx); err != nil {
-		return err
-	}
-	if b.chores.trimDue() {
-		if err := b.chores.trim(ctx); err != nil {
-			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: trim failed", slog.String(core.KeyError, err.Error()))
-		}
+// checkOwn runs ownership.checkOwn within Timeout.
+func (b *Backend) checkOwn(ctx context.Context) error {
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
+	if err := b.own.checkOwn(ctx); err != nil && !isNoGroup(err) {
+		return fmt.Errorf("redis: count this consumer's pending entries: %w", err)
 	}
 	return nil
 }
 
-// read reads new entries into the buffer, blocking at most block.
+// read reads new entries into the buffer, blocking at most block (and
+// giving up at Block + Timeout on a silent connection).
 func (b *Backend) read(ctx context.Context, block time.Duration) error {
+	ctx, cancel := bounded(ctx, block+b.cfg.Timeout)
+	defer cancel()
 	if b.cfg.Mode != ModeGroup {
 		msgs, err := b.reader.readStream(ctx, block)
 		for _, m := range msgs {
@@ -195,6 +240,9 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 	b.own.handing.RLock()
 	defer b.own.handing.RUnlock()
 	msgs, err := b.reader.readGroup(ctx, block, count)
+	if isNoGroup(err) {
+		return b.recreateGroup(ctx)
+	}
 	if err != nil {
 		b.own.replyLost()
 		return err
@@ -255,6 +303,8 @@ func (b *Backend) Ack(ctx context.Context, d core.Delivery) error {
 	if b.cfg.Mode != ModeGroup || d.Receipt == "" {
 		return nil
 	}
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
 	n, err := b.rdb.XAck(ctx, b.cfg.Stream, b.cfg.Group, d.Receipt).Result()
 	if err != nil {
 		return fmt.Errorf("redis: ack %s: %w", d.Receipt, err)
@@ -280,26 +330,89 @@ func (b *Backend) Release(ctx context.Context, d core.Delivery) error {
 	return nil
 }
 
-// Close stops the Backend: every later call returns core.ErrClosed. In
-// ModeGroup, entries read but not yet handed out (or released) are put back
-// in the stream, atomically with their acknowledgement, so no entry stays
-// pending for this consumer. Close closes the client only if the Backend made
-// it from a URL. It is safe to call more than once.
+// recreateGroup handles NOGROUP. The first time (New could not reach
+// Redis) it creates the group at the start of the stream. After that the
+// group was lost (deleted, or Redis restarted without persistence): it
+// re-creates it at the restart point (see reader) and says what happened.
+func (b *Backend) recreateGroup(ctx context.Context) error {
+	oldest, holds := b.own.oldest()
+	start, was := b.reader.restartPoint(oldest, holds)
+	from := "0"
+	if was {
+		from = start.String()
+	}
+	created, err := b.reader.ensureGroup(ctx, from)
+	if err != nil || !created || !was {
+		return err // another consumer re-created it first, and said so
+	}
+	b.log.LogAttrs(ctx, slog.LevelError, "redis: consumer group was lost (deleted, or Redis restarted without persistence); "+
+		"re-created it after the last entry it was known to have delivered: what was pending in it is gone, and entries after start_id are delivered again",
+		slog.String(keyStream, b.cfg.Stream), slog.String(keyGroup, b.cfg.Group), slog.String(keyStartID, from),
+		slog.Int(keyEntries, b.own.count()))
+	return nil
+}
+
+// Close stops the Backend: every later call returns core.ErrClosed, and its
+// maintenance stops. In ModeGroup, entries read but not yet handed out (or
+// released) are put back in the stream, atomically with their
+// acknowledgement, so no entry stays pending for this consumer; what Close
+// cannot hand back (Redis unreachable) is logged, and reclaimed by another
+// consumer after ClaimMinIdle. Close returns within CloseTimeout. It closes
+// the client only if the Backend made it from a URL. It is safe to call
+// more than once.
 func (b *Backend) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closed)
+		ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+		defer cancel()
+		wait := b.chores.stop()
 		left := b.reader.close()
 		if b.cfg.Mode == ModeGroup && len(left) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			for _, d := range left {
-				b.putBack(ctx, d, "redis: could not put back an unhandled entry at close; another consumer will reclaim it")
-			}
+			b.handBack(ctx, left)
 		}
+		if b.cfg.Mode == ModeGroup {
+			// Only this process's retries needed it; a crash leaves it to
+			// expire.
+			dctx, cancel := bounded(ctx, b.cfg.Timeout)
+			_ = b.rdb.Del(dctx, b.commits.keys[2]).Err()
+			cancel()
+		}
+		wait(ctx)
 		if b.ownRDB {
 			err = b.rdb.Close()
 		}
 	})
 	return err
+}
+
+// handBack puts deliveries back in the stream, in one script call, and logs
+// those it could not.
+func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) {
+	a := commitArenas.Get().(*commitArena)
+	defer a.release()
+	staged := make([]stagedCommit, 0, len(ds))
+	var failed []string
+	for _, d := range ds {
+		sc, err := b.commits.stage(d, core.Outcome{Emitted: []core.Event{d.Event}}, a)
+		if err != nil {
+			failed = append(failed, d.Receipt)
+			continue
+		}
+		staged = append(staged, sc)
+	}
+	a.resolve(staged)
+	var last error
+	for i, err := range b.commitStaged(ctx, staged) {
+		if err != nil && !errors.Is(err, core.ErrDeliveryLost) {
+			failed, last = append(failed, staged[i].receipt), err
+		}
+	}
+	if len(failed) > 0 {
+		attrs := []slog.Attr{slog.Int(keyEntries, len(failed)), slog.String(keyEntryIDs, strings.Join(failed, ","))}
+		if last != nil {
+			attrs = append(attrs, slog.String(core.KeyError, last.Error()))
+		}
+		b.log.LogAttrs(ctx, slog.LevelWarn, "redis: could not hand back entries at close; another consumer will reclaim them after ClaimMinIdle", attrs...)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -22,11 +24,48 @@ import (
 //     in one batch is written once.
 //   - A batch is one script call per few MiB: each commit in it is atomic
 //     on its own, and one that fails its check does not stop the others.
+//   - A script call whose reply is lost after it ran is told apart from
+//     commits lost to another consumer: each call with receipts carries a
+//     token (a hash of its receipts), and the script keeps the token and
+//     its results in this consumer's commit record (commitKey). When the
+//     Spine retries the call, the script finds its token there and answers
+//     "done by an earlier run" instead of checking entries it had already
+//     acknowledged.
 //   - The wire forms of a batch's emitted events are written into one
 //     pooled arena, not one allocation each.
 type committer struct {
-	rdb goredis.UniversalClient
-	cfg *Config
+	rdb  goredis.UniversalClient
+	cfg  *Config
+	keys []string // stream, dead-letter stream, this consumer's commit record
+}
+
+func newCommitter(rdb goredis.UniversalClient, cfg *Config) *committer {
+	return &committer{rdb: rdb, cfg: cfg, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer)}}
+}
+
+// commitKey is the key of a consumer's commit record.
+func commitKey(stream, consumer string) string { return stream + ":commit:" + consumer }
+
+// token identifies a script call by its receipts, in order; "" when it has
+// none (nothing to recognise it by, nor to recognise it for).
+func token(commits []stagedCommit) string {
+	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a, 64 bits
+	h := uint64(offset)
+	n := 0
+	for _, sc := range commits {
+		if sc.receipt == "" {
+			continue
+		}
+		for i := 0; i < len(sc.receipt); i++ {
+			h = (h ^ uint64(sc.receipt[i])) * prime
+		}
+		h = (h ^ ',') * prime
+		n++
+	}
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatUint(h, 36) + "-" + strconv.Itoa(n)
 }
 
 // stagedCommit is a commit with its events already encoded.
@@ -124,10 +163,11 @@ func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (st
 }
 
 // run runs the commits in one script call and returns one error per commit,
-// and the script's own error (nil when it ran).
-func (c *committer) run(ctx context.Context, commits []stagedCommit) ([]error, error) {
-	errs := make([]error, len(commits))
-	res, err := commitScript.Run(ctx, c.rdb, []string{c.cfg.Stream, c.cfg.DeadLetterStream}, c.args(commits)...).Int64Slice()
+// how many an earlier run of the same call had done (its reply lost), and
+// the script's own error (nil when it ran).
+func (c *committer) run(ctx context.Context, commits []stagedCommit) (errs []error, earlier int, err error) {
+	errs = make([]error, len(commits))
+	res, err := commitScript.Run(ctx, c.rdb, c.keys, c.args(commits)...).Int64Slice()
 	if err == nil && len(res) != len(commits) {
 		err = fmt.Errorf("commit script answered %d results for %d commits", len(res), len(commits))
 	}
@@ -139,14 +179,16 @@ func (c *committer) run(ctx context.Context, commits []stagedCommit) ([]error, e
 			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, err) // retried
 		case res[i] == 0:
 			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, core.ErrDeliveryLost)
+		case res[i] == 2:
+			earlier++
 		}
 	}
-	return errs, err
+	return errs, earlier, err
 }
 
 // args lays out the commit script's ARGV (see scripts/commit.lua).
 func (c *committer) args(commits []stagedCommit) []any {
-	size := 8
+	size := 10
 	for _, sc := range commits {
 		size += 3 + len(sc.emitted) + 2*dlFieldN*len(sc.dls)
 	}
@@ -176,7 +218,8 @@ func (c *committer) args(commits []stagedCommit) []any {
 	}
 	rangeCount := 2*len(commits) + 2*c.cfg.Batch
 	args := make([]any, 0, size)
-	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN)
+	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
+		token(commits), commitRecordTTL.Milliseconds())
 	for _, sc := range commits {
 		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls))
 		for _, w := range sc.emitted {
@@ -189,17 +232,27 @@ func (c *committer) args(commits []stagedCommit) []any {
 	return args
 }
 
-// commitStaged runs the commits (see committer.run) and settles what this
-// consumer holds: a receipt committed or lost is no longer its.
+// commitStaged runs the commits (see committer.run), within Timeout, and
+// settles what this consumer holds: a receipt committed or lost is no
+// longer its.
 func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit) []error {
-	errs, err := b.commits.run(ctx, commits)
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
+	errs, earlier, err := b.commits.run(ctx, commits)
+	if isNoGroup(err) {
+		// The group, and with it these deliveries, is gone: re-created
+		// before them while they are still held, so they are delivered
+		// again.
+		_ = b.recreateGroup(ctx)
+	}
 	for i, sc := range commits {
 		if errs[i] == nil || errors.Is(errs[i], core.ErrDeliveryLost) {
 			b.own.letGo(sc.receipt)
 		}
 	}
-	if isNoGroup(err) {
-		_ = b.reader.recreateGroup(ctx) // the group, and with it these deliveries, is gone
+	if earlier > 0 {
+		b.log.LogAttrs(ctx, slog.LevelInfo, "redis: a commit's reply was lost after it landed; its retry found it done",
+			slog.Int(core.KeyCommits, earlier))
 	}
 	return errs
 }

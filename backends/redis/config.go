@@ -49,6 +49,14 @@ const (
 	DefaultMaxDeliveries = 5
 	DefaultMaxEventBytes = 1 << 20
 	DefaultTrimInterval  = 10 * time.Second
+	DefaultTimeout       = 2 * time.Second
+	// CloseTimeout bounds Close: how long it may take to hand back what it
+	// holds, even when Redis does not answer.
+	CloseTimeout = 5 * time.Second
+	// commitRecordTTL is how long Redis keeps a consumer's record of its
+	// last commit, by which a retried commit finds that its reply was lost
+	// after it landed (see committer).
+	commitRecordTTL = time.Hour
 )
 
 // Config configures a Backend. The zero value means every default, with a
@@ -61,7 +69,13 @@ type Config struct {
 	URL string
 	// Client is an existing go-redis client (a *Client, *ClusterClient or
 	// a failover client from NewUniversalClient), used instead of URL. The
-	// Backend does not close it.
+	// Backend does not close it. Give it MaxRetries: -1 and
+	// ContextTimeoutEnabled: true, as the Backend's own client has (New
+	// warns otherwise): a client that re-sends a command whose reply was
+	// lost hides the loss (entries read for this consumer wait ClaimMinIdle
+	// instead of being taken back at once, an event enqueued twice), and
+	// one that ignores deadlines lets a silent connection hold a read or a
+	// commit for its own timeouts.
 	Client goredis.UniversalClient
 
 	// Stream is the stream key. Default "necrostack:events". On Redis
@@ -86,6 +100,12 @@ type Config struct {
 	// long a Pull may take to notice a cancelled context. Never 0 (Redis
 	// would block forever). Default 1s.
 	Block time.Duration
+	// Timeout bounds every command the Backend sends: a blocking read gets
+	// Block + Timeout, anything else Timeout (and less when the caller's
+	// context ends sooner). A command that times out drops its connection,
+	// which is how a silent (half-open) link is found and replaced.
+	// Default 2s.
+	Timeout time.Duration
 	// Batch is the most entries one read fetches (COUNT). In ModeGroup a
 	// consumer adapts the count to its handlers: it reads about what it
 	// hands out within 20ms, so a consumer with slow handlers reads one
@@ -111,9 +131,17 @@ type Config struct {
 	// Default 1 MiB.
 	MaxEventBytes int
 
-	// Trim, when set, trims the stream now and then. It never removes an
-	// entry the group has not yet delivered or acknowledged.
+	// Trim, when set, trims the stream every Trim.Interval. It never
+	// removes an entry that any group on the stream has not yet delivered
+	// or acknowledged.
 	Trim Trim
+
+	// EnqueueDedup, when set, makes Enqueue idempotent by event id within
+	// that window: an event enqueued again (a producer retrying after an
+	// error whose write had in fact landed) is not stored twice. It costs a
+	// key per event for the window (about 100 bytes each: rate × window in
+	// all). Without it Enqueue is at-least-once. Default 0: off.
+	EnqueueDedup time.Duration
 
 	// Logger receives the backend's own logs: entries dead-lettered while
 	// reading, reclaims, trimming. Default: JSON on stderr at Info.
@@ -121,8 +149,10 @@ type Config struct {
 }
 
 // Trim is an optional retention policy, applied approximately (XTRIM MINID ~)
-// every Interval. Entries still pending in the group, and entries not yet
-// delivered to it, are always kept, whatever the policy says.
+// every Interval, as far as the policy allows however busy the stream is.
+// Entries still pending in any group on the stream, and entries not yet
+// delivered to one, are always kept, whatever the policy says: a group that
+// stops reading stops the trimming.
 type Trim struct {
 	// MaxLen keeps about this many entries. 0: no length limit.
 	MaxLen int64
@@ -153,6 +183,12 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("Block", "%v is negative", c.Block)
 	case c.Block > 0 && c.Block < time.Millisecond:
 		return bad("Block", "%v is below Redis's 1ms resolution", c.Block)
+	case c.Timeout < 0:
+		return bad("Timeout", "%v is negative", c.Timeout)
+	case c.EnqueueDedup < 0:
+		return bad("EnqueueDedup", "%v is negative", c.EnqueueDedup)
+	case c.EnqueueDedup > 0 && c.EnqueueDedup < time.Millisecond:
+		return bad("EnqueueDedup", "%v is below Redis's 1ms resolution", c.EnqueueDedup)
 	case c.Batch < 0:
 		return bad("Batch", "%d is negative", c.Batch)
 	case c.ClaimMinIdle < 0:
@@ -190,6 +226,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Block == 0 {
 		c.Block = DefaultBlock
 	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
 	if c.Batch == 0 {
 		c.Batch = DefaultBatch
 	}
@@ -211,9 +250,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	if _, ok := c.Client.(*goredis.ClusterClient); ok && hashTag(c.Stream) != hashTag(c.DeadLetterStream) {
-		return bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
-			c.DeadLetterStream, c.Stream)
+	if _, ok := c.Client.(*goredis.ClusterClient); ok {
+		// The commit touches the stream, the dead-letter stream and the
+		// consumer's commit record in one script: one slot.
+		if hashTag(c.Stream) == c.Stream {
+			return bad("Stream", "%q has no hash tag: on Redis Cluster give it one, as in {necrostack}:events, so that the keys the backend derives from it share its slot", c.Stream)
+		}
+		if hashTag(c.Stream) != hashTag(c.DeadLetterStream) {
+			return bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
+				c.DeadLetterStream, c.Stream)
+		}
 	}
 	return c, nil
 }
@@ -239,8 +285,9 @@ func defaultConsumer() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// clientFromURL parses rawURL and returns a client; errors never hold the
-// password.
+// clientFromURL parses rawURL and returns a client that never re-sends a
+// command by itself and honours deadlines (see Config.Client); errors never
+// hold the password.
 func clientFromURL(rawURL string) (*goredis.Client, error) {
 	if rawURL == "" {
 		rawURL = "redis://localhost:6379/0"
@@ -249,7 +296,44 @@ func clientFromURL(rawURL string) (*goredis.Client, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: %s", RedactURL(rawURL), Redact(err.Error(), rawURL))}
 	}
+	if u, err := url.Parse(rawURL); err == nil && u.Query().Has("max_retries") && opts.MaxRetries != -1 {
+		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: max_retries: the backend retries by itself, knowing what a lost reply means; a client that re-sends a command blindly hides lost replies (remove it, or set -1)", RedactURL(rawURL))}
+	}
+	ClientDefaults(opts)
 	return goredis.NewClient(opts), nil
+}
+
+// ClientDefaults sets on o what the Backend needs of a go-redis client, for
+// a client made to share with it through Config.Client: no blind re-sending
+// of a command whose reply was lost (MaxRetries -1: the Backend retries
+// knowing what a lost reply means), and deadlines honoured
+// (ContextTimeoutEnabled), so that a silent connection is given up at the
+// Backend's Timeout.
+func ClientDefaults(o *goredis.Options) {
+	o.MaxRetries, o.ContextTimeoutEnabled = -1, true
+}
+
+// clientWarnings says what a user-supplied client does that the Backend's
+// own would not (see Config.Client).
+func clientWarnings(c goredis.UniversalClient) []string {
+	var retries int
+	var deadlines bool
+	switch c := c.(type) {
+	case *goredis.Client:
+		retries, deadlines = c.Options().MaxRetries, c.Options().ContextTimeoutEnabled
+	case *goredis.ClusterClient:
+		retries, deadlines = c.Options().MaxRetries, c.Options().ContextTimeoutEnabled
+	default:
+		return nil
+	}
+	var out []string
+	if retries > 0 {
+		out = append(out, fmt.Sprintf("it re-sends a command whose reply was lost up to %d times (MaxRetries): set MaxRetries: -1, or entries of a lost read wait ClaimMinIdle and a retried Enqueue may store an event twice", retries))
+	}
+	if !deadlines {
+		out = append(out, "it ignores context deadlines (ContextTimeoutEnabled false): set it, or a silent connection holds reads and commits for the client's own timeouts")
+	}
+	return out
 }
 
 // RedactURL returns rawURL with its password replaced by "xxxxx", for logs

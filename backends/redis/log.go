@@ -11,4 +11,10 @@ const (
 	keyRemoved         = "removed"           // entries a trim removed
 	keyMinID           = "min_id"            // the id a trim kept everything from
 	keyDeadLetterError = "dead_letter_error" // why an entry could not be dead-lettered
+	keyEntries         = "entries"           // how many entries a line is about
+	keyEntryIDs        = "entry_ids"         // which, comma-separated
+	keyStartID         = "start_id"          // where a re-created group starts
+	keyHeldBy          = "held_by"           // the group that holds a trim back
+	keyLength          = "length"            // the stream's length
+	keyFailures        = "failures"          // how many times in a row a chore failed
 )

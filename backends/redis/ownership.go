@@ -30,10 +30,18 @@ import (
 //     process with the same Config.Consumer. Take-back claims it again at
 //     once instead of after ClaimMinIdle, but only while it is still this
 //     consumer's (one script checks and claims), at start and after a read
-//     or claim failed (replyLost).
+//     or claim failed (replyLost). A command sent on a connection that then
+//     failed may still reach Redis later (a link that heals delivers what
+//     the client had sent before it gave up), so for ClaimMinIdle after a
+//     failure the consumer compares, every lostCheckEvery, what is pending
+//     under its name with what it holds, and takes back the difference.
 //   - handing is held shared by what hands entries to this consumer (reads,
 //     reclaim) until they are held, and exclusively by take-back, which
 //     must not mistake an entry a read is still receiving for a lost one.
+//   - A held entry is leased: while this consumer holds it, the
+//     maintenance renews its idle time (leaseEvery), without raising its
+//     delivery count, so that no other consumer reclaims an entry a live
+//     consumer is still handling, however slow the handler.
 type ownership struct {
 	rdb goredis.UniversalClient
 	cfg *Config
@@ -41,20 +49,70 @@ type ownership struct {
 	handing sync.RWMutex
 
 	mu         sync.Mutex
-	held       map[string]struct{}
-	recoverOwn bool      // entries may be pending for this consumer that it never received
-	lastClaim  time.Time // the last reclaim round; zero: due at once
+	held       map[string]time.Time // when held, or its lease last renewed
+	recoverOwn bool                 // entries may be pending for this consumer that it never received
+	lastClaim  time.Time            // the last reclaim round; zero: due at once
+	suspectTo  time.Time            // until when a late command of a failed connection may land
+	lastCheck  time.Time            // the last comparison of what is pending with what is held
 }
 
+// lostCheckEvery is how often a consumer compares what is pending under its
+// name with what it holds, after a failure (see ownership).
+const lostCheckEvery = time.Second
+
 func newOwnership(rdb goredis.UniversalClient, cfg *Config) *ownership {
-	return &ownership{rdb: rdb, cfg: cfg, held: make(map[string]struct{}), recoverOwn: cfg.Mode == ModeGroup}
+	return &ownership{rdb: rdb, cfg: cfg, held: make(map[string]time.Time), recoverOwn: cfg.Mode == ModeGroup}
 }
+
+// leaseEvery is how often held entries' leases are renewed, and how old a
+// lease may grow before it is: an entry's idle time stays under half of
+// ClaimMinIdle while it is held, with room for a renewal that fails.
+func (o *ownership) leaseEvery() time.Duration { return max(o.cfg.ClaimMinIdle/4, 10*time.Millisecond) }
 
 // hold records that this consumer holds the entry receipt.
 func (o *ownership) hold(receipt string) {
 	o.mu.Lock()
-	o.held[receipt] = struct{}{}
+	o.held[receipt] = time.Now()
 	o.mu.Unlock()
+}
+
+// expiring returns the held entries whose lease is older than leaseEvery.
+func (o *ownership) expiring() []any {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var ids []any
+	limit := time.Now().Add(-o.leaseEvery())
+	for id, at := range o.held {
+		if at.Before(limit) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// renewed records that the leases of ids were renewed at t.
+func (o *ownership) renewed(ids []string, t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := o.held[id]; ok {
+			o.held[id] = t
+		}
+	}
+}
+
+// oldest returns the oldest entry this consumer holds, if any.
+func (o *ownership) oldest() (streamID, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var first streamID
+	found := false
+	for receipt := range o.held {
+		if id, err := parseStreamID(receipt); err == nil && (!found || id.less(first)) {
+			first, found = id, true
+		}
+	}
+	return first, found
 }
 
 // letGo forgets a receipt this consumer no longer holds.
@@ -65,6 +123,13 @@ func (o *ownership) letGo(receipt string) {
 	o.mu.Lock()
 	delete(o.held, receipt)
 	o.mu.Unlock()
+}
+
+// count returns how many entries this consumer holds.
+func (o *ownership) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.held)
 }
 
 // mustRecover reports whether this consumer should look for its own pending
@@ -81,7 +146,37 @@ func (o *ownership) mustRecover() bool {
 func (o *ownership) replyLost() {
 	o.mu.Lock()
 	o.recoverOwn = true
+	o.suspectTo = time.Now().Add(o.cfg.ClaimMinIdle)
 	o.mu.Unlock()
+}
+
+// checkDue reports whether to compare what is pending under this
+// consumer's name with what it holds now, and if so starts it.
+func (o *ownership) checkDue() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	if now.After(o.suspectTo) || now.Sub(o.lastCheck) < lostCheckEvery {
+		return false
+	}
+	o.lastCheck = now
+	return true
+}
+
+// checkOwn compares how many entries are pending under this consumer's
+// name with how many it holds, and asks for a take-back when more are
+// pending: entries of a command that landed late.
+func (o *ownership) checkOwn(ctx context.Context) error {
+	p, err := o.rdb.XPending(ctx, o.cfg.Stream, o.cfg.Group).Result()
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p.Consumers[o.cfg.Consumer] > int64(len(o.held)) {
+		o.recoverOwn = true
+	}
+	return nil
 }
 
 // claimDue reports whether a reclaim round is due, and if so starts it.
@@ -166,11 +261,13 @@ func (o *ownership) lostOwn(ctx context.Context, limit int) ([]any, error) {
 // times. It claims no more than a read would fetch (see nextCount); when
 // that leaves some, it looks again as soon as it has handed these out.
 func (b *Backend) reclaim(ctx context.Context) error {
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
 	b.own.handing.RLock()
 	defer b.own.handing.RUnlock()
 	ids, pending, err := b.own.stuck(ctx, b.reader.nextCount())
 	if isNoGroup(err) {
-		return b.reader.recreateGroup(ctx)
+		return b.recreateGroup(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("redis: list pending entries: %w", err)
@@ -201,11 +298,13 @@ func (b *Backend) reclaim(ctx context.Context) error {
 // takeBackOwn takes back the entries pending under this consumer's name
 // that it does not hold (see ownership).
 func (b *Backend) takeBackOwn(ctx context.Context) error {
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
 	b.own.handing.Lock() // no read may be under way: its entries are pending and not yet held
 	defer b.own.handing.Unlock()
 	ids, err := b.own.lostOwn(ctx, b.reader.nextCount())
 	if isNoGroup(err) {
-		return b.reader.recreateGroup(ctx)
+		return b.recreateGroup(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("redis: list this consumer's pending entries: %w", err)
@@ -227,6 +326,26 @@ func (b *Backend) takeBackOwn(ctx context.Context) error {
 		claimed[i].from = b.cfg.Consumer
 	}
 	b.acceptClaimed(ctx, claimed, "redis: took back an entry pending for this consumer that it had not received")
+	return nil
+}
+
+// renewLeases renews the leases of the held entries that are due (see
+// ownership).
+func (b *Backend) renewLeases(ctx context.Context) error {
+	ids := b.own.expiring()
+	if len(ids) == 0 {
+		return nil
+	}
+	start := time.Now()
+	renewed, err := leaseScript.Run(ctx, b.rdb, []string{b.cfg.Stream}, append([]any{b.cfg.Group, b.cfg.Consumer}, ids...)...).StringSlice()
+	if err != nil {
+		return fmt.Errorf("redis: renew the leases of %d entries: %w", len(ids), err)
+	}
+	b.own.renewed(renewed, start)
+	if len(renewed) < len(ids) {
+		b.log.LogAttrs(ctx, slog.LevelWarn, "redis: entries this consumer is handling are no longer its own: their commits will write nothing",
+			slog.Int(keyEntries, len(ids)-len(renewed)))
+	}
 	return nil
 }
 

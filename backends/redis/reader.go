@@ -26,8 +26,11 @@ import (
 //   - In ModeStream reads share one position in the stream (streamLast):
 //     one read at a time (sem).
 //   - The group is created from the start of the stream, so nothing
-//     enqueued before the first worker is missed; a lost group (NOGROUP) is
-//     re-created and the loss logged.
+//     enqueued before the first worker is missed. A group lost later
+//     (NOGROUP: deleted, or Redis restarted without persistence) is
+//     re-created after the last entry this consumer knew delivered (seen),
+//     or before the oldest entry it holds, never at the start of a stream
+//     that holds handled entries; the Backend logs what happened.
 type reader struct {
 	rdb goredis.UniversalClient
 	cfg *Config
@@ -40,6 +43,9 @@ type reader struct {
 	closed     bool
 	streamLast string // ModeStream: id of the last entry read, "$" until known
 	groupReady bool
+	// seen is the last entry the group is known to have delivered: read by
+	// this consumer, or the group's last-delivered id when last asked.
+	seen streamID
 	// ModeGroup reads ask for count entries (see nextCount). lastRead is
 	// when the last read that fetched something returned, and lastN how
 	// many it fetched.
@@ -161,8 +167,7 @@ func (r *reader) noteRead(n int) {
 }
 
 // readGroup reads up to count new entries for this consumer (XREADGROUP),
-// blocking at most block. A lost group is re-created, and the read returns
-// nothing.
+// blocking at most block. A lost group is an error matching isNoGroup.
 func (r *reader) readGroup(ctx context.Context, block time.Duration, count int) ([]goredis.XMessage, error) {
 	streams, err := r.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    r.cfg.Group,
@@ -174,12 +179,42 @@ func (r *reader) readGroup(ctx context.Context, block time.Duration, count int) 
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return nil, nil
-	case isNoGroup(err):
-		return nil, r.recreateGroup(ctx)
 	case err != nil:
 		return nil, fmt.Errorf("redis: read group %q: %w", r.cfg.Group, err)
 	}
-	return messages(streams), nil
+	msgs := messages(streams)
+	if len(msgs) > 0 {
+		if id, err := parseStreamID(msgs[len(msgs)-1].ID); err == nil {
+			r.noteSeen(id)
+		}
+	}
+	return msgs, nil
+}
+
+// noteSeen records that the group has delivered id.
+func (r *reader) noteSeen(id streamID) {
+	r.mu.Lock()
+	if r.seen.less(id) {
+		r.seen = id
+	}
+	r.mu.Unlock()
+}
+
+// refreshSeen asks Redis for the group's last-delivered id, so that seen is
+// close to the truth even when other consumers do the reading.
+func (r *reader) refreshSeen(ctx context.Context) error {
+	groups, err := r.rdb.XInfoGroups(ctx, r.cfg.Stream).Result()
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if g.Name == r.cfg.Group {
+			if id, err := parseStreamID(g.LastDeliveredID); err == nil {
+				r.noteSeen(id)
+			}
+		}
+	}
+	return nil
 }
 
 // readStream reads the entries after the last one read (XREAD), blocking at
@@ -256,35 +291,33 @@ func (r *reader) resolveStreamStart(ctx context.Context) error {
 	return nil
 }
 
-// ensureGroup creates the consumer group, and the stream with it, reading
-// from the start of the stream so that nothing enqueued before the first
-// worker is missed. An existing group (BUSYGROUP) is fine.
-func (r *reader) ensureGroup(ctx context.Context) error {
-	err := r.rdb.XGroupCreateMkStream(ctx, r.cfg.Stream, r.cfg.Group, "0").Err()
+// ensureGroup creates the consumer group, and the stream with it, at start
+// ("0" for the start of the stream). It reports whether this call created
+// it: an existing group (BUSYGROUP) is fine.
+func (r *reader) ensureGroup(ctx context.Context, start string) (created bool, err error) {
+	err = r.rdb.XGroupCreateMkStream(ctx, r.cfg.Stream, r.cfg.Group, start).Err()
 	if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
-		return fmt.Errorf("redis: create group %q on %q: %w", r.cfg.Group, r.cfg.Stream, err)
+		return false, fmt.Errorf("redis: create group %q on %q: %w", r.cfg.Group, r.cfg.Stream, err)
 	}
 	r.mu.Lock()
 	r.groupReady = true
 	r.mu.Unlock()
-	return nil
+	return err == nil, nil
 }
 
-// recreateGroup handles NOGROUP: Redis lost the group (a restart without
-// persistence, or someone deleted it). Entries it had pending are gone with
-// it; that loss is Redis's and is logged.
-func (r *reader) recreateGroup(ctx context.Context) error {
+// restartPoint returns where to re-create a lost group: after the last
+// entry the group is known to have delivered, or before oldest (the oldest
+// entry this consumer holds, when it holds any) if that comes first, so
+// that what it holds is delivered again. It also says whether the group
+// was ready before: if not, this is the group's first creation.
+func (r *reader) restartPoint(oldest streamID, holds bool) (start streamID, was bool) {
 	r.mu.Lock()
-	was := r.groupReady
-	r.mu.Unlock()
-	if err := r.ensureGroup(ctx); err != nil {
-		return err
+	defer r.mu.Unlock()
+	start = r.seen
+	if holds && !start.less(oldest) {
+		start = oldest.prev()
 	}
-	if was {
-		r.log.LogAttrs(ctx, slog.LevelError, "redis: consumer group was lost (Redis restarted without persistence?); re-created it: entries it had pending are gone",
-			slog.String(keyStream, r.cfg.Stream), slog.String(keyGroup, r.cfg.Group))
-	}
-	return nil
+	return start, r.groupReady
 }
 
 func isNoGroup(err error) bool {

@@ -18,9 +18,18 @@ var (
 	removeIdleLua string
 	//go:embed scripts/redrive.lua
 	redriveLua string
+	//go:embed scripts/trim.lua
+	trimLua string
+	//go:embed scripts/lease.lua
+	leaseLua string
+	//go:embed scripts/enqueue.lua
+	enqueueLua string
 
 	commitScript     = goredis.NewScript(commitLua)
 	takeBackScript   = goredis.NewScript(takeBackLua)
 	removeIdleScript = goredis.NewScript(removeIdleLua)
 	redriveScript    = goredis.NewScript(redriveLua)
+	trimScript       = goredis.NewScript(trimLua)
+	leaseScript      = goredis.NewScript(leaseLua)
+	enqueueScript    = goredis.NewScript(enqueueLua)
 )

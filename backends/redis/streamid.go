@@ -22,7 +22,6 @@ func parseStreamID(s string) (streamID, error) {
 }
 
 func (id streamID) String() string { return fmt.Sprintf("%d-%d", id.ms, id.seq) }
-func (id streamID) isZero() bool   { return id == streamID{} }
 
 func (id streamID) less(o streamID) bool {
 	return id.ms < o.ms || (id.ms == o.ms && id.seq < o.seq)
@@ -36,16 +35,13 @@ func (id streamID) next() streamID {
 	return streamID{id.ms, id.seq + 1}
 }
 
-func minIDOf(a, b streamID) streamID {
-	if a.less(b) {
-		return a
+// prev returns the greatest id before id (0-0 for 0-0).
+func (id streamID) prev() streamID {
+	switch {
+	case id.seq > 0:
+		return streamID{id.ms, id.seq - 1}
+	case id.ms > 0:
+		return streamID{id.ms - 1, ^uint64(0)}
 	}
-	return b
-}
-
-func maxID(a, b streamID) streamID {
-	if a.less(b) {
-		return b
-	}
-	return a
+	return id
 }

@@ -247,6 +247,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if err != nil {
 		return fail("%s %s: %s", source, nsredis.RedactURL(rawURL), nsredis.Redact(err.Error(), rawURL))
 	}
+	nsredis.ClientDefaults(opts)
 	cfg.redisURL, cfg.redisOpts = rawURL, opts
 	return cfg, nil
 }

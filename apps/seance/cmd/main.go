@@ -443,6 +443,7 @@ func (rc *redisConfig) complete(urlGiven bool, getenv func(string) string) error
 		}
 		return fmt.Errorf("-redis-url %s: %v", nsredis.RedactURL(rc.url), err)
 	}
+	nsredis.ClientDefaults(opts)
 	rc.options = opts
 	for _, f := range []struct{ name, value string }{{"stream", rc.stream}, {"group", rc.group}} {
 		if strings.TrimSpace(f.value) == "" {

@@ -9,14 +9,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // Proxy is a loopback TCP proxy between Redis clients and a server that
-// injects the faults of a real network: latency, connections reset, a link
-// that stays open but carries nothing (half-open), and the reply of a chosen
-// command cut after the server has run it. It reads the Redis protocol
+// injects the faults of a real network: latency, connections reset, links
+// that stay open but carry nothing (half-open: what is sent on them is lost,
+// as when a NAT or a load balancer forgets a connection), a stalled link
+// that delivers what it held once it resumes (a partition that heals), and
+// the reply of a chosen command cut after the server has run it. It reads the Redis protocol
 // (RESP2 and RESP3) in both directions, so that it knows which reply answers
 // which command.
 //
@@ -31,8 +34,9 @@ type Proxy struct {
 	conns    map[*link]struct{}
 	accepted int
 	latency  time.Duration
-	silent   bool
-	healed   chan struct{} // closed when a black hole ends
+	silent   bool // new links are dead (BlackHole)
+	stalled  bool
+	resumed  chan struct{} // closed when a stall ends
 	cuts     []cutRule
 	cutDone  int
 	closed   bool
@@ -50,6 +54,8 @@ type cutRule struct {
 type link struct {
 	client, server net.Conn
 	once           sync.Once
+	gone           chan struct{} // closed when the link is closed
+	dead           atomic.Bool   // carries nothing, ever again
 }
 
 // reset closes both sides at once, with RST where the OS allows, as a
@@ -65,6 +71,7 @@ func (l *link) close(abort bool) {
 			}
 			_ = c.Close()
 		}
+		close(l.gone)
 	})
 }
 
@@ -76,8 +83,8 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("proxy: listen: %v", err)
 	}
-	p := &Proxy{t: t, ln: ln, target: target, conns: map[*link]struct{}{}, healed: make(chan struct{}), commands: map[string]int{}}
-	close(p.healed)
+	p := &Proxy{t: t, ln: ln, target: target, conns: map[*link]struct{}{}, resumed: make(chan struct{}), commands: map[string]int{}}
+	close(p.resumed)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.Close)
@@ -110,27 +117,46 @@ func (p *Proxy) ResetAll() {
 	}
 }
 
-// BlackHole stops carrying anything in either direction while keeping every
-// socket open, as a half-open link does: the client's writes still succeed
-// (into buffers) and no reply comes. New connections are accepted and held
-// silent too. Heal ends it: what was held back is delivered, as TCP would
-// once the link is back.
+// BlackHole makes every open link, and every link accepted until Heal,
+// half-open: the sockets stay open, the client's writes still succeed
+// (into buffers), and nothing is carried either way, ever again. Only a
+// client that gives up on such a connection and opens another gets through,
+// once the proxy is healed.
 func (p *Proxy) BlackHole() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.silent {
-		p.silent = true
-		p.healed = make(chan struct{})
+	p.silent = true
+	for l := range p.conns {
+		l.dead.Store(true)
 	}
 }
 
-// Heal ends a black hole.
+// Heal ends a black hole for the links accepted from now on.
 func (p *Proxy) Heal() {
 	p.mu.Lock()
+	p.silent = false
+	p.mu.Unlock()
+}
+
+// Stall holds everything every link carries, each way, open or new, until
+// Resume delivers it, as TCP does once a partition heals: commands a client
+// has given up on may still reach the server.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.silent {
-		p.silent = false
-		close(p.healed)
+	if !p.stalled {
+		p.stalled = true
+		p.resumed = make(chan struct{})
+	}
+}
+
+// Resume ends a stall.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled {
+		p.stalled = false
+		close(p.resumed)
 	}
 }
 
@@ -180,9 +206,9 @@ func (p *Proxy) Close() {
 		return
 	}
 	p.closed = true
-	if p.silent {
-		p.silent = false
-		close(p.healed)
+	if p.stalled {
+		p.stalled = false
+		close(p.resumed)
 	}
 	p.mu.Unlock()
 	_ = p.ln.Close()
@@ -202,13 +228,14 @@ func (p *Proxy) accept() {
 			_ = c.Close()
 			continue
 		}
-		l := &link{client: c, server: s}
+		l := &link{client: c, server: s, gone: make(chan struct{})}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			l.reset()
 			return
 		}
+		l.dead.Store(p.silent)
 		p.conns[l] = struct{}{}
 		p.accepted++
 		p.mu.Unlock()
@@ -219,17 +246,25 @@ func (p *Proxy) accept() {
 	}
 }
 
-// wait blocks while the link is black-holed and applies the latency; it
-// reports false once the proxy is closed.
-func (p *Proxy) wait() bool {
+// wait blocks while l is stalled or dead and applies the latency; it
+// reports false once l is to carry nothing more.
+func (p *Proxy) wait(l *link) bool {
 	p.mu.Lock()
-	healed, latency, closed := p.healed, p.latency, p.closed
+	resumed, latency, closed := p.resumed, p.latency, p.closed
 	p.mu.Unlock()
-	<-healed
+	if l.dead.Load() {
+		<-l.gone // silent until the client gives up, or the proxy closes
+		return false
+	}
+	select {
+	case <-resumed:
+	case <-l.gone:
+		return false
+	}
 	if latency > 0 {
 		time.Sleep(latency)
 	}
-	return !closed
+	return !closed && !l.dead.Load()
 }
 
 func (p *Proxy) drop(l *link) {
@@ -249,7 +284,7 @@ func (p *Proxy) forwardCommands(l *link, pending chan<- []string) {
 		if err != nil {
 			return
 		}
-		if !p.wait() {
+		if !p.wait(l) {
 			return
 		}
 		pending <- args
@@ -269,7 +304,7 @@ func (p *Proxy) forwardReplies(l *link, pending <-chan []string) {
 			return
 		}
 		if raw[0] == '>' { // a push message answers no command
-			if p.wait() {
+			if p.wait(l) {
 				_, _ = l.client.Write(raw)
 			}
 			continue
@@ -278,7 +313,7 @@ func (p *Proxy) forwardReplies(l *link, pending <-chan []string) {
 		if !ok {
 			return
 		}
-		if !p.wait() {
+		if !p.wait(l) {
 			return
 		}
 		if p.cutNow(args) {

@@ -61,7 +61,8 @@ func TestProxy(t *testing.T) {
 		t.Errorf("PING after a reset and a retry: %v", err)
 	}
 
-	// A black hole: no answer until the deadline, the socket stays open.
+	// A black hole: no answer until the deadline, the socket stays open;
+	// once healed, a new connection works.
 	p.BlackHole()
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	err = c.Ping(short).Err()
@@ -72,6 +73,27 @@ func TestProxy(t *testing.T) {
 	p.Heal()
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Errorf("PING after the black hole healed: %v", err)
+	}
+
+	// A stall: a command the client gave up on still reaches the server
+	// once the link resumes.
+	p.Stall()
+	short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	err = c.Incr(short, "late").Err()
+	cancel()
+	if err == nil {
+		t.Error("INCR on a stalled link succeeded")
+	}
+	p.Resume()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n, _ := direct.Get(ctx, "late").Int(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the INCR held by the stall never reached the server")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	// Latency applies to each direction.

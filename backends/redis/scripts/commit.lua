@@ -1,18 +1,32 @@
 -- Commits a batch of outcomes, each atomically. See committer.go.
--- KEYS: stream, dead-letter stream.
+-- KEYS: stream, dead-letter stream, this consumer's commit record.
 -- ARGV: group, consumer, number of commits, the lowest and highest receipt
 -- ("" for none) and a bound for listing what is pending between them, the
--- name of an entry's event field, the number of fields of a dead letter;
+-- name of an entry's event field, the number of fields of a dead letter,
+-- the batch's token ("" for none) and how long to keep the record (ms);
 -- then for each commit: entry id ("" for none), number of emitted events,
 -- number of dead letters, the emitted events' wire forms, and each dead
 -- letter as field name / value pairs.
 -- With an entry id it first checks the entry is still pending for this
--- consumer, and writes nothing for that commit if not. Returns 1 (done) or 0
--- (lost) per commit.
+-- consumer, and writes nothing for that commit if not. Returns per commit 1
+-- (done), 0 (lost) or 2 (done by an earlier run of this same batch, whose
+-- reply was lost: the record holds its token and results).
 local group, consumer, k = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local field, dlw = ARGV[7], 2 * tonumber(ARGV[8])
+local token = ARGV[9]
+if token ~= '' then
+  local rec = redis.call('GET', KEYS[3])
+  if rec and string.sub(rec, 1, #token + 1) == token .. ':' then
+    local res = {}
+    for c = 1, k do
+      res[c] = 2 * tonumber(string.sub(rec, #token + 1 + c, #token + 1 + c))
+    end
+    return res
+  end
+end
 -- Check up front what could make a write fail: a script is not rolled back.
-for _, key in ipairs(KEYS) do
+for j = 1, 2 do
+  local key = KEYS[j]
   local t = redis.call('TYPE', key).ok
   if t ~= 'stream' and t ~= 'none' then
     return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
@@ -31,7 +45,7 @@ if ARGV[4] ~= '' then
   complete = #p < limit
 end
 local res, acks, done = {}, {}, {}
-local i = 9
+local i = 11
 for c = 1, k do
   local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
@@ -71,5 +85,8 @@ end
 -- script for memory only at its first write).
 for j = 1, #acks, 500 do
   redis.call('XACK', KEYS[1], group, unpack(acks, j, math.min(j + 499, #acks)))
+end
+if token ~= '' then
+  redis.call('SET', KEYS[3], token .. ':' .. table.concat(res), 'PX', ARGV[10])
 end
 return res
