@@ -35,7 +35,8 @@ type BackendSuite struct {
 // TestBackend runs the conformance suite every NecroStack backend passes:
 // FIFO order, a timeout that returns none, waking on enqueue, cancellation,
 // ack, concurrent producers and consumers, close, and the optional
-// capabilities the backend implements (commit, release, dead letters).
+// capabilities the backend implements (commit, batch commit, release, dead
+// letters).
 func TestBackend(t *testing.T, s BackendSuite) {
 	if s.New == nil {
 		t.Fatal("necrotest.BackendSuite: New is nil")
@@ -53,6 +54,7 @@ func TestBackend(t *testing.T, s BackendSuite) {
 	t.Run("ConcurrentProducersConsumers", c.concurrent)
 	t.Run("Close", c.close)
 	t.Run("Commit", c.commit)
+	t.Run("CommitBatch", c.commitBatch)
 	t.Run("Release", c.release)
 	t.Run("DeadLetters", c.deadLetters)
 }
@@ -398,6 +400,89 @@ func (c conformance) commit(t *testing.T) {
 		dls := c.DeadLetters(t, b)
 		if len(dls) != 1 || !sameDeadLetter(dls[0], dl) {
 			t.Errorf("dead letters after Commit: got %+v, want [%+v]", dls, dl)
+		}
+	}
+}
+
+// commitBatch commits three deliveries' outcomes in one CommitBatch, and the
+// first delivery a second time in the same batch. The three succeed, each
+// whole; the duplicate either succeeds too (a backend that does not track
+// deliveries) or fails with core.ErrDeliveryLost, and then none of its
+// outcome is written. The emitted events come out in commit order.
+func (c conformance) commitBatch(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	bc, ok := b.(core.BatchCommitter)
+	if !ok {
+		t.Skip("backend does not implement core.BatchCommitter")
+	}
+	in := seq(t, 3, "batch-input")
+	mustEnqueue(t, ctx, b, in...)
+	ds := make([]core.Delivery, len(in))
+	for i, want := range in {
+		ds[i] = c.mustPull(t, ctx, b)
+		if ds[i].Event.ID() != want.ID() {
+			t.Fatalf("pull #%d: got %s, want %s", i, ds[i].Event, want)
+		}
+	}
+	_, dead := b.(core.DeadLetterer)
+	dead = dead && c.DeadLetters != nil
+	first, second, again := seq(t, 2, "batch-first"), seq(t, 1, "batch-second"), seq(t, 2, "batch-again")
+	var dlSecond, dlAgain []core.DeadLetter
+	if dead {
+		dlSecond = []core.DeadLetter{{Event: in[1], Organ: "Failing", Reason: core.ReasonHandlerFailed,
+			Error: "boom", Attempts: 3, Time: time.Now().UTC()}}
+		dlAgain = []core.DeadLetter{{Event: in[0], Organ: "Failing", Reason: core.ReasonHandlerFailed,
+			Error: "boom again", Attempts: 2, Time: time.Now().UTC()}}
+	}
+	commits := []core.Commit{
+		{Delivery: ds[0], Outcome: core.Outcome{Emitted: first}},
+		{Delivery: ds[1], Outcome: core.Outcome{Emitted: second, DeadLetters: dlSecond}},
+		{Delivery: ds[2]}, // an acknowledgement alone
+		{Delivery: ds[0], Outcome: core.Outcome{Emitted: again, DeadLetters: dlAgain}},
+	}
+	errs := bc.CommitBatch(ctx, commits)
+	if errs != nil && len(errs) != len(commits) {
+		t.Fatalf("CommitBatch of %d commits returned %d errors, want one per commit or nil", len(commits), len(errs))
+	}
+	errOf := func(i int) error {
+		if errs == nil {
+			return nil
+		}
+		return errs[i]
+	}
+	for i := range 3 {
+		if err := errOf(i); err != nil {
+			t.Fatalf("CommitBatch, commit #%d: %v", i, err)
+		}
+	}
+	dup := errOf(3)
+	if dup != nil && !errors.Is(dup, core.ErrDeliveryLost) {
+		t.Fatalf("CommitBatch, the delivery committed a second time: got %v, want nil or core.ErrDeliveryLost", dup)
+	}
+	want := append(append([]core.Event(nil), first...), second...)
+	wantDLs := dlSecond
+	if dup == nil {
+		want = append(want, again...)
+		wantDLs = append(append([]core.DeadLetter(nil), dlSecond...), dlAgain...)
+	}
+	t.Logf("the duplicate commit returned %v", dup)
+	for i, w := range want {
+		got := c.mustPull(t, ctx, b)
+		if got.Event.ID() != w.ID() {
+			t.Fatalf("after CommitBatch, pull #%d: got %s, want %s", i, got.Event, w)
+		}
+		_ = b.Ack(ctx, got)
+	}
+	c.mustBeEmpty(t, ctx, b)
+	if dead {
+		dls := c.DeadLetters(t, b)
+		if len(dls) != len(wantDLs) {
+			t.Fatalf("dead letters after CommitBatch: got %d, want %d: %+v", len(dls), len(wantDLs), dls)
+		}
+		for i := range wantDLs {
+			if !sameDeadLetter(dls[i], wantDLs[i]) {
+				t.Errorf("dead letter #%d after CommitBatch:\n got  %+v\n want %+v", i, dls[i], wantDLs[i])
+			}
 		}
 	}
 }
