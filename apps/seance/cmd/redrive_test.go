@@ -308,7 +308,8 @@ func TestClaimMinIdle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok, err := ghost.Pull(ctx, time.Second); !ok || err != nil {
+			stuck, ok, err := ghost.Pull(ctx, time.Second)
+			if !ok || err != nil {
 				t.Fatalf("ghost pulled nothing (%v)", err)
 			}
 			_ = ghost.Close()
@@ -319,9 +320,28 @@ func TestClaimMinIdle(t *testing.T) {
 			if tt.wantReclaim {
 				waitFor(t, 20*time.Second, "the reclaimed ritual's omen", done)
 			} else {
-				time.Sleep(1500 * time.Millisecond)
+				// A consumer checks for stuck entries at its first pull,
+				// before its first read: once the worker has handled a
+				// ritual emitted after it started, it has made that check,
+				// and the ghost's entry must still be the ghost's.
+				emitOK(t, url, "-rituals", "1", "-seance", "probe")
+				waitFor(t, 20*time.Second, "the probe ritual's omen", func() bool {
+					distinct, _ := parse(t, stdout.String()).of("probe")
+					return distinct == 1
+				})
 				if done() {
 					t.Errorf("the worker reclaimed the ghost's entry before the default claim time (%v)", nsredis.DefaultClaimMinIdle)
+				}
+				rdb := goredis.NewClient(&goredis.Options{Addr: mr.Addr()})
+				defer rdb.Close()
+				pending, err := rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{
+					Stream: defaultStream, Group: nsredis.DefaultGroup, Start: "-", End: "+", Count: 10,
+				}).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(pending) != 1 || pending[0].ID != stuck.Receipt || pending[0].Consumer != "ghost" {
+					t.Errorf("pending entries after the worker's reclaim check: %+v, want only %s, still the ghost's", pending, stuck.Receipt)
 				}
 			}
 			if code := stop(); code != exitOK {
