@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -73,15 +74,18 @@ func newFleet(t *testing.T, app string, r *redisenv.Redis, stream string) *fleet
 	return &fleet{t: t, app: app, bin: apprun.Binary(t, app), redis: r, rdb: r.Client(), stream: stream, ended: make(map[*apprun.Proc]bool)}
 }
 
-// args are the flags every command of the fleet takes.
-func (f *fleet) args(mode string, extra ...string) []string {
-	return append([]string{"-backend", "redis", "-mode", mode, "-redis-url", f.redis.URL(), "-stream", f.stream}, extra...)
+// args are the flags every command of the fleet takes, on Redis at url.
+func (f *fleet) args(mode, url string, extra ...string) []string {
+	return append([]string{"-backend", "redis", "-mode", mode, "-redis-url", url, "-stream", f.stream}, extra...)
 }
 
-// worker starts a worker named name (its consumer name in the group).
+// worker starts a worker named name: its consumer name in the group, and
+// the name of its connections to Redis, as CLIENT LIST shows them (see
+// waitDisconnected).
 func (f *fleet) worker(name string, extra ...string) *apprun.Proc {
 	f.t.Helper()
-	args := f.args("worker", append([]string{"-group", group, "-consumer", name, "-log-level", "info"}, extra...)...)
+	url := f.redis.URL() + "?client_name=" + neturl.QueryEscape(name)
+	args := f.args("worker", url, append([]string{"-group", group, "-consumer", name, "-log-level", "info"}, extra...)...)
 	if f.app == "seance" && !slices.Contains(extra, "-concurrency") {
 		args = append(args, "-concurrency", "4")
 	}
@@ -94,7 +98,7 @@ func (f *fleet) worker(name string, extra ...string) *apprun.Proc {
 // but exit 0 fails the test.
 func (f *fleet) run(ctx context.Context, mode string, extra ...string) string {
 	f.t.Helper()
-	stdout, stderr, code := apprun.Run(ctx, f.t, f.app+" "+mode, f.bin, f.args(mode, extra...)...)
+	stdout, stderr, code := apprun.Run(ctx, f.t, f.app+" "+mode, f.bin, f.args(mode, f.redis.URL(), extra...)...)
 	if code != 0 {
 		f.t.Fatalf("%s -mode %s %v: exit %d\nstdout:\n%s\nstderr:\n%s", f.app, mode, extra, code, stdout, apprun.Tail(stderr, 30))
 	}
@@ -144,6 +148,35 @@ func (f *fleet) stop(workers ...*apprun.Proc) {
 func (f *fleet) kill(w *apprun.Proc) {
 	f.ended[w] = true
 	w.Kill()
+}
+
+// connections counts the connections to Redis of the worker named name.
+func (f *fleet) connections(ctx context.Context, name string) (int, error) {
+	list, err := f.rdb.ClientList(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for line := range strings.Lines(list) {
+		if strings.Contains(line, " name="+name+" ") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// waitDisconnected waits until Redis has closed every connection of the
+// worker named name, which the test has killed: what the worker wrote to its
+// sockets before it died has then run, or never will.
+func (f *fleet) waitDisconnected(ctx context.Context, name string) {
+	f.t.Helper()
+	waitFor(ctx, f.t, "Redis to close the connections of "+name, func() (bool, string) {
+		n, err := f.connections(ctx, name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 0, fmt.Sprintf("%d connections named %s", n, name)
+	})
 }
 
 // waitFor polls cond until it holds, failing the test with cond's last

@@ -125,13 +125,19 @@ func TestRedisNotYetUp(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
 	r := redisenv.Start(t, redisenv.Config{Stopped: true})
-	// Longer than the workers take to give up their first contact and
-	// start pulling, so that the pulls meet the outage too.
+	// The outage lasts at least down, and until both workers have given up
+	// their first contact and met it in their pulls too.
 	const rituals, down = 300, 8 * time.Second
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
+	begin := time.Now()
 	w1, w2 := f.worker("medium-1"), f.worker("medium-2")
-	time.Sleep(down)
+	waitFor(ctx, t, "both workers' pulls to fail", func() (bool, string) {
+		f.alive()
+		n1, n2 := len(logLines(w1.Stderr(), "pull failed")), len(logLines(w2.Stderr(), "pull failed"))
+		return n1 > 0 && n2 > 0, fmt.Sprintf("\"pull failed\" logged %d and %d times", n1, n2)
+	})
+	time.Sleep(time.Until(begin.Add(down))) // the rest of the outage
 	f.alive()
 	r.Start()
 	f.emitSeance(ctx, "late", rituals)
