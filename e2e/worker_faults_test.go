@@ -22,12 +22,8 @@ func TestWorkerKilled(t *testing.T) {
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
 	f.emitSeance(ctx, "reclaim", rituals)
-	// A shorter claim time, where the séance lets one set it, shortens the
-	// wait; the default (30s) only makes the test slower.
-	var claim []string
-	if mentions(f.bin, "-claim-min-idle") {
-		claim = []string{"-claim-min-idle", "5s"}
-	}
+	// A shorter claim time than the default (30s) shortens the wait.
+	claim := []string{"-claim-min-idle", "5s"}
 	victim, survivor := f.worker("medium-1", claim...), f.worker("medium-2", claim...)
 
 	acked := waitBusy(ctx, t, f, rituals)
