@@ -3,8 +3,8 @@
 // restart, starve and feed garbage, and every scenario checks exact counts
 // from Redis and from the workers' output. The package itself is empty; the
 // scenarios are its tests, and its helpers are the packages redisenv (a
-// Redis per test, in Docker or as a child process) and apprun (the apps'
-// commands, built once, run as processes).
+// Redis per test, in Docker or as a child process) and the worker module's
+// workertest (the apps' commands, built once, run as processes).
 //
 // # Running
 //

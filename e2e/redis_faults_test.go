@@ -8,8 +8,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/necrostack/necrostack/e2e/apprun"
 	"github.com/necrostack/necrostack/e2e/redisenv"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // outage is how long Redis stays down in the restart scenarios.
@@ -52,7 +52,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		t.Errorf("dead letters: %d, want 0", n)
 	}
 	// Each worker saw the outage and said so, once, at Warn.
-	for _, w := range []*apprun.Proc{w1, w2} {
+	for _, w := range []*workertest.Proc{w1, w2} {
 		if len(logLines(w.Stderr(), "pull failed")) == 0 && len(logLines(w.Stderr(), "commit failed")) == 0 {
 			t.Errorf("%s logged nothing about the outage", w)
 		}
@@ -99,7 +99,7 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 		t.Errorf("dead letters: %d, want 0", n)
 	}
 	lostGroup := 0
-	for _, w := range []*apprun.Proc{w1, w2} {
+	for _, w := range []*workertest.Proc{w1, w2} {
 		lostGroup += len(logLines(w.Stderr(), "consumer group was lost"))
 	}
 	if lostGroup == 0 {
@@ -149,10 +149,10 @@ func TestRedisNotYetUp(t *testing.T) {
 	reportProblems(t, "omens", problems)
 	reportProblems(t, "stream", takeCensus(ctx, t, rdb, f.stream).exactlyOnce(ritualKeys("late", rituals), seanceTypes, false))
 	checkDrained(ctx, t, rdb, f.stream)
-	for _, w := range []*apprun.Proc{w1, w2} {
+	for _, w := range []*workertest.Proc{w1, w2} {
 		stderr := w.Stderr()
 		if len(logLines(stderr, "redis not reachable yet")) != 1 {
-			t.Errorf("%s: want one warning that Redis is not reachable yet\n%s", w, apprun.Tail(stderr, 10))
+			t.Errorf("%s: want one warning that Redis is not reachable yet\n%s", w, workertest.Tail(stderr, 10))
 		}
 		if n := len(logLines(stderr, "pull failed")); n != 1 {
 			t.Errorf("%s: %d \"pull failed\" lines at Warn, want 1 for the outage", w, n)
