@@ -4,20 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9/logging"
 	"go.uber.org/goleak"
+
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
+// TestMain fails the package if a test leaves a goroutine behind, and
+// removes the binary the tests built once they have run.
 func TestMain(m *testing.M) {
 	logging.Disable() // as main does
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		workertest.RemoveBuilds()
+		os.Exit(code)
+	}))
 }
 
 func writeCSV(t *testing.T, content string) string {
@@ -206,25 +211,11 @@ func TestRunFailures(t *testing.T) {
 	}
 }
 
-// buildBinary builds the command into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found:", err)
-	}
-	bin := filepath.Join(t.TempDir(), "etl")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestBinary runs the real program, to check the exit codes and output a
 // user sees, and that failures are messages, not panics.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := workertest.Build(t, "etl", ".")
 	missing := filepath.Join(t.TempDir(), "missing.csv")
 
 	tests := []struct {
@@ -244,31 +235,22 @@ func TestBinary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin, tt.args...)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
-				code = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			stdout, stderr, code := workertest.Run(t.Context(), t, "etl", bin, tt.args...)
 			if code != tt.wantCode {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
 			}
-			if !strings.Contains(stdout.String(), tt.wantStdout) {
-				t.Errorf("stdout lacks %q:\n%s", tt.wantStdout, stdout.String())
+			if !strings.Contains(stdout, tt.wantStdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantStdout, stdout)
 			}
-			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.wantStderr, stderr.String())
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantStderr, stderr)
 			}
-			if tt.oneLine && stderr.String() != tt.wantStderr {
-				t.Errorf("stderr = %q, want only %q", stderr.String(), tt.wantStderr)
+			if tt.oneLine && stderr != tt.wantStderr {
+				t.Errorf("stderr = %q, want only %q", stderr, tt.wantStderr)
 			}
 			for _, s := range []string{"panic", "goroutine "} {
-				if strings.Contains(stderr.String(), s) {
-					t.Errorf("stderr holds %q:\n%s", s, stderr.String())
+				if strings.Contains(stderr, s) {
+					t.Errorf("stderr holds %q:\n%s", s, stderr)
 				}
 			}
 		})

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,26 +21,8 @@ import (
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
-
-// syncBuffer is a bytes.Buffer that a test reads while the program, in
-// another goroutine or process, writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // onRedis returns the flags of a run on url.
 func onRedis(url string, args ...string) []string {
@@ -226,7 +206,7 @@ func TestRedisEmitWorker(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr workertest.Buffer
 	done := make(chan int)
 	go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdout, &stderr) }()
 	wantHeaders := []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + abs + "\n"}
@@ -363,7 +343,7 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stdoutBuf, stderrBuf syncBuffer
+		var stdoutBuf, stderrBuf workertest.Buffer
 		done := make(chan int)
 		go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdoutBuf, &stderrBuf) }()
 		const want = "cannot connect to redis at redis://u:xxxxx@127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused; the worker keeps trying"
@@ -486,7 +466,7 @@ func TestEventSizes(t *testing.T) {
 func TestRealRedisWorkers(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	bin := buildBinary(t)
+	bin := workertest.Build(t, "etl", ".")
 	sample := memorySample(t)
 	good := writeCSV(t, tinyCSV)
 	bad := writeCSV(t, noValidCSV)
@@ -494,13 +474,11 @@ func TestRealRedisWorkers(t *testing.T) {
 
 	runBin := func(args ...string) string {
 		t.Helper()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, onRedis(url, args...)...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("etl %q: %v; stderr:\n%s", args, err, stderr.String())
+		stdout, stderr, code := workertest.Run(t.Context(), t, "etl", bin, onRedis(url, args...)...)
+		if code != 0 {
+			t.Fatalf("etl %q: exit %d; stderr:\n%s", args, code, stderr)
 		}
-		return stdout.String()
+		return stdout
 	}
 	jobID := func(out string) string {
 		t.Helper()
@@ -514,27 +492,12 @@ func TestRealRedisWorkers(t *testing.T) {
 	runBin("-mode", "emit", "-input", good)
 	badJob := jobID(runBin("-mode", "emit", "-input", bad))
 
-	type worker struct {
-		cmd            *exec.Cmd
-		stdout, stderr syncBuffer
-	}
-	workers := make([]*worker, 2)
+	workers := make([]*workertest.Proc, 2)
 	for i := range workers {
-		w := &worker{}
-		w.cmd = exec.Command(bin, onRedis(url, "-mode", "worker", "-consumer", fmt.Sprintf("worker-%d", i))...)
-		w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
-		if err := w.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if w.cmd.ProcessState == nil {
-				_ = w.cmd.Process.Kill()
-				_ = w.cmd.Wait()
-			}
-		})
-		workers[i] = w
+		name := fmt.Sprintf("worker-%d", i)
+		workers[i] = workertest.Start(t, "etl "+name, bin, onRedis(url, "-mode", "worker", "-consumer", name)...)
 	}
-	allOut := func() string { return workers[0].stdout.String() + workers[1].stdout.String() }
+	allOut := func() string { return workers[0].Stdout() + workers[1].Stdout() }
 	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -548,24 +511,25 @@ func TestRealRedisWorkers(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 60s: %d dead letters; outputs:\n%s\nstderr:\n%s\n%s",
-				dlq, out, workers[0].stderr.String(), workers[1].stderr.String())
+				dlq, out, workers[0].Stderr(), workers[1].Stderr())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
 	for i, w := range workers {
-		if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := w.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		err := w.cmd.Wait()
-		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
-			t.Errorf("worker %d: exit %d, want 0; stderr:\n%s", i, exit.ExitCode(), w.stderr.String())
-		} else if err != nil {
+		code, err := w.Wait(t.Context())
+		if err != nil {
 			t.Fatal(err)
+		}
+		if code != 0 {
+			t.Errorf("worker %d: exit %d, want 0; stderr:\n%s", i, code, w.Stderr())
 		}
 		for _, s := range []string{"panic", "goroutine "} {
-			if strings.Contains(w.stderr.String(), s) {
-				t.Errorf("worker %d stderr holds %q:\n%s", i, s, w.stderr.String())
+			if strings.Contains(w.Stderr(), s) {
+				t.Errorf("worker %d stderr holds %q:\n%s", i, s, w.Stderr())
 			}
 		}
 	}

@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // ritualLine matches the header of a printed ritual, with its séance id
@@ -387,61 +385,47 @@ func TestAudit(t *testing.T) {
 	}
 }
 
-// buildBinary builds the command into a temporary directory, or skips the
-// test with -short or without a go command.
-func buildBinary(t *testing.T) string {
+// binary returns the command, built once for the package's tests, or skips
+// the test with -short.
+func binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "seance")
-	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return workertest.Build(t, "seance", ".")
 }
 
 // TestBinary builds the real command and runs it as a user would.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := binary(t)
 
 	t.Run("séance", func(t *testing.T) {
 		t.Parallel()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, "-rituals", "7", "-concurrency", "3", "-seeker", "Quincey")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v; stderr:\n%s", cmd, err, stderr.String())
+		stdout, stderr, code := workertest.Run(t.Context(), t, "seance", bin, "-rituals", "7", "-concurrency", "3", "-seeker", "Quincey")
+		if code != exitOK {
+			t.Fatalf("seance: exit %d; stderr:\n%s", code, stderr)
 		}
-		s := checkComplete(t, stdout.String(), "", 7)
+		s := checkComplete(t, stdout, "", 7)
 		if want := "7 rituals, 7 omens"; s.summary != want {
 			t.Errorf("summary: got %q, want %q", s.summary, want)
 		}
-		if !strings.Contains(stdout.String(), "Quincey asks:") {
-			t.Errorf("stdout does not name the seeker:\n%s", stdout.String())
+		if !strings.Contains(stdout, "Quincey asks:") {
+			t.Errorf("stdout does not name the seeker:\n%s", stdout)
 		}
 	})
 
 	t.Run("bad flag", func(t *testing.T) {
 		t.Parallel()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, "-rituals", "0")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		exitErr, ok := errors.AsType[*exec.ExitError](err)
-		if !ok || exitErr.ExitCode() != exitUsage {
-			t.Fatalf("%s: got %v, want exit status %d", cmd, err, exitUsage)
+		stdout, stderr, code := workertest.Run(t.Context(), t, "seance", bin, "-rituals", "0")
+		if code != exitUsage {
+			t.Fatalf("seance -rituals 0: exit %d, want %d", code, exitUsage)
 		}
-		if want := "-rituals 0: must be at least 1"; !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), want)
+		if want := "-rituals 0: must be at least 1"; !strings.Contains(stderr, want) {
+			t.Errorf("stderr: got %q, want it to contain %q", stderr, want)
 		}
-		if stdout.Len() > 0 {
-			t.Errorf("stdout: got %q, want nothing", stdout.String())
+		if stdout != "" {
+			t.Errorf("stdout: got %q, want nothing", stdout)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,25 +25,8 @@ import (
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
-
-// syncBuffer is a bytes.Buffer that a worker writes while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var emitLine = regexp.MustCompile(`^enqueued (\d+) rituals? \(séance ([\w-]+)\) to (\S+)\n$`)
 
@@ -353,11 +334,11 @@ func TestEmitThenWorkers(t *testing.T) {
 			url := "redis://" + mr.Addr()
 			seance := emitOK(t, url, "-rituals", strconv.Itoa(tt.rituals), "-seeker", "Jonathan")
 
-			outs := make([]*syncBuffer, tt.workers)
-			errs := make([]*syncBuffer, tt.workers)
+			outs := make([]*workertest.Buffer, tt.workers)
+			errs := make([]*workertest.Buffer, tt.workers)
 			stops := make([]func() int, tt.workers)
 			for i := range tt.workers {
-				outs[i], errs[i] = &syncBuffer{}, &syncBuffer{}
+				outs[i], errs[i] = &workertest.Buffer{}, &workertest.Buffer{}
 				stops[i] = startWorker(t, url, outs[i], errs[i], "-consumer", "w"+strconv.Itoa(i), "-concurrency", tt.concurrency)
 			}
 			merged := func() string {
@@ -464,7 +445,7 @@ func TestWorkerBeforeRedis(t *testing.T) {
 	addr, open := startGate(t)
 	url := "redis://:hunter2@" + addr
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr workertest.Buffer
 	stop := startWorker(t, url, &stdout, &stderr)
 	waitFor(t, 10*time.Second, "a warning", func() bool { return strings.Contains(stderr.String(), "redis not reachable yet") })
 	if strings.Contains(stderr.String(), "hunter2") {
@@ -538,7 +519,7 @@ func TestRedisUnreachable(t *testing.T) {
 // fall to the same worker.
 func TestBinaryWorkers(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := binary(t)
 	srv := redistest.Start(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
@@ -546,113 +527,62 @@ func TestBinaryWorkers(t *testing.T) {
 	args := func(more ...string) []string { return redisArgs(srv.URL(), more...) }
 	emit := func() string {
 		t.Helper()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, args("-mode", "emit", "-rituals", strconv.Itoa(rituals))...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v; stderr:\n%s", cmd, err, stderr.String())
+		stdout, stderr, code := workertest.Run(t.Context(), t, "seance emit", bin, args("-mode", "emit", "-rituals", strconv.Itoa(rituals))...)
+		if code != exitOK {
+			t.Fatalf("seance -mode emit: exit %d; stderr:\n%s", code, stderr)
 		}
-		m := emitLine.FindStringSubmatch(stdout.String())
+		m := emitLine.FindStringSubmatch(stdout)
 		if m == nil || m[1] != strconv.Itoa(rituals) {
-			t.Fatalf("emit printed %q, want a line matching %s for %d rituals", stdout.String(), emitLine, rituals)
+			t.Fatalf("emit printed %q, want a line matching %s for %d rituals", stdout, emitLine, rituals)
 		}
 		return m[2]
 	}
 
-	// Each worker's stdout is read as it comes: seen counts the rituals
-	// printed by both, and progress wakes the test up.
-	var (
-		mu       sync.Mutex
-		seen     = map[ritualID]int{}
-		progress = make(chan struct{}, 1)
-	)
 	type worker struct {
-		name   string
-		cmd    *exec.Cmd
-		stdout strings.Builder // written by its reader until done is closed
-		stderr syncBuffer
-		done   chan struct{}
+		name string
+		proc *workertest.Proc
 	}
 	workers := []*worker{{name: "alice"}, {name: "bob"}}
 	dump := func() string {
 		var b strings.Builder
 		for _, w := range workers {
-			select {
-			case <-w.done:
-				fmt.Fprintf(&b, "--- %s stdout:\n%s", w.name, w.stdout.String())
-			default:
-				fmt.Fprintf(&b, "--- %s stdout: still being read\n", w.name)
-			}
-			fmt.Fprintf(&b, "--- %s stderr:\n%s", w.name, w.stderr.String())
+			fmt.Fprintf(&b, "--- %s stdout:\n%s", w.name, w.proc.Stdout())
+			fmt.Fprintf(&b, "--- %s stderr:\n%s", w.name, w.proc.Stderr())
 		}
 		return b.String()
 	}
-	kill := func() {
-		for _, w := range workers {
-			if w.cmd != nil && w.cmd.Process != nil {
-				_ = w.cmd.Process.Kill()
-			}
-		}
-	}
-	t.Cleanup(kill)
-	// await waits until every ritual of the séance was printed.
+	// await waits until every ritual of the séance was printed, by one
+	// worker or the other.
 	await := func(seance string, within time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
-		deadline := time.After(within)
 		for {
-			mu.Lock()
+			seen := map[ritualID]bool{}
+			for _, w := range workers {
+				for id := range parse(t, w.proc.Stdout()).rituals {
+					seen[id] = true
+				}
+			}
 			n := 0
 			for id := range seen {
 				if id.seance == seance {
 					n++
 				}
 			}
-			mu.Unlock()
 			if n >= rituals {
 				return time.Since(start)
 			}
-			select {
-			case <-progress:
-			case <-deadline:
-				kill()
+			if time.Since(start) > within {
 				t.Fatalf("after %v, %d of %d rituals of séance %s printed\n%s", within, n, rituals, seance, dump())
 			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 
 	start := time.Now()
 	first := emit()
 	for _, w := range workers {
-		w.cmd = exec.Command(bin, args("-mode", "worker", "-consumer", w.name, "-log-level", "info")...)
-		w.cmd.Stderr = &w.stderr
-		pipe, err := w.cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", w.name, err)
-		}
-		w.done = make(chan struct{})
-		go func() {
-			defer close(w.done)
-			sc := bufio.NewScanner(pipe)
-			for sc.Scan() {
-				w.stdout.WriteString(sc.Text() + "\n")
-				m := ritualLine.FindStringSubmatch(sc.Text())
-				if m == nil {
-					continue
-				}
-				n, _ := strconv.Atoi(m[1])
-				mu.Lock()
-				seen[ritualID{m[2], n}]++
-				mu.Unlock()
-				select {
-				case progress <- struct{}{}:
-				default:
-				}
-			}
-		}()
+		w.proc = workertest.Start(t, "seance worker "+w.name, bin, args("-mode", "worker", "-consumer", w.name, "-log-level", "info")...)
 	}
 	firstTook := await(first, 60*time.Second)
 	elapsed := time.Since(start)
@@ -673,21 +603,21 @@ func TestBinaryWorkers(t *testing.T) {
 	secondTook := await(second, 60*time.Second)
 
 	for _, w := range workers {
-		if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := w.proc.Signal(syscall.SIGTERM); err != nil {
 			t.Errorf("SIGTERM %s: %v", w.name, err)
 		}
 	}
 	stopping := time.Now()
 	for _, w := range workers {
-		select {
-		case <-w.done:
-		case <-time.After(30 * time.Second):
-			_ = w.cmd.Process.Kill()
-			<-w.done
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		code, err := w.proc.Wait(ctx)
+		cancel()
+		switch {
+		case err != nil:
+			w.proc.Kill()
 			t.Errorf("%s did not stop within 30s of SIGTERM", w.name)
-		}
-		if err := w.cmd.Wait(); err != nil {
-			t.Errorf("%s: %v, want exit status 0\n%s", w.name, err, dump())
+		case code != exitOK:
+			t.Errorf("%s: exit %d, want exit status 0\n%s", w.name, code, dump())
 		}
 	}
 	stopTook := time.Since(stopping)
@@ -696,7 +626,7 @@ func TestBinaryWorkers(t *testing.T) {
 	share := map[string]map[string]int{} // séance → worker → rituals
 	merged := shape{rituals: map[ritualID]int{}}
 	for _, w := range workers {
-		s := parse(t, w.stdout.String())
+		s := parse(t, w.proc.Stdout())
 		printed := 0
 		for id, c := range s.rituals {
 			merged.rituals[id] += c
@@ -709,8 +639,8 @@ func TestBinaryWorkers(t *testing.T) {
 		if s.omens != printed {
 			t.Errorf("%s printed %d omens for %d ritual headers", w.name, s.omens, printed)
 		}
-		if !strings.Contains(w.stdout.String(), "The medium "+w.name+" rests after ") {
-			t.Errorf("%s did not say it rests:\n%s", w.name, w.stdout.String())
+		if !strings.Contains(w.proc.Stdout(), "The medium "+w.name+" rests after ") {
+			t.Errorf("%s did not say it rests:\n%s", w.name, w.proc.Stdout())
 		}
 	}
 	checkSeance(t, merged, first, rituals)
@@ -722,7 +652,7 @@ func TestBinaryWorkers(t *testing.T) {
 	// handled some: after the second emit, Redis handed each its share.
 	pulled := map[string]int{}
 	for _, w := range workers {
-		pulled[w.name] = workerPulled(t, w.name, w.stderr.String())
+		pulled[w.name] = workerPulled(t, w.name, w.proc.Stderr())
 	}
 	if got, want := pulled["alice"]+pulled["bob"], 2*rituals*stepsPerRitual; got != want {
 		t.Errorf("the workers handled %d events (%v), want %d", got, pulled, want)

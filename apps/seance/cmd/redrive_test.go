@@ -16,6 +16,7 @@ import (
 	"github.com/necrostack/necrostack/apps/seance/organs"
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // groupNames returns the consumer groups of a stream, none when it does not
@@ -51,7 +52,7 @@ func TestWorkerFaultThenRedrive(t *testing.T) {
 	const rituals = 6
 	emitOK(t, url, "-rituals", fmt.Sprint(rituals), "-seance", "poison")
 
-	var sickOut, sickErr syncBuffer
+	var sickOut, sickErr workertest.Buffer
 	stopSick := startWorker(t, url, &sickOut, &sickErr, "-consumer", "sick", "-concurrency", "2",
 		"-fail-organ", "Oracle", "-fail-every", "3")
 	waitFor(t, 20*time.Second, "4 omens and 2 dead letters, nothing pending", func() bool {
@@ -110,7 +111,7 @@ func TestWorkerFaultThenRedrive(t *testing.T) {
 		t.Errorf("groups after the redrive: %v, want %v as before", got, groups)
 	}
 
-	var wellOut, wellErr syncBuffer
+	var wellOut, wellErr workertest.Buffer
 	stopWell := startWorker(t, url, &wellOut, &wellErr, "-consumer", "well")
 	waitFor(t, 20*time.Second, "the omens of rituals 3 and 6", func() bool {
 		distinct, _ := parse(t, wellOut.String()).of("poison")
@@ -314,7 +315,7 @@ func TestClaimMinIdle(t *testing.T) {
 			}
 			_ = ghost.Close()
 
-			var stdout, stderr syncBuffer
+			var stdout, stderr workertest.Buffer
 			stop := startWorker(t, url, &stdout, &stderr, append([]string{"-consumer", "medium", "-log-level", "info"}, tt.args...)...)
 			done := func() bool { distinct, _ := parse(t, stdout.String()).of("stuck"); return distinct == 1 }
 			if tt.wantReclaim {
