@@ -3,6 +3,8 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,3 +188,5 @@ func TestRejectsInvalidEvent(t *testing.T) {
 		t.Errorf("Commit(zero Event): got %v, want ErrInvalidEvent", err)
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
