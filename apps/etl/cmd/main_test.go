@@ -256,3 +256,81 @@ func TestBinary(t *testing.T) {
 		})
 	}
 }
+
+func TestRedisFlags(t *testing.T) {
+	t.Parallel()
+	url := startMiniredis(t)
+	missing := filepath.Join(t.TempDir(), "missing.csv")
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == envRedisURL {
+				return v
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      func(string) string
+		wantCode int
+		wantErr  string // in stderr
+		wantOut  string // in stdout
+	}{
+		{name: "worker on memory", args: []string{"-mode", "worker"}, wantCode: 2,
+			wantErr: "etl: -mode worker needs -backend redis"},
+		{name: "emit on memory", args: []string{"-backend", "memory", "-mode", "emit"}, wantCode: 2,
+			wantErr: "etl: -mode emit needs -backend redis"},
+		{name: "stream on memory", args: []string{"-stream", "x"}, wantCode: 2,
+			wantErr: "etl: -stream needs -backend redis"},
+		{name: "bad backend", args: []string{"-backend", "postgres"}, wantCode: 2,
+			wantErr: `invalid value "postgres" for flag -backend: want memory or redis`},
+		{name: "bad mode", args: []string{"-mode", "serve"}, wantCode: 2,
+			wantErr: `invalid value "serve" for flag -mode: want run, worker or emit`},
+		{name: "empty stream", args: onRedis(url, "-stream", ""), wantCode: 2,
+			wantErr: "etl: -stream: must not be empty"},
+		{name: "empty group", args: onRedis(url, "-group", ""), wantCode: 2,
+			wantErr: "etl: -group: must not be empty"},
+		{name: "empty consumer", args: onRedis(url, "-consumer", ""), wantCode: 2,
+			wantErr: "etl: -consumer: must not be empty"},
+		{name: "worker with input", args: onRedis(url, "-mode", "worker", "-input", "a.csv"), wantCode: 2,
+			wantErr: "etl: -input is for -mode run and emit"},
+		{name: "bad url scheme", args: onRedis("http://u:secret@localhost"), wantCode: 2,
+			wantErr: "etl: -redis-url http://u:xxxxx@localhost: "},
+		{name: "bad url port", args: onRedis("redis://u:secret@localhost:port"), wantCode: 2,
+			wantErr: "etl: -redis-url redis://xxxxx@localhost:port: "},
+		{name: "bad url from env", args: []string{"-backend", "redis"}, env: env("redis://u:secret@h:x/0"), wantCode: 2,
+			wantErr: "etl: NECROSTACK_REDIS_URL redis://xxxxx@h:x/0: "},
+		{name: "url from env", args: []string{"-backend", "redis", "-mode", "emit"}, env: env(url),
+			wantOut: "to necrostack:etl\n"},
+		{name: "flag over env", args: onRedis(url, "-mode", "emit", "-stream", "other"), env: env("redis://u:secret@127.0.0.1:1"),
+			wantOut: "to other\n"},
+		{name: "emit missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-mode", "emit", "-input", missing), wantCode: 1,
+			wantErr: "etl: open " + missing + ": no such file or directory\n"},
+		{name: "run missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-input", missing), wantCode: 1,
+			wantErr: "etl: open " + missing + ": no such file or directory\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := tt.env
+			if getenv == nil {
+				getenv = noEnv
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, getenv, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, stdout.String())
+			}
+			if strings.Contains(stderr.String(), "secret") {
+				t.Errorf("stderr shows the password:\n%s", stderr.String())
+			}
+		})
+	}
+}
