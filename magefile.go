@@ -27,6 +27,7 @@ var modules = []string{
 	"core",
 	"backends/memory",
 	"backends/redis",
+	"worker",
 	"apps/seance",
 	"apps/etl",
 	"bench",

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/necrostack/necrostack/e2e/apprun"
 	"github.com/necrostack/necrostack/e2e/redisenv"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // Scenario 1. The séance and the ETL chains, each across two worker
@@ -55,7 +55,7 @@ func TestChains(t *testing.T) {
 	// The séance: one omen per ritual, and both workers took part.
 	problems, _ := omenProblems(omens("chains", s1, s2), rituals, false)
 	reportProblems(t, "séance omens", problems)
-	for _, w := range []*apprun.Proc{s1, s2} {
+	for _, w := range []*workertest.Proc{s1, s2} {
 		n := len(omensOf(w.Stdout(), "chains"))
 		if n == 0 {
 			t.Errorf("%s printed no omen: the work was not shared", w)
@@ -70,7 +70,7 @@ func TestChains(t *testing.T) {
 
 	// The ETL: one report per job, printed once, and both workers took part.
 	written := make(map[string]int)
-	for _, w := range []*apprun.Proc{e1, e2} {
+	for _, w := range []*workertest.Proc{e1, e2} {
 		n := 0
 		for _, l := range logLines(w.Stderr(), "report written") {
 			id, _ := l["job_id"].(string)

@@ -3,8 +3,8 @@
 // restart, starve and feed garbage, and every scenario checks exact counts
 // from Redis and from the workers' output. The package itself is empty; the
 // scenarios are its tests, and its helpers are the packages redisenv (a
-// Redis per test, in Docker or as a child process) and apprun (the apps'
-// commands, built once, run as processes).
+// Redis per test, in Docker or as a child process) and the worker module's
+// workertest (the apps' commands, built once, run as processes).
 //
 // # Running
 //
@@ -32,7 +32,7 @@
 // containers are removed by the next run. The whole suite takes about half
 // a minute on two cores. The longest wait is the reclaim in
 // TestWorkerKilled: the claim idle time, which its workers set to 5s with
-// -claim-min-idle (the backend's default, 30s, when a séance lacks the flag).
+// -claim-min-idle (the backend's default is 30s).
 //
 // # What each scenario proves
 //
@@ -71,8 +71,7 @@
 //     (seance -fail-organ Oracle -fail-every 10). Those rituals land in the
 //     dead-letter stream with the organ, the error and the attempts; every
 //     other ritual completes. New workers without the fault and
-//     `seance -mode redrive` then complete them: one omen per ritual. The
-//     test skips, saying so, while the séance lacks those flags.
+//     `seance -mode redrive` then complete them: one omen per ritual.
 //   - TestGarbage (6): entries written straight to the stream (not JSON,
 //     unknown fields, no type, invalid type or id, a payload that is not an
 //     object, trailing data, no event field, extra fields, over 1 MiB, an

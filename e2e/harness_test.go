@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -16,8 +18,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/necrostack/necrostack/e2e/apprun"
 	"github.com/necrostack/necrostack/e2e/redisenv"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 func TestMain(m *testing.M) {
@@ -25,7 +27,7 @@ func TestMain(m *testing.M) {
 	// purpose and report what matters themselves.
 	goredis.SetLogger(silentRedis{})
 	code := m.Run()
-	apprun.RemoveBinaries()
+	workertest.RemoveBuilds()
 	os.Exit(code)
 }
 
@@ -55,6 +57,43 @@ func scenario(t *testing.T, limit time.Duration) context.Context {
 	return ctx
 }
 
+// appBinary returns the path of app's command (the package apps/<app>/cmd
+// of the repository, such as "seance" or "etl"), built on first use in this
+// test binary. The e2e module does not import the apps: the command is built
+// with the go tool in the app's own module folder, exactly as a user would
+// build it. NECROSTACK_E2E_<APP>_BIN (NECROSTACK_E2E_SEANCE_BIN, ...) names
+// a prebuilt binary to use instead, to test a released build.
+func appBinary(t *testing.T, app string) string {
+	t.Helper()
+	if p := os.Getenv("NECROSTACK_E2E_" + strings.ToUpper(app) + "_BIN"); p != "" {
+		return p
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return workertest.Build(t, app, filepath.Join(root, "apps", app, "cmd"))
+}
+
+// repoRoot is the closest folder above the working directory (the test's
+// package folder) that holds apps/.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if info, err := os.Stat(filepath.Join(dir, "apps")); err == nil && info.IsDir() {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no apps/ folder above the working directory: run the tests from the repository")
+		}
+		dir = parent
+	}
+}
+
 // fleet runs one app's commands against one stream of one Redis: worker
 // processes in the group, and one-shot commands (emit).
 type fleet struct {
@@ -64,28 +103,31 @@ type fleet struct {
 	redis   *redisenv.Redis
 	rdb     *goredis.Client
 	stream  string
-	workers []*apprun.Proc
-	ended   map[*apprun.Proc]bool // stopped or killed by the test
+	workers []*workertest.Proc
+	ended   map[*workertest.Proc]bool // stopped or killed by the test
 }
 
 func newFleet(t *testing.T, app string, r *redisenv.Redis, stream string) *fleet {
 	t.Helper()
-	return &fleet{t: t, app: app, bin: apprun.Binary(t, app), redis: r, rdb: r.Client(), stream: stream, ended: make(map[*apprun.Proc]bool)}
+	return &fleet{t: t, app: app, bin: appBinary(t, app), redis: r, rdb: r.Client(), stream: stream, ended: make(map[*workertest.Proc]bool)}
 }
 
-// args are the flags every command of the fleet takes.
-func (f *fleet) args(mode string, extra ...string) []string {
-	return append([]string{"-backend", "redis", "-mode", mode, "-redis-url", f.redis.URL(), "-stream", f.stream}, extra...)
+// args are the flags every command of the fleet takes, on Redis at url.
+func (f *fleet) args(mode, url string, extra ...string) []string {
+	return append([]string{"-backend", "redis", "-mode", mode, "-redis-url", url, "-stream", f.stream}, extra...)
 }
 
-// worker starts a worker named name (its consumer name in the group).
-func (f *fleet) worker(name string, extra ...string) *apprun.Proc {
+// worker starts a worker named name: its consumer name in the group, and
+// the name of its connections to Redis, as CLIENT LIST shows them (see
+// waitDisconnected).
+func (f *fleet) worker(name string, extra ...string) *workertest.Proc {
 	f.t.Helper()
-	args := f.args("worker", append([]string{"-group", group, "-consumer", name, "-log-level", "info"}, extra...)...)
+	url := f.redis.URL() + "?client_name=" + neturl.QueryEscape(name)
+	args := f.args("worker", url, append([]string{"-group", group, "-consumer", name, "-log-level", "info"}, extra...)...)
 	if f.app == "seance" && !slices.Contains(extra, "-concurrency") {
 		args = append(args, "-concurrency", "4")
 	}
-	p := apprun.Start(f.t, f.app+" worker "+name, f.bin, args...)
+	p := workertest.Start(f.t, f.app+" worker "+name, f.bin, args...)
 	f.workers = append(f.workers, p)
 	return p
 }
@@ -94,9 +136,9 @@ func (f *fleet) worker(name string, extra ...string) *apprun.Proc {
 // but exit 0 fails the test.
 func (f *fleet) run(ctx context.Context, mode string, extra ...string) string {
 	f.t.Helper()
-	stdout, stderr, code := apprun.Run(ctx, f.t, f.app+" "+mode, f.bin, f.args(mode, extra...)...)
+	stdout, stderr, code := workertest.Run(ctx, f.t, f.app+" "+mode, f.bin, f.args(mode, f.redis.URL(), extra...)...)
 	if code != 0 {
-		f.t.Fatalf("%s -mode %s %v: exit %d\nstdout:\n%s\nstderr:\n%s", f.app, mode, extra, code, stdout, apprun.Tail(stderr, 30))
+		f.t.Fatalf("%s -mode %s %v: exit %d\nstdout:\n%s\nstderr:\n%s", f.app, mode, extra, code, stdout, workertest.Tail(stderr, 30))
 	}
 	return stdout
 }
@@ -117,14 +159,14 @@ func (f *fleet) alive() {
 	f.t.Helper()
 	for _, w := range f.workers {
 		if w.Exited() && !f.ended[w] {
-			f.t.Fatalf("%s exited (status %d) while it should be working\nstderr:\n%s", w, w.ExitCode(), apprun.Tail(w.Stderr(), 30))
+			f.t.Fatalf("%s exited (status %d) while it should be working\nstderr:\n%s", w, w.ExitCode(), workertest.Tail(w.Stderr(), 30))
 		}
 	}
 }
 
 // stop stops each running worker with SIGTERM, and checks it exits 0 within
 // its shutdown bound.
-func (f *fleet) stop(workers ...*apprun.Proc) {
+func (f *fleet) stop(workers ...*workertest.Proc) {
 	f.t.Helper()
 	if len(workers) == 0 {
 		workers = f.workers
@@ -135,15 +177,44 @@ func (f *fleet) stop(workers ...*apprun.Proc) {
 		}
 		f.ended[w] = true
 		if code := w.Stop(30 * time.Second); code != 0 {
-			f.t.Errorf("%s: exit %d after SIGTERM, want 0\nstderr:\n%s", w, code, apprun.Tail(w.Stderr(), 20))
+			f.t.Errorf("%s: exit %d after SIGTERM, want 0\nstderr:\n%s", w, code, workertest.Tail(w.Stderr(), 20))
 		}
 	}
 }
 
 // kill kills a worker with SIGKILL, as a crash would.
-func (f *fleet) kill(w *apprun.Proc) {
+func (f *fleet) kill(w *workertest.Proc) {
 	f.ended[w] = true
 	w.Kill()
+}
+
+// connections counts the connections to Redis of the worker named name.
+func (f *fleet) connections(ctx context.Context, name string) (int, error) {
+	list, err := f.rdb.ClientList(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for line := range strings.Lines(list) {
+		if strings.Contains(line, " name="+name+" ") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// waitDisconnected waits until Redis has closed every connection of the
+// worker named name, which the test has killed: what the worker wrote to its
+// sockets before it died has then run, or never will.
+func (f *fleet) waitDisconnected(ctx context.Context, name string) {
+	f.t.Helper()
+	waitFor(ctx, f.t, "Redis to close the connections of "+name, func() (bool, string) {
+		n, err := f.connections(ctx, name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 0, fmt.Sprintf("%d connections named %s", n, name)
+	})
 }
 
 // waitFor polls cond until it holds, failing the test with cond's last
@@ -171,7 +242,7 @@ var ritualHeader = regexp.MustCompile(`(?m)^Ritual (\d+) \(séance ([A-Za-z0-9_-
 
 // waitRun waits until the workers have printed the omen of each of the n
 // rituals of séance id and the group has nothing pending or undelivered.
-func (f *fleet) waitRun(ctx context.Context, what, id string, n int, workers ...*apprun.Proc) {
+func (f *fleet) waitRun(ctx context.Context, what, id string, n int, workers ...*workertest.Proc) {
 	f.t.Helper()
 	waitFor(ctx, f.t, what, func() (bool, string) {
 		f.alive()
@@ -183,7 +254,7 @@ func (f *fleet) waitRun(ctx context.Context, what, id string, n int, workers ...
 
 // omens counts the rituals of séance id that the workers printed, by
 // ritual number.
-func omens(id string, workers ...*apprun.Proc) map[int]int {
+func omens(id string, workers ...*workertest.Proc) map[int]int {
 	out := make(map[int]int)
 	for _, w := range workers {
 		for n, c := range omensOf(w.Stdout(), id) {

@@ -1,16 +1,12 @@
 package e2e_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/necrostack/necrostack/e2e/apprun"
 	"github.com/necrostack/necrostack/e2e/redisenv"
 )
 
@@ -24,7 +20,6 @@ func TestPoison(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
 	const rituals, every, attempts = 200, 10, 3 // attempts: the Spine's default
-	requireFlags(t, apprun.Binary(t, "seance"), "-fail-organ", "-fail-every", "redrive")
 
 	r := redisenv.Start(t, redisenv.Config{})
 	f := newFleet(t, "seance", r, "e2e:seance")
@@ -112,40 +107,4 @@ func TestPoison(t *testing.T) {
 		}
 	}
 	checkDrained(ctx, t, rdb, f.stream)
-}
-
-// requireFlags skips t unless the command's usage mentions every name: a
-// scenario that needs an app feature not there yet says so.
-func requireFlags(t *testing.T, bin string, names ...string) {
-	t.Helper()
-	var missing []string
-	for _, n := range names {
-		if !mentions(bin, n) {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("%s lacks %v: this scenario waits on that app feature", bin, missing)
-	}
-}
-
-var (
-	usageMu sync.Mutex
-	usages  = map[string]string{}
-)
-
-// mentions reports whether the usage of the command bin (its -h output)
-// mentions name.
-func mentions(bin, name string) bool {
-	usageMu.Lock()
-	defer usageMu.Unlock()
-	u, ok := usages[bin]
-	if !ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
-		u = string(out)
-		usages[bin] = u
-	}
-	return strings.Contains(u, name)
 }

@@ -8,8 +8,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/necrostack/necrostack/e2e/apprun"
 	"github.com/necrostack/necrostack/e2e/redisenv"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // outage is how long Redis stays down in the restart scenarios.
@@ -52,7 +52,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		t.Errorf("dead letters: %d, want 0", n)
 	}
 	// Each worker saw the outage and said so, once, at Warn.
-	for _, w := range []*apprun.Proc{w1, w2} {
+	for _, w := range []*workertest.Proc{w1, w2} {
 		if len(logLines(w.Stderr(), "pull failed")) == 0 && len(logLines(w.Stderr(), "commit failed")) == 0 {
 			t.Errorf("%s logged nothing about the outage", w)
 		}
@@ -99,7 +99,7 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 		t.Errorf("dead letters: %d, want 0", n)
 	}
 	lostGroup := 0
-	for _, w := range []*apprun.Proc{w1, w2} {
+	for _, w := range []*workertest.Proc{w1, w2} {
 		lostGroup += len(logLines(w.Stderr(), "consumer group was lost"))
 	}
 	if lostGroup == 0 {
@@ -125,13 +125,19 @@ func TestRedisNotYetUp(t *testing.T) {
 	t.Parallel()
 	ctx := scenario(t, 2*time.Minute)
 	r := redisenv.Start(t, redisenv.Config{Stopped: true})
-	// Longer than the workers take to give up their first contact and
-	// start pulling, so that the pulls meet the outage too.
+	// The outage lasts at least down, and until both workers have given up
+	// their first contact and met it in their pulls too.
 	const rituals, down = 300, 8 * time.Second
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
+	begin := time.Now()
 	w1, w2 := f.worker("medium-1"), f.worker("medium-2")
-	time.Sleep(down)
+	waitFor(ctx, t, "both workers' pulls to fail", func() (bool, string) {
+		f.alive()
+		n1, n2 := len(logLines(w1.Stderr(), "pull failed")), len(logLines(w2.Stderr(), "pull failed"))
+		return n1 > 0 && n2 > 0, fmt.Sprintf("\"pull failed\" logged %d and %d times", n1, n2)
+	})
+	time.Sleep(time.Until(begin.Add(down))) // the rest of the outage
 	f.alive()
 	r.Start()
 	f.emitSeance(ctx, "late", rituals)
@@ -143,10 +149,10 @@ func TestRedisNotYetUp(t *testing.T) {
 	reportProblems(t, "omens", problems)
 	reportProblems(t, "stream", takeCensus(ctx, t, rdb, f.stream).exactlyOnce(ritualKeys("late", rituals), seanceTypes, false))
 	checkDrained(ctx, t, rdb, f.stream)
-	for _, w := range []*apprun.Proc{w1, w2} {
+	for _, w := range []*workertest.Proc{w1, w2} {
 		stderr := w.Stderr()
 		if len(logLines(stderr, "redis not reachable yet")) != 1 {
-			t.Errorf("%s: want one warning that Redis is not reachable yet\n%s", w, apprun.Tail(stderr, 10))
+			t.Errorf("%s: want one warning that Redis is not reachable yet\n%s", w, workertest.Tail(stderr, 10))
 		}
 		if n := len(logLines(stderr, "pull failed")); n != 1 {
 			t.Errorf("%s: %d \"pull failed\" lines at Warn, want 1 for the outage", w, n)

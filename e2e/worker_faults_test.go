@@ -22,33 +22,25 @@ func TestWorkerKilled(t *testing.T) {
 	f := newFleet(t, "seance", r, "e2e:seance")
 	rdb := f.rdb
 	f.emitSeance(ctx, "reclaim", rituals)
-	// A shorter claim time, where the séance lets one set it, shortens the
-	// wait; the default (30s) only makes the test slower.
-	var claim []string
-	if mentions(f.bin, "-claim-min-idle") {
-		claim = []string{"-claim-min-idle", "5s"}
-	}
+	// A shorter claim time than the default (30s) shortens the wait.
+	claim := []string{"-claim-min-idle", "5s"}
 	victim, survivor := f.worker("medium-1", claim...), f.worker("medium-2", claim...)
 
 	acked := waitBusy(ctx, t, f, rituals)
-	f.kill(victim)
-	// What the victim had written to its socket before it died still
-	// reaches Redis (a commit batch, up to 256 entries): its pending count
-	// settles a moment after the kill. Nothing else moves it before the
-	// claim time.
-	var st groupState
-	orphans := int64(-1)
-	for {
-		var err error
-		if st, err = stateOf(ctx, rdb, f.stream); err != nil {
-			t.Fatal(err)
-		}
-		if st.byConsumer["medium-1"] == orphans {
-			break
-		}
-		orphans = st.byConsumer["medium-1"]
-		time.Sleep(200 * time.Millisecond)
+	if n, err := f.connections(ctx, "medium-1"); err != nil || n == 0 {
+		t.Fatalf("Redis lists %d connections of the victim (%v), want some: nothing would tell when they are gone", n, err)
 	}
+	f.kill(victim)
+	// What the victim had written to its sockets before it died may still
+	// run in Redis (a commit batch, up to 256 entries) until Redis has
+	// closed its connections. After that, nothing moves its pending count
+	// before the claim time.
+	f.waitDisconnected(ctx, "medium-1")
+	st, err := stateOf(ctx, rdb, f.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphans := st.byConsumer["medium-1"]
 	t.Logf("victim killed after %d/%d entries were acknowledged, leaving %d pending (group: %s)", acked, 4*rituals, orphans, st)
 	if orphans == 0 {
 		t.Fatal("the victim left nothing pending: nothing to reclaim")

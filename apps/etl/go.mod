@@ -7,6 +7,7 @@ require (
 	github.com/necrostack/necrostack/backends/memory v0.0.0
 	github.com/necrostack/necrostack/backends/redis v0.0.0
 	github.com/necrostack/necrostack/core v0.0.0
+	github.com/necrostack/necrostack/worker v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.uber.org/goleak v1.3.0
 )
@@ -23,4 +24,5 @@ replace (
 	github.com/necrostack/necrostack/backends/memory => ../../backends/memory
 	github.com/necrostack/necrostack/backends/redis => ../../backends/redis
 	github.com/necrostack/necrostack/core => ../../core
+	github.com/necrostack/necrostack/worker => ../../worker
 )

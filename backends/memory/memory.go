@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/necrostack/necrostack/core"
@@ -46,6 +47,9 @@ type Backend struct {
 	room        chan struct{}
 	readyWaited bool
 	roomWaited  bool
+	// waiting counts the Pulls blocked on ready, for tests (see
+	// export_test.go); only a Pull about to wait touches it.
+	waiting atomic.Int32
 }
 
 // New returns an empty Backend.
@@ -118,11 +122,15 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			timer = time.NewTimer(timeout)
 			defer timer.Stop()
 		}
+		b.waiting.Add(1)
 		select {
 		case <-ready:
+			b.waiting.Add(-1)
 		case <-timer.C:
+			b.waiting.Add(-1)
 			return core.Delivery{}, false, nil
 		case <-ctx.Done():
+			b.waiting.Add(-1)
 			return core.Delivery{}, false, ctx.Err()
 		}
 	}

@@ -3,6 +3,8 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ func TestConformance(t *testing.T) {
 		DeadLetters: func(_ *testing.T, b core.Backend) []core.DeadLetter {
 			return b.(*memory.Backend).DeadLetters()
 		},
+		Waiting: func(b core.Backend) int { return memory.WaitingPulls(b.(*memory.Backend)) },
 	})
 }
 
@@ -31,6 +34,7 @@ func TestConformanceBounded(t *testing.T) {
 		DeadLetters: func(_ *testing.T, b core.Backend) []core.DeadLetter {
 			return b.(*memory.Backend).DeadLetters()
 		},
+		Waiting: func(b core.Backend) int { return memory.WaitingPulls(b.(*memory.Backend)) },
 	})
 }
 
@@ -56,7 +60,7 @@ func TestEnqueueWaitsForRoomWhenFull(t *testing.T) {
 		errc <- b.Enqueue(ctx, event(t, "A", 1))
 		done.Store(true)
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitEnqueueWaiting(t, b, done.Load)
 	if done.Load() {
 		t.Fatal("Enqueue into a full queue returned before room was made")
 	}
@@ -73,6 +77,22 @@ func TestEnqueueWaitsForRoomWhenFull(t *testing.T) {
 	}
 	if got := b.Len(); got != 1 {
 		t.Errorf("Len: got %d, want 1", got)
+	}
+}
+
+// waitEnqueueWaiting returns once an Enqueue into b's full queue waits for
+// room; it fails t if returned reports that the Enqueue returned first.
+func waitEnqueueWaiting(t *testing.T, b *memory.Backend, returned func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !memory.EnqueueWaiting(b) {
+		if returned() {
+			t.Fatal("Enqueue into a full queue returned without waiting for room")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no Enqueue waiting for room after 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -96,7 +116,7 @@ func TestEnqueueIntoFullQueueUnblocksOnClose(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- b.Enqueue(context.Background(), event(t, "A", 1)) }()
-	time.Sleep(20 * time.Millisecond)
+	waitEnqueueWaiting(t, b, func() bool { return len(errc) > 0 })
 	_ = b.Close()
 	select {
 	case err := <-errc:
@@ -168,3 +188,5 @@ func TestRejectsInvalidEvent(t *testing.T) {
 		t.Errorf("Commit(zero Event): got %v, want ErrInvalidEvent", err)
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

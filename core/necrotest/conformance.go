@@ -23,12 +23,20 @@ type BackendSuite struct {
 	// PullTimeout is the timeout the suite passes to Pull when it expects
 	// an event. Default 5s.
 	PullTimeout time.Duration
+	// Waiting returns how many Pull calls are currently waiting inside b for
+	// an event. Optional. The subtests of a Pull that is woken (by an
+	// enqueue, a cancelled context, Close) wait for it to be positive before
+	// they act, so that they exercise the blocked path for sure; without
+	// it they act once the Pull's goroutine has started, and may find that
+	// Pull not yet blocked.
+	Waiting func(b core.Backend) int
 }
 
 // TestBackend runs the conformance suite every NecroStack backend passes:
 // FIFO order, a timeout that returns none, waking on enqueue, cancellation,
 // ack, concurrent producers and consumers, close, and the optional
-// capabilities the backend implements (commit, release, dead letters).
+// capabilities the backend implements (commit, batch commit, release, dead
+// letters).
 func TestBackend(t *testing.T, s BackendSuite) {
 	if s.New == nil {
 		t.Fatal("necrotest.BackendSuite: New is nil")
@@ -46,6 +54,7 @@ func TestBackend(t *testing.T, s BackendSuite) {
 	t.Run("ConcurrentProducersConsumers", c.concurrent)
 	t.Run("Close", c.close)
 	t.Run("Commit", c.commit)
+	t.Run("CommitBatch", c.commitBatch)
 	t.Run("Release", c.release)
 	t.Run("DeadLetters", c.deadLetters)
 }
@@ -171,41 +180,79 @@ func (c conformance) timeoutReturnsNone(t *testing.T) {
 	}
 }
 
+// pulled is what a Pull running in its own goroutine returned.
+type pulled struct {
+	d   core.Delivery
+	ok  bool
+	err error
+}
+
+// pullAsync starts Pull(ctx, timeout) on b in a goroutine and returns once
+// that Pull is waiting inside b (with the Waiting hook) or has started
+// (without). The channel receives what it returned.
+func (c conformance) pullAsync(t *testing.T, ctx context.Context, b core.Backend, timeout time.Duration) <-chan pulled {
+	t.Helper()
+	started := make(chan struct{})
+	res := make(chan pulled, 1)
+	go func() {
+		close(started)
+		d, ok, err := b.Pull(ctx, timeout)
+		res <- pulled{d, ok, err}
+	}()
+	<-started
+	if c.Waiting == nil {
+		return res
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Waiting(b) < 1 {
+		select {
+		case r := <-res:
+			t.Fatalf("Pull returned (%v, %v) before it was seen waiting", r.ok, r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("BackendSuite.Waiting: no Pull waiting 10s after one started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return res
+}
+
 func (c conformance) pullWakes(t *testing.T) {
 	ctx, b := testCtx(t), c.backend(t)
 	want := seq(t, 1, "wake")[0]
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_ = b.Enqueue(ctx, want)
-	}()
-	start := time.Now()
-	d, ok, err := b.Pull(ctx, 10*time.Second)
-	if err != nil || !ok {
-		t.Fatalf("Pull: got (%v, %v), want the event", ok, err)
+	res := c.pullAsync(t, ctx, b, 10*time.Second)
+	mustEnqueue(t, ctx, b, want)
+	var r pulled
+	select {
+	case r = <-res:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting Pull did not wake within 5s of the enqueue")
 	}
-	if d.Event.ID() != want.ID() {
-		t.Fatalf("Pull: got %s, want %s", d.Event, want)
+	if r.err != nil || !r.ok {
+		t.Fatalf("Pull: got (%v, %v), want the event", r.ok, r.err)
 	}
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("Pull woke after %v, want soon after the enqueue", elapsed)
+	if r.d.Event.ID() != want.ID() {
+		t.Fatalf("Pull: got %s, want %s", r.d.Event, want)
 	}
-	_ = b.Ack(ctx, d)
+	_ = b.Ack(ctx, r.d)
 }
 
 func (c conformance) pullContext(t *testing.T) {
 	b := c.backend(t)
 	ctx, cancel := context.WithCancel(testCtx(t))
-	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
-	_, ok, err := b.Pull(ctx, 20*time.Second)
-	if ok {
-		t.Fatal("Pull on empty backend returned an event")
-	}
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Pull after cancel: got error %v, want context.Canceled", err)
-	}
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("Pull returned %v after cancel, want promptly", elapsed)
+	res := c.pullAsync(t, ctx, b, 20*time.Second)
+	cancel()
+	select {
+	case r := <-res:
+		if r.ok {
+			t.Fatal("Pull on empty backend returned an event")
+		}
+		if !errors.Is(r.err, context.Canceled) {
+			t.Errorf("Pull after cancel: got error %v, want context.Canceled", r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Pull did not return within 5s of the cancel, want promptly")
 	}
 }
 
@@ -298,12 +345,7 @@ func (c conformance) close(t *testing.T) {
 		t.Skip("backend does not implement io.Closer")
 	}
 	ctx := testCtx(t)
-	pullErr := make(chan error, 1)
-	go func() {
-		_, _, err := b.Pull(ctx, 2*time.Second)
-		pullErr <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
+	res := c.pullAsync(t, ctx, b, 20*time.Second)
 	if err := cl.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -311,12 +353,12 @@ func (c conformance) close(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	select {
-	case err := <-pullErr:
-		if err != nil && !errors.Is(err, core.ErrClosed) {
-			t.Errorf("Pull blocked during Close: got %v, want nil or ErrClosed", err)
+	case r := <-res:
+		if r.ok || (r.err != nil && !errors.Is(r.err, core.ErrClosed)) {
+			t.Errorf("Pull blocked during Close: got (%v, %v), want no event, and nil or ErrClosed", r.ok, r.err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Pull blocked during Close did not return")
+		t.Fatal("Pull blocked during Close did not return within 10s")
 	}
 	if err := b.Enqueue(ctx, seq(t, 1, "closed")[0]); !errors.Is(err, core.ErrClosed) {
 		t.Errorf("Enqueue after Close: got %v, want ErrClosed", err)
@@ -358,6 +400,89 @@ func (c conformance) commit(t *testing.T) {
 		dls := c.DeadLetters(t, b)
 		if len(dls) != 1 || !sameDeadLetter(dls[0], dl) {
 			t.Errorf("dead letters after Commit: got %+v, want [%+v]", dls, dl)
+		}
+	}
+}
+
+// commitBatch commits three deliveries' outcomes in one CommitBatch, and the
+// first delivery a second time in the same batch. The three succeed, each
+// whole; the duplicate either succeeds too (a backend that does not track
+// deliveries) or fails with core.ErrDeliveryLost, and then none of its
+// outcome is written. The emitted events come out in commit order.
+func (c conformance) commitBatch(t *testing.T) {
+	ctx, b := testCtx(t), c.backend(t)
+	bc, ok := b.(core.BatchCommitter)
+	if !ok {
+		t.Skip("backend does not implement core.BatchCommitter")
+	}
+	in := seq(t, 3, "batch-input")
+	mustEnqueue(t, ctx, b, in...)
+	ds := make([]core.Delivery, len(in))
+	for i, want := range in {
+		ds[i] = c.mustPull(t, ctx, b)
+		if ds[i].Event.ID() != want.ID() {
+			t.Fatalf("pull #%d: got %s, want %s", i, ds[i].Event, want)
+		}
+	}
+	_, dead := b.(core.DeadLetterer)
+	dead = dead && c.DeadLetters != nil
+	first, second, again := seq(t, 2, "batch-first"), seq(t, 1, "batch-second"), seq(t, 2, "batch-again")
+	var dlSecond, dlAgain []core.DeadLetter
+	if dead {
+		dlSecond = []core.DeadLetter{{Event: in[1], Organ: "Failing", Reason: core.ReasonHandlerFailed,
+			Error: "boom", Attempts: 3, Time: time.Now().UTC()}}
+		dlAgain = []core.DeadLetter{{Event: in[0], Organ: "Failing", Reason: core.ReasonHandlerFailed,
+			Error: "boom again", Attempts: 2, Time: time.Now().UTC()}}
+	}
+	commits := []core.Commit{
+		{Delivery: ds[0], Outcome: core.Outcome{Emitted: first}},
+		{Delivery: ds[1], Outcome: core.Outcome{Emitted: second, DeadLetters: dlSecond}},
+		{Delivery: ds[2]}, // an acknowledgement alone
+		{Delivery: ds[0], Outcome: core.Outcome{Emitted: again, DeadLetters: dlAgain}},
+	}
+	errs := bc.CommitBatch(ctx, commits)
+	if errs != nil && len(errs) != len(commits) {
+		t.Fatalf("CommitBatch of %d commits returned %d errors, want one per commit or nil", len(commits), len(errs))
+	}
+	errOf := func(i int) error {
+		if errs == nil {
+			return nil
+		}
+		return errs[i]
+	}
+	for i := range 3 {
+		if err := errOf(i); err != nil {
+			t.Fatalf("CommitBatch, commit #%d: %v", i, err)
+		}
+	}
+	dup := errOf(3)
+	if dup != nil && !errors.Is(dup, core.ErrDeliveryLost) {
+		t.Fatalf("CommitBatch, the delivery committed a second time: got %v, want nil or core.ErrDeliveryLost", dup)
+	}
+	want := append(append([]core.Event(nil), first...), second...)
+	wantDLs := dlSecond
+	if dup == nil {
+		want = append(want, again...)
+		wantDLs = append(append([]core.DeadLetter(nil), dlSecond...), dlAgain...)
+	}
+	t.Logf("the duplicate commit returned %v", dup)
+	for i, w := range want {
+		got := c.mustPull(t, ctx, b)
+		if got.Event.ID() != w.ID() {
+			t.Fatalf("after CommitBatch, pull #%d: got %s, want %s", i, got.Event, w)
+		}
+		_ = b.Ack(ctx, got)
+	}
+	c.mustBeEmpty(t, ctx, b)
+	if dead {
+		dls := c.DeadLetters(t, b)
+		if len(dls) != len(wantDLs) {
+			t.Fatalf("dead letters after CommitBatch: got %d, want %d: %+v", len(dls), len(wantDLs), dls)
+		}
+		for i := range wantDLs {
+			if !sameDeadLetter(dls[i], wantDLs[i]) {
+				t.Errorf("dead letter #%d after CommitBatch:\n got  %+v\n want %+v", i, dls[i], wantDLs[i])
+			}
 		}
 	}
 }

@@ -22,8 +22,10 @@
 //
 // TestBackend is the suite every backend passes: FIFO, a pull timeout that
 // returns none, cancellation, ack, concurrent producers and consumers, close,
-// and the optional capabilities (commit, release, dead letters). A backend's
-// own tests call it with a constructor:
+// and the optional capabilities (commit, batch commit, release, dead
+// letters). A backend's own tests call it with a constructor, and where
+// they can count the Pulls waiting inside the backend, BackendSuite.Waiting,
+// so that the subtests of a blocked Pull need not guess when it blocks:
 //
 //	func TestConformance(t *testing.T) {
 //		necrotest.TestBackend(t, necrotest.BackendSuite{

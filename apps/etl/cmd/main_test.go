@@ -4,20 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9/logging"
 	"go.uber.org/goleak"
+
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
+// TestMain fails the package if a test leaves a goroutine behind, and
+// removes the binary the tests built once they have run.
 func TestMain(m *testing.M) {
 	logging.Disable() // as main does
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		workertest.RemoveBuilds()
+		os.Exit(code)
+	}))
 }
 
 func writeCSV(t *testing.T, content string) string {
@@ -206,25 +211,11 @@ func TestRunFailures(t *testing.T) {
 	}
 }
 
-// buildBinary builds the command into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found:", err)
-	}
-	bin := filepath.Join(t.TempDir(), "etl")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestBinary runs the real program, to check the exit codes and output a
 // user sees, and that failures are messages, not panics.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := workertest.Build(t, "etl", ".")
 	missing := filepath.Join(t.TempDir(), "missing.csv")
 
 	tests := []struct {
@@ -244,32 +235,101 @@ func TestBinary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin, tt.args...)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
-				code = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
+			stdout, stderr, code := workertest.Run(t.Context(), t, "etl", bin, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
 			}
+			if !strings.Contains(stdout, tt.wantStdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantStdout, stdout)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantStderr, stderr)
+			}
+			if tt.oneLine && stderr != tt.wantStderr {
+				t.Errorf("stderr = %q, want only %q", stderr, tt.wantStderr)
+			}
+			for _, s := range []string{"panic", "goroutine "} {
+				if strings.Contains(stderr, s) {
+					t.Errorf("stderr holds %q:\n%s", s, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestRedisFlags(t *testing.T) {
+	t.Parallel()
+	url := startMiniredis(t)
+	missing := filepath.Join(t.TempDir(), "missing.csv")
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == envRedisURL {
+				return v
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      func(string) string
+		wantCode int
+		wantErr  string // in stderr
+		wantOut  string // in stdout
+	}{
+		{name: "worker on memory", args: []string{"-mode", "worker"}, wantCode: 2,
+			wantErr: "etl: -mode worker needs -backend redis"},
+		{name: "emit on memory", args: []string{"-backend", "memory", "-mode", "emit"}, wantCode: 2,
+			wantErr: "etl: -mode emit needs -backend redis"},
+		{name: "stream on memory", args: []string{"-stream", "x"}, wantCode: 2,
+			wantErr: "etl: -stream needs -backend redis"},
+		{name: "bad backend", args: []string{"-backend", "postgres"}, wantCode: 2,
+			wantErr: `invalid value "postgres" for flag -backend: want memory or redis`},
+		{name: "bad mode", args: []string{"-mode", "serve"}, wantCode: 2,
+			wantErr: `invalid value "serve" for flag -mode: want run, worker or emit`},
+		{name: "empty stream", args: onRedis(url, "-stream", ""), wantCode: 2,
+			wantErr: "etl: -stream: must not be empty"},
+		{name: "empty group", args: onRedis(url, "-group", ""), wantCode: 2,
+			wantErr: "etl: -group: must not be empty"},
+		{name: "empty consumer", args: onRedis(url, "-consumer", ""), wantCode: 2,
+			wantErr: "etl: -consumer: must not be empty"},
+		{name: "worker with input", args: onRedis(url, "-mode", "worker", "-input", "a.csv"), wantCode: 2,
+			wantErr: "etl: -input is for -mode run and emit"},
+		{name: "bad url scheme", args: onRedis("http://u:secret@localhost"), wantCode: 2,
+			wantErr: "etl: -redis-url http://u:xxxxx@localhost: "},
+		{name: "bad url port", args: onRedis("redis://u:secret@localhost:port"), wantCode: 2,
+			wantErr: "etl: -redis-url redis://xxxxx@localhost:port: "},
+		{name: "bad url from env", args: []string{"-backend", "redis"}, env: env("redis://u:secret@h:x/0"), wantCode: 2,
+			wantErr: "etl: NECROSTACK_REDIS_URL redis://xxxxx@h:x/0: "},
+		{name: "url from env", args: []string{"-backend", "redis", "-mode", "emit"}, env: env(url),
+			wantOut: "to necrostack:etl\n"},
+		{name: "flag over env", args: onRedis(url, "-mode", "emit", "-stream", "other"), env: env("redis://u:secret@127.0.0.1:1"),
+			wantOut: "to other\n"},
+		{name: "emit missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-mode", "emit", "-input", missing), wantCode: 1,
+			wantErr: "etl: open " + missing + ": no such file or directory\n"},
+		{name: "run missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-input", missing), wantCode: 1,
+			wantErr: "etl: open " + missing + ": no such file or directory\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := tt.env
+			if getenv == nil {
+				getenv = noEnv
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, getenv, &stdout, &stderr)
 			if code != tt.wantCode {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
 			}
-			if !strings.Contains(stdout.String(), tt.wantStdout) {
-				t.Errorf("stdout lacks %q:\n%s", tt.wantStdout, stdout.String())
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr.String())
 			}
-			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.wantStderr, stderr.String())
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, stdout.String())
 			}
-			if tt.oneLine && stderr.String() != tt.wantStderr {
-				t.Errorf("stderr = %q, want only %q", stderr.String(), tt.wantStderr)
-			}
-			for _, s := range []string{"panic", "goroutine "} {
-				if strings.Contains(stderr.String(), s) {
-					t.Errorf("stderr holds %q:\n%s", s, stderr.String())
-				}
+			if strings.Contains(stderr.String(), "secret") {
+				t.Errorf("stderr shows the password:\n%s", stderr.String())
 			}
 		})
 	}

@@ -4,17 +4,30 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"os/exec"
-	"path/filepath"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
 	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
+
+// TestMain fails the package if a test leaves a goroutine behind, such as
+// a Spine that outlived its run. Like main, it silences go-redis's own logs.
+// It removes the binary the tests built once they have run.
+func TestMain(m *testing.M) {
+	goredis.SetLogger(silentRedis{})
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		workertest.RemoveBuilds()
+		os.Exit(code)
+	}))
+}
 
 // ritualLine matches the header of a printed ritual, with its séance id
 // when it has one.
@@ -359,89 +372,47 @@ func TestRunDebugLogsAreJSON(t *testing.T) {
 	}
 }
 
-func TestAudit(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		n       int
-		omens   map[int]int
-		wantErr string // "" for none
-	}{
-		{"complete", 3, map[int]int{1: 1, 2: 1, 3: 1}, ""},
-		{"missing", 3, map[int]int{1: 1}, "no omen for rituals [2 3]"},
-		{"repeated", 2, map[int]int{1: 1, 2: 2}, "more than one omen for rituals [2]"},
-		{"stray", 1, map[int]int{1: 1, 7: 1, 0: 1}, "omens for unknown rituals [0 7]"},
-		{"nothing", 1, nil, "no omen for rituals [1]"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			err := audit(tt.n, tt.omens)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("audit(%d, %v) = %q, want nil", tt.n, tt.omens, err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("audit(%d, %v) = %v, want an error containing %q", tt.n, tt.omens, err, tt.wantErr)
-			}
-		})
-	}
-}
-
-// buildBinary builds the command into a temporary directory, or skips the
-// test with -short or without a go command.
-func buildBinary(t *testing.T) string {
+// binary returns the command, built once for the package's tests, or skips
+// the test with -short.
+func binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "seance")
-	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return workertest.Build(t, "seance", ".")
 }
 
 // TestBinary builds the real command and runs it as a user would.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := binary(t)
 
 	t.Run("séance", func(t *testing.T) {
 		t.Parallel()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, "-rituals", "7", "-concurrency", "3", "-seeker", "Quincey")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v; stderr:\n%s", cmd, err, stderr.String())
+		stdout, stderr, code := workertest.Run(t.Context(), t, "seance", bin, "-rituals", "7", "-concurrency", "3", "-seeker", "Quincey")
+		if code != exitOK {
+			t.Fatalf("seance: exit %d; stderr:\n%s", code, stderr)
 		}
-		s := checkComplete(t, stdout.String(), "", 7)
+		s := checkComplete(t, stdout, "", 7)
 		if want := "7 rituals, 7 omens"; s.summary != want {
 			t.Errorf("summary: got %q, want %q", s.summary, want)
 		}
-		if !strings.Contains(stdout.String(), "Quincey asks:") {
-			t.Errorf("stdout does not name the seeker:\n%s", stdout.String())
+		if !strings.Contains(stdout, "Quincey asks:") {
+			t.Errorf("stdout does not name the seeker:\n%s", stdout)
 		}
 	})
 
 	t.Run("bad flag", func(t *testing.T) {
 		t.Parallel()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, "-rituals", "0")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		exitErr, ok := errors.AsType[*exec.ExitError](err)
-		if !ok || exitErr.ExitCode() != exitUsage {
-			t.Fatalf("%s: got %v, want exit status %d", cmd, err, exitUsage)
+		stdout, stderr, code := workertest.Run(t.Context(), t, "seance", bin, "-rituals", "0")
+		if code != exitUsage {
+			t.Fatalf("seance -rituals 0: exit %d, want %d", code, exitUsage)
 		}
-		if want := "-rituals 0: must be at least 1"; !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), want)
+		if want := "-rituals 0: must be at least 1"; !strings.Contains(stderr, want) {
+			t.Errorf("stderr: got %q, want it to contain %q", stderr, want)
 		}
-		if stdout.Len() > 0 {
-			t.Errorf("stdout: got %q, want nothing", stdout.String())
+		if stdout != "" {
+			t.Errorf("stdout: got %q, want nothing", stdout)
 		}
 	})
 }

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,26 +17,8 @@ import (
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
-
-// syncBuffer is a bytes.Buffer that a test reads while the program, in
-// another goroutine or process, writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // onRedis returns the flags of a run on url.
 func onRedis(url string, args ...string) []string {
@@ -226,7 +202,7 @@ func TestRedisEmitWorker(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr workertest.Buffer
 	done := make(chan int)
 	go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdout, &stderr) }()
 	wantHeaders := []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + abs + "\n"}
@@ -253,84 +229,6 @@ func TestRedisEmitWorker(t *testing.T) {
 		}
 	}
 	assertStream(t, url, defaultStream, 0)
-}
-
-func TestRedisFlags(t *testing.T) {
-	t.Parallel()
-	url := startMiniredis(t)
-	missing := filepath.Join(t.TempDir(), "missing.csv")
-	env := func(v string) func(string) string {
-		return func(k string) string {
-			if k == envRedisURL {
-				return v
-			}
-			return ""
-		}
-	}
-	tests := []struct {
-		name     string
-		args     []string
-		env      func(string) string
-		wantCode int
-		wantErr  string // in stderr
-		wantOut  string // in stdout
-	}{
-		{name: "worker on memory", args: []string{"-mode", "worker"}, wantCode: 2,
-			wantErr: "etl: -mode worker needs -backend redis"},
-		{name: "emit on memory", args: []string{"-backend", "memory", "-mode", "emit"}, wantCode: 2,
-			wantErr: "etl: -mode emit needs -backend redis"},
-		{name: "stream on memory", args: []string{"-stream", "x"}, wantCode: 2,
-			wantErr: "etl: -stream needs -backend redis"},
-		{name: "bad backend", args: []string{"-backend", "postgres"}, wantCode: 2,
-			wantErr: `invalid value "postgres" for flag -backend: want memory or redis`},
-		{name: "bad mode", args: []string{"-mode", "serve"}, wantCode: 2,
-			wantErr: `invalid value "serve" for flag -mode: want run, worker or emit`},
-		{name: "empty stream", args: onRedis(url, "-stream", ""), wantCode: 2,
-			wantErr: "etl: -stream: must not be empty"},
-		{name: "empty group", args: onRedis(url, "-group", ""), wantCode: 2,
-			wantErr: "etl: -group: must not be empty"},
-		{name: "empty consumer", args: onRedis(url, "-consumer", ""), wantCode: 2,
-			wantErr: "etl: -consumer: must not be empty"},
-		{name: "worker with input", args: onRedis(url, "-mode", "worker", "-input", "a.csv"), wantCode: 2,
-			wantErr: "etl: -input is for -mode run and emit"},
-		{name: "bad url scheme", args: onRedis("http://u:secret@localhost"), wantCode: 2,
-			wantErr: "etl: -redis-url http://u:xxxxx@localhost: "},
-		{name: "bad url port", args: onRedis("redis://u:secret@localhost:port"), wantCode: 2,
-			wantErr: "etl: -redis-url redis://xxxxx@localhost:port: "},
-		{name: "bad url from env", args: []string{"-backend", "redis"}, env: env("redis://u:secret@h:x/0"), wantCode: 2,
-			wantErr: "etl: NECROSTACK_REDIS_URL redis://xxxxx@h:x/0: "},
-		{name: "url from env", args: []string{"-backend", "redis", "-mode", "emit"}, env: env(url),
-			wantOut: "to necrostack:etl\n"},
-		{name: "flag over env", args: onRedis(url, "-mode", "emit", "-stream", "other"), env: env("redis://u:secret@127.0.0.1:1"),
-			wantOut: "to other\n"},
-		{name: "emit missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-mode", "emit", "-input", missing), wantCode: 1,
-			wantErr: "etl: open " + missing + ": no such file or directory\n"},
-		{name: "run missing file", args: onRedis("redis://u:secret@127.0.0.1:1", "-input", missing), wantCode: 1,
-			wantErr: "etl: open " + missing + ": no such file or directory\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			getenv := tt.env
-			if getenv == nil {
-				getenv = noEnv
-			}
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tt.args, getenv, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tt.wantErr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr.String())
-			}
-			if !strings.Contains(stdout.String(), tt.wantOut) {
-				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, stdout.String())
-			}
-			if strings.Contains(stderr.String(), "secret") {
-				t.Errorf("stderr shows the password:\n%s", stderr.String())
-			}
-		})
-	}
 }
 
 func TestRedisUnreachable(t *testing.T) {
@@ -363,7 +261,7 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stdoutBuf, stderrBuf syncBuffer
+		var stdoutBuf, stderrBuf workertest.Buffer
 		done := make(chan int)
 		go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdoutBuf, &stderrBuf) }()
 		const want = "cannot connect to redis at redis://u:xxxxx@127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused; the worker keeps trying"
@@ -391,102 +289,12 @@ func TestRedisUnreachable(t *testing.T) {
 	})
 }
 
-// TestEventSizes checks the choice of maxEventBytes: the largest text files
-// the Extractor accepts fit in it, at every step of the chain, and an event
-// over a limit fails its organ permanently instead of reaching the backend.
-func TestEventSizes(t *testing.T) {
-	t.Parallel()
-	// Rows of 83 bytes, newline included, so that DefaultMaxRows of them
-	// come close to DefaultMaxBytes; backslashes cost the most: JSON
-	// escapes them, and a dropped row's detail quotes them once more.
-	valid := "2024-10-31," + strings.Repeat(`\`, 33) + "," + strings.Repeat(`\`, 33) + ",1,1\n"
-	badDate := strings.Repeat(`\`, 74) + ",a,b,1,1\n"
-	header := strings.Join(organs.Columns, ",") + "\n"
-	if size := len(header) + organs.DefaultMaxRows*83; len(valid) != 83 || len(badDate) != 83 || size > organs.DefaultMaxBytes {
-		t.Fatalf("rows of %d and %d bytes, a file of %d; want 83 and at most %d", len(valid), len(badDate), size, organs.DefaultMaxBytes)
-	}
-	// sizes runs the chain on a file of n rows and returns the size of each
-	// event it emits. Every row but the first is the same, so sizes grow
-	// linearly with n: two small files tell the size at DefaultMaxRows,
-	// which is too slow to build under the race detector.
-	sizes := func(t *testing.T, n int, row func(i int) string) []int {
-		var b strings.Builder
-		b.WriteString(header)
-		for i := range n {
-			b.WriteString(row(i))
-		}
-		path := filepath.Join(t.TempDir(), "big.csv")
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		e := organs.ETLStart.MustNew(organs.Job{Path: path})
-		var out []int
-		for _, o := range organs.Chain(io.Discard)[:3] {
-			emitted, err := o.Handle(context.Background(), e)
-			if err != nil {
-				t.Fatalf("%s: %v", core.OrganName(o), err)
-			}
-			e = emitted[0]
-			wire, _ := e.MarshalJSON()
-			out = append(out, len(wire))
-		}
-		return out
-	}
-	tests := []struct {
-		name string
-		row  func(i int) string
-	}{
-		{"valid rows", func(int) string { return valid }},
-		{"dropped rows", func(i int) string {
-			if i == 0 {
-				return valid
-			}
-			return badDate
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			const n1, n2 = 1000, 2000
-			s1, s2 := sizes(t, n1, tt.row), sizes(t, n2, tt.row)
-			for i, typ := range []string{organs.RawDataLoaded.Type(), organs.DataCleaned.Type(), organs.DataTransformed.Type()} {
-				// Plus 2 bytes a row: line numbers up to 100,001 have
-				// two more digits than those up to 2,001.
-				atMax := s2[i] + (s2[i]-s1[i])*(organs.DefaultMaxRows-n2)/(n2-n1) + 2*organs.DefaultMaxRows
-				t.Logf("%s at %d rows: %s", typ, organs.DefaultMaxRows, byteSize(atMax))
-				if atMax > maxEventBytes {
-					t.Errorf("%s at %d rows: %s, over maxEventBytes (%s)", typ, organs.DefaultMaxRows, byteSize(atMax), byteSize(maxEventBytes))
-				}
-			}
-		})
-	}
-
-	t.Run("over the limit", func(t *testing.T) {
-		t.Parallel()
-		var observed error
-		chain := wrap(organs.Chain(io.Discard), 1024, func(_ string, _ core.Event, err error) { observed = err })
-		out, err := chain[0].Handle(context.Background(), organs.ETLStart.MustNew(organs.Job{}))
-		if !errors.Is(err, core.ErrPermanent) || out != nil {
-			t.Fatalf("Handle = %d events, %v; want none and a permanent error", len(out), err)
-		}
-		if want := "RAW_DATA_LOADED would be "; !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("error %q, want it to start %q", err, want)
-		}
-		if observed != err {
-			t.Errorf("observer saw %v, want %v", observed, err)
-		}
-		if name := core.OrganName(chain[0]); name != "Extractor" {
-			t.Errorf("wrapped organ named %q, want Extractor", name)
-		}
-	})
-}
-
 // TestRealRedisWorkers runs the binary against a real redis-server: three
 // jobs emitted, two worker processes sharing them, stopped by SIGTERM.
 func TestRealRedisWorkers(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	bin := buildBinary(t)
+	bin := workertest.Build(t, "etl", ".")
 	sample := memorySample(t)
 	good := writeCSV(t, tinyCSV)
 	bad := writeCSV(t, noValidCSV)
@@ -494,13 +302,11 @@ func TestRealRedisWorkers(t *testing.T) {
 
 	runBin := func(args ...string) string {
 		t.Helper()
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, onRedis(url, args...)...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("etl %q: %v; stderr:\n%s", args, err, stderr.String())
+		stdout, stderr, code := workertest.Run(t.Context(), t, "etl", bin, onRedis(url, args...)...)
+		if code != 0 {
+			t.Fatalf("etl %q: exit %d; stderr:\n%s", args, code, stderr)
 		}
-		return stdout.String()
+		return stdout
 	}
 	jobID := func(out string) string {
 		t.Helper()
@@ -514,27 +320,12 @@ func TestRealRedisWorkers(t *testing.T) {
 	runBin("-mode", "emit", "-input", good)
 	badJob := jobID(runBin("-mode", "emit", "-input", bad))
 
-	type worker struct {
-		cmd            *exec.Cmd
-		stdout, stderr syncBuffer
-	}
-	workers := make([]*worker, 2)
+	workers := make([]*workertest.Proc, 2)
 	for i := range workers {
-		w := &worker{}
-		w.cmd = exec.Command(bin, onRedis(url, "-mode", "worker", "-consumer", fmt.Sprintf("worker-%d", i))...)
-		w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
-		if err := w.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if w.cmd.ProcessState == nil {
-				_ = w.cmd.Process.Kill()
-				_ = w.cmd.Wait()
-			}
-		})
-		workers[i] = w
+		name := fmt.Sprintf("worker-%d", i)
+		workers[i] = workertest.Start(t, "etl "+name, bin, onRedis(url, "-mode", "worker", "-consumer", name)...)
 	}
-	allOut := func() string { return workers[0].stdout.String() + workers[1].stdout.String() }
+	allOut := func() string { return workers[0].Stdout() + workers[1].Stdout() }
 	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -548,24 +339,25 @@ func TestRealRedisWorkers(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 60s: %d dead letters; outputs:\n%s\nstderr:\n%s\n%s",
-				dlq, out, workers[0].stderr.String(), workers[1].stderr.String())
+				dlq, out, workers[0].Stderr(), workers[1].Stderr())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
 	for i, w := range workers {
-		if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := w.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		err := w.cmd.Wait()
-		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
-			t.Errorf("worker %d: exit %d, want 0; stderr:\n%s", i, exit.ExitCode(), w.stderr.String())
-		} else if err != nil {
+		code, err := w.Wait(t.Context())
+		if err != nil {
 			t.Fatal(err)
+		}
+		if code != 0 {
+			t.Errorf("worker %d: exit %d, want 0; stderr:\n%s", i, code, w.Stderr())
 		}
 		for _, s := range []string{"panic", "goroutine "} {
-			if strings.Contains(w.stderr.String(), s) {
-				t.Errorf("worker %d stderr holds %q:\n%s", i, s, w.stderr.String())
+			if strings.Contains(w.Stderr(), s) {
+				t.Errorf("worker %d stderr holds %q:\n%s", i, s, w.Stderr())
 			}
 		}
 	}

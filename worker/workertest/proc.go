@@ -1,127 +1,16 @@
-// Package apprun builds the NecroStack apps' commands once per test binary
-// and runs them as real processes: workers whose output is captured while
-// they run, that a test can stop with SIGTERM or kill with SIGKILL, and that
-// never outlive the test.
-//
-// The e2e module does not import the apps: Binary builds each command with
-// the go tool from the app's own module folder in the repository the e2e
-// folder belongs to, so the binaries are exactly what a user would build.
-package apprun
+package workertest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-var (
-	buildMu  sync.Mutex
-	buildDir string
-	builds   = map[string]*build{}
-)
-
-type build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// Binary returns the path of app's command (the package apps/<app>/cmd of
-// the repository, such as "seance" or "etl"), built on first use in this
-// test binary. It fails t if the build fails. NECROSTACK_E2E_<APP>_BIN
-// (NECROSTACK_E2E_SEANCE_BIN, ...) names a prebuilt binary to use instead,
-// to test a released build.
-func Binary(t testing.TB, app string) string {
-	t.Helper()
-	if p := os.Getenv("NECROSTACK_E2E_" + strings.ToUpper(app) + "_BIN"); p != "" {
-		return p
-	}
-	buildMu.Lock()
-	b, ok := builds[app]
-	if !ok {
-		b = &build{}
-		builds[app] = b
-	}
-	buildMu.Unlock()
-	b.once.Do(func() { b.path, b.err = buildApp(app) })
-	if b.err != nil {
-		t.Fatalf("apprun: build %s: %v", app, b.err)
-	}
-	return b.path
-}
-
-// RemoveBinaries deletes what Binary built. Call it from TestMain once the
-// tests have run.
-func RemoveBinaries() {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-		buildDir = ""
-	}
-}
-
-func buildApp(app string) (string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, "apps", app)
-	if _, err := os.Stat(filepath.Join(dir, "cmd")); err != nil {
-		return "", fmt.Errorf("no command for app %q: %w", app, err)
-	}
-	buildMu.Lock()
-	if buildDir == "" {
-		d, err := os.MkdirTemp("", "necrostack-e2e-bin-")
-		if err != nil {
-			buildMu.Unlock()
-			return "", err
-		}
-		buildDir = d
-	}
-	out := filepath.Join(buildDir, app)
-	buildMu.Unlock()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	// go test puts its own toolchain first on the PATH of the test binary.
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd")
-	cmd.Dir = dir
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build in %s: %w\n%s", dir, err, msg)
-	}
-	fmt.Printf("apprun: built %s in %v\n", app, time.Since(start).Round(time.Millisecond))
-	return out, nil
-}
-
-// repoRoot is the closest folder above the working directory (the test's
-// package folder) that holds apps/.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if info, err := os.Stat(filepath.Join(dir, "apps")); err == nil && info.IsDir() {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no apps/ folder above the working directory: run the tests from the repository")
-		}
-		dir = parent
-	}
-}
 
 // Proc is a running command with its stdout and stderr captured. Its methods
 // are safe to call from any goroutine; those that take no testing.TB
@@ -130,23 +19,22 @@ type Proc struct {
 	t      testing.TB
 	name   string
 	cmd    *exec.Cmd
-	stdout *buffer
-	stderr *buffer
+	stdout *Buffer
+	stderr *Buffer
 	done   chan struct{} // closed once the process is waited for
 }
 
 // Start starts bin with args, named name in messages, and kills it when t
 // ends if it is still running, logging the tail of its output if t failed.
+// It fails t if the command cannot start.
 func Start(t testing.TB, name, bin string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, name: name, stdout: &buffer{}, stderr: &buffer{}, done: make(chan struct{})}
+	p := &Proc{t: t, name: name, stdout: &Buffer{}, stderr: &Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	// A worker never outlives the test binary, even one killed by
-	// go test -timeout.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("apprun: start %s: %v", name, err)
+		t.Fatalf("workertest: start %s: %v", name, err)
 	}
 	go func() {
 		_ = p.cmd.Wait() // the exit status is in cmd.ProcessState
@@ -164,7 +52,7 @@ func Run(ctx context.Context, t testing.TB, name, bin string, args ...string) (s
 	code, err := p.Wait(ctx)
 	if err != nil {
 		p.Kill()
-		t.Fatalf("apprun: %s did not finish: %v\nstderr:\n%s", name, err, Tail(p.Stderr(), 30))
+		t.Fatalf("workertest: %s did not finish: %v\nstderr:\n%s", name, err, Tail(p.Stderr(), 30))
 	}
 	return p.Stdout(), p.Stderr(), code
 }
@@ -239,13 +127,13 @@ func (p *Proc) Kill() {
 func (p *Proc) Stop(timeout time.Duration) int {
 	p.t.Helper()
 	if err := p.Signal(syscall.SIGTERM); err != nil {
-		p.t.Errorf("apprun: %v", err)
+		p.t.Errorf("workertest: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	code, err := p.Wait(ctx)
 	if err != nil {
-		p.t.Errorf("apprun: %s ignored SIGTERM for %v; killing it\nstderr:\n%s", p, timeout, Tail(p.Stderr(), 30))
+		p.t.Errorf("workertest: %s ignored SIGTERM for %v; killing it\nstderr:\n%s", p, timeout, Tail(p.Stderr(), 30))
 		p.Kill()
 		return -1
 	}
@@ -262,7 +150,7 @@ func (p *Proc) cleanup() {
 		if running {
 			state = "killed at cleanup"
 		}
-		p.t.Logf("apprun: %s, %s\n--- stderr (tail):\n%s\n--- stdout (tail):\n%s",
+		p.t.Logf("workertest: %s, %s\n--- stderr (tail):\n%s\n--- stdout (tail):\n%s",
 			p, state, Tail(p.Stderr(), 40), Tail(p.Stdout(), 20))
 	}
 }
@@ -283,22 +171,4 @@ func Tail(s string, n int) string {
 		}
 	}
 	return s
-}
-
-// buffer is a bytes.Buffer safe for one writer and many readers.
-type buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,4 +1,4 @@
-package apprun_test
+package workertest_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/necrostack/necrostack/e2e/apprun"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 func TestTail(t *testing.T) {
@@ -22,7 +22,7 @@ func TestTail(t *testing.T) {
 		{"a\nb\nc\n", 3, "a\nb\nc"},
 		{"a\nb\nc\n", 0, ""},
 	} {
-		if got := apprun.Tail(tt.in, tt.n); got != tt.want {
+		if got := workertest.Tail(tt.in, tt.n); got != tt.want {
 			t.Errorf("Tail(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 		}
 	}
@@ -34,7 +34,7 @@ func TestProc(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p := apprun.Start(t, "looper", "sh", "-c", `trap 'echo bye >&2; exit 3' TERM; echo ready; while :; do sleep 0.05; done`)
+	p := workertest.Start(t, "looper", "sh", "-c", `trap 'echo bye >&2; exit 3' TERM; echo ready; while :; do sleep 0.05; done`)
 	for !strings.Contains(p.Stdout(), "ready") {
 		if ctx.Err() != nil {
 			t.Fatal("no output")
@@ -47,13 +47,26 @@ func TestProc(t *testing.T) {
 	if got := p.Stderr(); got != "bye\n" {
 		t.Errorf("stderr %q, want %q", got, "bye\n")
 	}
-	out, _, code := apprun.Run(ctx, t, "echo", "sh", "-c", "echo hi; exit 4")
+	out, _, code := workertest.Run(ctx, t, "echo", "sh", "-c", "echo hi; exit 4")
 	if out != "hi\n" || code != 4 {
 		t.Errorf("Run: %q, exit %d; want %q, exit 4", out, code, "hi\n")
 	}
-	k := apprun.Start(t, "sleeper", "sleep", "30")
+	k := workertest.Start(t, "sleeper", "sleep", "30")
 	k.Kill()
 	if k.ExitCode() != -1 {
 		t.Errorf("killed process: exit code %d, want -1", k.ExitCode())
+	}
+}
+
+// A process still running when its test ends is killed at the test's
+// cleanup.
+func TestProcKilledAtCleanup(t *testing.T) {
+	t.Parallel()
+	var p *workertest.Proc
+	t.Run("starts", func(t *testing.T) {
+		p = workertest.Start(t, "sleeper", "sleep", "30")
+	})
+	if !p.Exited() {
+		t.Errorf("%s still runs after its test ended", p)
 	}
 }

@@ -1,0 +1,3 @@
+module github.com/necrostack/necrostack/worker
+
+go 1.26.0
