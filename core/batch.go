@@ -24,9 +24,6 @@ type Commit struct {
 	Outcome  Outcome
 }
 
-// DefaultMaxCommitBatch is the default of Config.MaxCommitBatch.
-const DefaultMaxCommitBatch = 256
-
 type pendingCommit struct {
 	d        Delivery
 	out      Outcome
