@@ -171,7 +171,7 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 		case <-handlersDone:
 		case <-t.C:
 			s.log.LogAttrs(ctx, slog.LevelWarn, "shutdown timeout: cancelling in-flight handlers",
-				slog.Duration(KeyDuration, s.opts.ShutdownTimeout))
+				millis(KeyDuration, s.opts.ShutdownTimeout))
 			cancelHandlers()
 		}
 	}()
@@ -240,7 +240,7 @@ loop:
 			continue
 		}
 		if pullFails > 0 {
-			s.log.LogAttrs(ctx, slog.LevelInfo, "pull recovered", slog.Int("failures", pullFails))
+			s.log.LogAttrs(ctx, slog.LevelInfo, "pull recovered", slog.Int(KeyFailures, pullFails))
 			pullFails = 0
 		}
 		if !ok {
@@ -304,7 +304,7 @@ func (s *Spine) pullFailed(ctx context.Context, err error, fails int) {
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(ctx, level, "pull failed; backing off",
-		slog.String(KeyError, err.Error()), slog.Int(KeyAttempt, fails), slog.Duration("backoff", wait))
+		slog.String(KeyError, err.Error()), slog.Int(KeyAttempt, fails), millis(KeyBackoff, wait))
 	sleep(ctx, wait)
 }
 
@@ -392,7 +392,7 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 				s.log.LogAttrs(ctx, slog.LevelDebug, "handled",
 					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
 					slog.String(KeyOrgan, org.name), slog.Int(KeyEmitted, len(emitted)),
-					slog.Duration(KeyDuration, time.Since(start)), slog.Int(KeyAttempt, attempt))
+					millis(KeyDuration, time.Since(start)), slog.Int(KeyAttempt, attempt))
 			}
 			return emitted, attempt, nil
 		}
@@ -404,7 +404,7 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 		s.log.LogAttrs(ctx, slog.LevelWarn, "handler failed; retrying",
 			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
 			slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempt),
-			slog.String(KeyError, err.Error()), slog.Duration("backoff", wait))
+			slog.String(KeyError, err.Error()), millis(KeyBackoff, wait))
 		if !sleep(ctx, wait) {
 			return nil, attempt, err
 		}
@@ -571,7 +571,7 @@ func (s *Spine) deadLetter(ctx context.Context, dl DeadLetter) error {
 	s.log.LogAttrs(ctx, slog.LevelError, "dead letter (backend keeps none)",
 		slog.String(KeyOrgan, dl.Organ), slog.String(KeyReason, dl.Reason),
 		slog.String(KeyError, dl.Error), slog.Int(KeyAttempt, dl.Attempts),
-		slog.String("event", string(wire)))
+		slog.String(KeyEvent, string(wire)))
 	return nil
 }
 

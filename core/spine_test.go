@@ -535,6 +535,16 @@ func TestPullErrorsBackOffAndRecover(t *testing.T) {
 	if !strings.Contains(out, `"msg":"pull recovered","failures":3`) {
 		t.Errorf("no recovery line:\n%s", out)
 	}
+	for line := range strings.Lines(out) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["msg"] != "pull failed; backing off" || m[core.KeyAttempt] != 1.0 {
+			continue
+		}
+		// The first pull backoff is drawn from [25ms, 50ms].
+		if ms, ok := m[core.KeyBackoff].(float64); !ok || ms < 25 || ms > 50 {
+			t.Errorf("first pull failure: %s = %v, want milliseconds in [25, 50]", core.KeyBackoff, m[core.KeyBackoff])
+		}
+	}
 }
 
 func TestRunStopsWhenBackendClosed(t *testing.T) {
@@ -600,62 +610,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-func TestLogging(t *testing.T) {
-	t.Parallel()
-	run := func(level slog.Level) []map[string]any {
-		var buf bytes.Buffer
-		opts := fast()
-		opts.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))
-		opts.Retry.MaxAttempts = 2
-		b := &committing{fifo: newFIFO()}
-		s := newSpine(t, b, opts, relay("Relay", "A", "B"),
-			core.OrganFunc("Broken", []string{"B"}, func(context.Context, core.Event) ([]core.Event, error) {
-				return nil, errors.New("snapped")
-			}))
-		_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
-		runUntilIdle(t, s)
-		var lines []map[string]any
-		for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-			var m map[string]any
-			if err := json.Unmarshal(l, &m); err != nil {
-				t.Fatalf("log line is not JSON: %s", l)
-			}
-			lines = append(lines, m)
-		}
-		return lines
-	}
-	debug := run(slog.LevelDebug)
-	var handled map[string]any
-	for _, l := range debug {
-		if l["msg"] == "handled" {
-			handled = l
-			break
-		}
-	}
-	if handled == nil {
-		t.Fatalf("no per-event line at Debug: %v", debug)
-	}
-	for _, k := range []string{core.KeyEventID, core.KeyEventType, core.KeyOrgan, core.KeyEmitted, core.KeyDuration, core.KeyAttempt} {
-		if _, ok := handled[k]; !ok {
-			t.Errorf("handled line lacks %q: %v", k, handled)
-		}
-	}
-	info := run(slog.LevelInfo)
-	var msgs []string
-	for _, l := range info {
-		msgs = append(msgs, fmt.Sprint(l["level"], " ", l["msg"]))
-		if l["msg"] == "handler failed; event dead-lettered for organ" {
-			if l[core.KeyOrgan] != "Broken" || l[core.KeyError] != "snapped" || l[core.KeyAttempt] != 2.0 {
-				t.Errorf("failure line: %v", l)
-			}
-		}
-	}
-	want := []string{"WARN handler failed; retrying", "ERROR handler failed; event dead-lettered for organ"}
-	if !slices.Equal(msgs, want) {
-		t.Errorf("Info-level lines: got %v, want %v (no per-event lines)", msgs, want)
-	}
 }
 
 func TestRetryPolicyBackoff(t *testing.T) {
