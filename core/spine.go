@@ -102,9 +102,6 @@ func NewSpine(backend Backend, organs []Organ, opts Config) (*Spine, error) {
 	return s, nil
 }
 
-// Backend returns the backend the Spine pulls from.
-func (s *Spine) Backend() Backend { return s.backend }
-
 // Enqueue validates events and enqueues them on the backend, in order. It is
 // how a program seeds a chain.
 func (s *Spine) Enqueue(ctx context.Context, events ...Event) error {
