@@ -53,9 +53,14 @@ func startHandlers(s *Spine, ctx context.Context) *handlerPool {
 // pull, so that what is pulled need not wait. It reports false when ctx is
 // done first.
 func (p *handlerPool) reserve(ctx context.Context) bool {
-	if p.work == nil {
-		return true
-	}
+	return p.work == nil || p.waitSlot(ctx)
+}
+
+// waitSlot is reserve's slow path, kept out of line so that reserve inlines
+// into the pull loop.
+//
+//go:noinline
+func (p *handlerPool) waitSlot(ctx context.Context) bool {
 	select {
 	case p.slots <- struct{}{}:
 		return true
