@@ -24,51 +24,51 @@ type Commit struct {
 	Outcome  Outcome
 }
 
-// DefaultMaxCommitBatch is the default of Config.MaxCommitBatch.
-const DefaultMaxCommitBatch = 256
-
-type pendingCommit struct {
-	d        Delivery
-	out      Outcome
-	attempt  int
-	rejected bool
-	finish   func()
-}
-
 // batcher commits outcomes in the background, in the order they were added,
-// as few batches as possible: while one batch is on its way, the next
-// accumulates. Adding waits when MaxCommitBatch commits are already queued,
-// which bounds the work a crash can make the group redo.
+// in as few batches as possible: while one batch is on its way, the next
+// accumulates. Adding waits when max commits are already queued, which
+// bounds the work a crash can make the group redo.
+//
+// It needs from the Spine only what settling a commit needs (committer) and
+// a way to say that a delivery is done with.
 type batcher struct {
-	s    *Spine
-	ctx  context.Context
-	ch   chan pendingCommit
-	done chan struct{}
-	once sync.Once
+	committer
+	backend BatchCommitter
+	ctx     context.Context // the run's handlers' context
+	max     int             // Config.MaxCommitBatch
+	done    func()          // called once per delivery whose commit is settled
+	ch      chan pendingCommit
+	stopped chan struct{}
+	once    sync.Once
 }
 
-func newBatcher(s *Spine, ctx context.Context) *batcher {
-	b := &batcher{s: s, ctx: ctx, ch: make(chan pendingCommit, s.opts.MaxCommitBatch), done: make(chan struct{})}
+// startBatcher starts a batcher over backend. Close it to wait for its
+// goroutine.
+func startBatcher(ctx context.Context, c committer, backend BatchCommitter, max int, done func()) *batcher {
+	b := &batcher{
+		committer: c, backend: backend, ctx: ctx, max: max, done: done,
+		ch: make(chan pendingCommit, max), stopped: make(chan struct{}),
+	}
 	go b.loop()
 	return b
 }
 
-func (b *batcher) add(pc pendingCommit) { b.ch <- pc }
+// add queues out, the outcome of d, for the next batch.
+func (b *batcher) add(d Delivery, out Outcome) { b.ch <- pendingCommit{d: d, out: out} }
 
 // close commits what is queued and returns when that is done.
 func (b *batcher) close() {
 	b.once.Do(func() { close(b.ch) })
-	<-b.done
+	<-b.stopped
 }
 
 func (b *batcher) loop() {
-	defer close(b.done)
-	max := b.s.opts.MaxCommitBatch
-	batch := make([]pendingCommit, 0, max)
+	defer close(b.stopped)
+	batch := make([]pendingCommit, 0, b.max)
 	for pc := range b.ch {
 		batch = append(batch[:0], pc)
 	fill:
-		for len(batch) < max {
+		for len(batch) < b.max {
 			select {
 			case pc, ok := <-b.ch:
 				if !ok {
@@ -84,9 +84,10 @@ func (b *batcher) loop() {
 }
 
 // commit sends batch until every commit in it has succeeded or been given up,
-// retrying the failed ones together with backoff.
+// retrying the failed ones together, after a backoff (backendRetry) unless
+// all of them are retried at once with a dead letter.
 func (b *batcher) commit(batch []pendingCommit) {
-	ctx, s := b.ctx, b.s
+	ctx := b.ctx
 	commits := make([]Commit, 0, len(batch))
 	var cl commitLog
 	for round := 1; len(batch) > 0; round++ {
@@ -94,31 +95,28 @@ func (b *batcher) commit(batch []pendingCommit) {
 		for _, pc := range batch {
 			commits = append(commits, Commit{Delivery: pc.d, Outcome: pc.out})
 		}
-		errs := s.batch.CommitBatch(ctx, commits)
+		errs := b.backend.CommitBatch(ctx, commits)
 		retry := batch[:0]
 		wait := false
-		for i, pc := range batch {
+		for i := range batch {
 			var err error
 			if errs != nil {
 				err = errs[i]
 			}
-			pc.attempt++
-			again, newOut := s.commitFailed(ctx, pc.d, pc.out, err, pc.attempt, &pc.rejected, &cl)
-			if !again {
-				pc.finish()
+			pc := &batch[i]
+			switch b.settle(ctx, pc, err, &cl) {
+			case settled:
+				b.done()
 				continue
-			}
-			if newOut != nil {
-				pc.out = *newOut
-			} else {
+			case retryLater:
 				wait = true
 			}
-			retry = append(retry, pc)
+			retry = append(retry, *pc)
 		}
-		cl.flush(ctx, s.log)
+		cl.flush(ctx, b.log)
 		batch = retry
 		if wait && len(batch) > 0 {
-			sleep(ctx, commitBackoff.Backoff(round))
+			sleep(ctx, backendRetry.Backoff(round))
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 )
 
 // downThenLost fails every commit of its first batch call (the backend is
@@ -15,12 +14,6 @@ import (
 // committed after all, and only its answer was lost).
 type downThenLost struct{ calls int }
 
-func (b *downThenLost) Enqueue(context.Context, Event) error { return nil }
-func (b *downThenLost) Pull(context.Context, time.Duration) (Delivery, bool, error) {
-	return Delivery{}, false, nil
-}
-func (b *downThenLost) Ack(context.Context, Delivery) error             { return nil }
-func (b *downThenLost) Close() error                                    { return nil }
 func (b *downThenLost) Commit(context.Context, Delivery, Outcome) error { return nil }
 func (b *downThenLost) CommitBatch(_ context.Context, commits []Commit) []error {
 	b.calls++
@@ -40,18 +33,16 @@ func (b *downThenLost) CommitBatch(_ context.Context, commits []Commit) []error 
 func TestBatchCommitLogsOncePerReason(t *testing.T) {
 	var logs bytes.Buffer
 	be := &downThenLost{}
-	s, err := NewSpine(be, []Organ{OrganFunc("Only", []string{"A"}, nil)}, Config{
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	finished := 0
+	b := &batcher{
+		committer: committer{log: slog.New(slog.NewJSONHandler(&logs, nil)), stats: &counters{}, release: func(Delivery) {}},
+		backend:   be, ctx: context.Background(), max: DefaultMaxCommitBatch, done: func() { finished++ },
+	}
 	batch := make([]pendingCommit, 10)
 	for i := range batch {
-		batch[i] = pendingCommit{d: Delivery{Event: MustEvent("A", nil)}, finish: func() { finished++ }}
+		batch[i] = pendingCommit{d: Delivery{Event: MustEvent("A", nil)}}
 	}
-	(&batcher{s: s, ctx: context.Background()}).commit(batch)
+	b.commit(batch)
 	if finished != 10 || be.calls != 2 {
 		t.Fatalf("finished %d commits in %d calls, want 10 in 2", finished, be.calls)
 	}

@@ -1,9 +1,14 @@
 package core_test
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/core/necrotest"
 )
 
 type benchPayload struct {
@@ -65,5 +70,152 @@ func BenchmarkKindDecodeWire(b *testing.B) {
 		if _, err := benchKind.Decode(e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchQueue is a lean in-memory backend for the Spine benchmarks: FIFO,
+// Pull blocks until an event or the timeout, Commit appends what was
+// emitted. It records nothing, so what the benchmark measures is the
+// Spine's own cost per event.
+type benchQueue struct {
+	mu    sync.Mutex
+	items []core.Event
+	wake  chan struct{}
+}
+
+func newBenchQueue() *benchQueue { return &benchQueue{wake: make(chan struct{})} }
+
+func (q *benchQueue) Enqueue(_ context.Context, e core.Event) error {
+	q.mu.Lock()
+	q.items = append(q.items, e)
+	q.signalLocked()
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *benchQueue) signalLocked() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
+
+func (q *benchQueue) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	var deadline *time.Timer
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			e := q.items[0]
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			if deadline != nil {
+				deadline.Stop()
+			}
+			return core.Delivery{Event: e}, true, nil
+		}
+		wake := q.wake
+		q.mu.Unlock()
+		if deadline == nil {
+			deadline = time.NewTimer(timeout)
+			defer deadline.Stop()
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return core.Delivery{}, false, nil
+		case <-ctx.Done():
+			return core.Delivery{}, false, ctx.Err()
+		}
+	}
+}
+
+func (q *benchQueue) Ack(context.Context, core.Delivery) error { return nil }
+
+func (q *benchQueue) Commit(_ context.Context, _ core.Delivery, out core.Outcome) error {
+	if len(out.Emitted) == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	q.items = append(q.items, out.Emitted...)
+	q.signalLocked()
+	q.mu.Unlock()
+	return nil
+}
+
+// benchBatchQueue adds CommitBatch, so the Spine commits in the background.
+type benchBatchQueue struct{ *benchQueue }
+
+func (q benchBatchQueue) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	for _, c := range commits {
+		_ = q.Commit(ctx, c.Delivery, c.Outcome)
+	}
+	return nil
+}
+
+var benchStages = []core.Kind[benchPayload]{
+	benchKind,
+	core.NewKind[benchPayload]("SPIRIT_APPEARED"),
+	core.NewKind[benchPayload]("ANSWER_GENERATED"),
+	core.NewKind[benchPayload]("OMEN_REVEALED"),
+}
+
+// benchChain is four organs relaying one event each down a chain of typed
+// payloads, the shape of the séance.
+func benchChain() []core.Organ {
+	names := []string{"Summoner", "Medium", "Oracle", "Scribe"}
+	organs := make([]core.Organ, len(names))
+	for i, name := range names {
+		from := benchStages[i]
+		organs[i] = core.OrganFunc(name, []string{from.Type()}, func(_ context.Context, e core.Event) ([]core.Event, error) {
+			p, err := from.Decode(e)
+			if err != nil {
+				return nil, core.Permanent(err)
+			}
+			if i+1 == len(benchStages) {
+				return nil, nil
+			}
+			next, err := benchStages[i+1].New(p)
+			if err != nil {
+				return nil, err
+			}
+			return []core.Event{next}, nil
+		})
+	}
+	return organs
+}
+
+// benchSpine runs b.N chains through a Spine over backend and reports
+// handled events per second and allocations per handled event.
+func benchSpine(b *testing.B, backend core.Backend, concurrency int) {
+	s, err := core.NewSpine(backend, benchChain(), core.Config{
+		MaxSteps: core.NoStepLimit, Concurrency: concurrency,
+		PullTimeout: time.Millisecond, Logger: quiet(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range b.N {
+		if err := backend.Enqueue(ctx, benchKind.MustNew(benchPayload{Ritual: i, Seeker: "Mina", Question: "Who walks?"})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	necrotest.RunBenchmark(b, s, int64(4*b.N))
+}
+
+// BenchmarkSpineChain measures the Spine's direct commit path: inline
+// handling at Concurrency 1 (the fast path), the handler pool above.
+func BenchmarkSpineChain(b *testing.B) {
+	for _, conc := range []int{1, 4} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			benchSpine(b, newBenchQueue(), conc)
+		})
+	}
+}
+
+// BenchmarkSpineBatch measures the batched commit path of a BatchCommitter.
+func BenchmarkSpineBatch(b *testing.B) {
+	for _, conc := range []int{1, 4} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			benchSpine(b, benchBatchQueue{newBenchQueue()}, conc)
+		})
 	}
 }

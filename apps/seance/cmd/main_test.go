@@ -360,7 +360,7 @@ func TestRunDebugLogsAreJSON(t *testing.T) {
 		}
 		if rec["msg"] == "handled" {
 			handled++
-			for _, key := range []string{"event_id", "event_type", "organ", "emitted", "duration", "attempt"} {
+			for _, key := range []string{"event_id", "event_type", "organ", "emitted", "duration_ms", "attempt"} {
 				if _, ok := rec[key]; !ok {
 					t.Errorf("handled log line has no %q: %s", key, line)
 				}

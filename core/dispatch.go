@@ -1,0 +1,114 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+)
+
+// process handles one delivery with every organ that listens to it and
+// returns the outcome to commit. If ctx is cancelled before that (a forced
+// shutdown), it releases the delivery instead and returns false.
+func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, bool) {
+	e := d.Event
+	var out Outcome
+	idxs := s.routes[e.Type()]
+	if len(idxs) == 0 {
+		out.DeadLetters = append(out.DeadLetters, DeadLetter{
+			Event: e, Reason: ReasonUnroutable, Time: time.Now().UTC(),
+			Error: "no organ listens to " + e.Type(),
+		})
+		s.log.LogAttrs(ctx, slog.LevelWarn, "unroutable event dead-lettered",
+			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()))
+	}
+	for _, i := range idxs {
+		org := s.organs[i]
+		emitted, attempts, err := s.invoke(ctx, org, e)
+		if err != nil {
+			if ctx.Err() != nil {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "handler interrupted by shutdown; event released",
+					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+					slog.String(KeyOrgan, org.name), slog.String(KeyError, err.Error()))
+				s.releaseDelivery(d)
+				return Outcome{}, false
+			}
+			out.DeadLetters = append(out.DeadLetters, DeadLetter{
+				Event: e, Organ: org.name, Reason: ReasonHandlerFailed, Error: err.Error(),
+				Attempts: attempts, Time: time.Now().UTC(),
+			})
+			s.log.LogAttrs(ctx, slog.LevelError, "handler failed; event dead-lettered for organ",
+				slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+				slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempts), slog.String(KeyError, err.Error()))
+			continue
+		}
+		if out.Emitted == nil {
+			out.Emitted = emitted // the common case, one organ: no copy
+		} else {
+			out.Emitted = append(out.Emitted, emitted...)
+		}
+	}
+	return out, true
+}
+
+// invoke calls org until it succeeds, fails permanently, runs out of
+// attempts or ctx is done.
+func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, int, error) {
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	for attempt := 1; ; attempt++ {
+		var start time.Time
+		if debug {
+			start = time.Now()
+		}
+		emitted, err := callOrgan(ctx, org.organ, e)
+		if err == nil {
+			for i, ev := range emitted {
+				if verr := ev.Validate(); verr != nil {
+					err = Permanent(fmt.Errorf("organ emitted an invalid event at index %d: %w", i, verr))
+					break
+				}
+			}
+		}
+		if err == nil {
+			s.stats.handled.Add(1)
+			if debug {
+				s.log.LogAttrs(ctx, slog.LevelDebug, "handled",
+					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+					slog.String(KeyOrgan, org.name), slog.Int(KeyEmitted, len(emitted)),
+					millis(KeyDuration, time.Since(start)), slog.Int(KeyAttempt, attempt))
+			}
+			return emitted, attempt, nil
+		}
+		s.stats.failed.Add(1)
+		if errors.Is(err, ErrPermanent) || attempt >= s.opts.Retry.MaxAttempts || ctx.Err() != nil {
+			return nil, attempt, err
+		}
+		wait := s.opts.Retry.Backoff(attempt)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "handler failed; retrying",
+			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+			slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempt),
+			slog.String(KeyError, err.Error()), millis(KeyBackoff, wait))
+		if !sleep(ctx, wait) {
+			return nil, attempt, err
+		}
+	}
+}
+
+// PanicError is the error a recovered organ panic becomes.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+func callOrgan(ctx context.Context, o Organ, e Event) (emitted []Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			emitted, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return o.Handle(ctx, e)
+}

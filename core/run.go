@@ -1,0 +1,135 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Run pulls and handles events until ctx is cancelled, MaxSteps is exceeded
+// (ErrMaxStepsExceeded) or the backend is closed (an error wrapping
+// ErrClosed). A cancelled ctx is a normal stop: Run stops pulling, lets the
+// events in flight finish within ShutdownTimeout, commits them and returns
+// nil. No goroutine started by Run outlives it.
+func (s *Spine) Run(ctx context.Context) error { return s.run(ctx, false) }
+
+// RunUntilIdle is Run that also returns nil once a pull has waited
+// PullTimeout while no event was in flight: the chain has quiesced. It is
+// meant for batch jobs, demos and tests on backends that only this process
+// feeds.
+func (s *Spine) RunUntilIdle(ctx context.Context) error { return s.run(ctx, true) }
+
+// run wires one run: the pull loop hands deliveries to the handlers, which
+// commit their outcomes directly or through a batcher, while a watcher
+// bounds how long the handlers may take once the pull loop has stopped.
+func (s *Spine) run(ctx context.Context, untilIdle bool) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("spine: already running")
+	}
+	defer s.running.Store(false)
+
+	// Handlers outlive the pull loop by up to ShutdownTimeout, so they get
+	// their own context, cancelled by the watcher only when that runs out.
+	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	watcher := watchShutdown(loopCtx, s.opts.ShutdownTimeout, s.log, cancelHandlers)
+	pool := startHandlers(s, handleCtx)
+	// Deferred, so that it holds if Pull panics too: stop pulling, let the
+	// handlers finish and commit what they hold, and only then let the
+	// watcher go, for it bounds all of that.
+	defer func() {
+		stopLoop()
+		pool.stop()
+		watcher.stop()
+	}()
+	return s.pullLoop(loopCtx, untilIdle, pool)
+}
+
+// pullLoop pulls and hands each delivery to pool until ctx is done, the
+// backend is closed, MaxSteps is exceeded or, untilIdle, the chain has
+// quiesced. It returns the run's result.
+func (s *Spine) pullLoop(ctx context.Context, untilIdle bool, pool *handlerPool) error {
+	steps := 0
+	var outage pullOutage
+	for ctx.Err() == nil {
+		if !pool.reserve(ctx) {
+			return nil
+		}
+		// Only this loop starts work, so with nothing in flight before the
+		// pull, nothing can have finished (and emitted) during it.
+		idleBefore := pool.idle()
+		d, ok, err := s.backend.Pull(ctx, s.opts.PullTimeout)
+		if !ok || err != nil {
+			pool.unreserve()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, ErrClosed) {
+				return fmt.Errorf("spine: pull: %w", err)
+			}
+			outage.failed(ctx, s.log, err)
+			continue
+		}
+		outage.over(ctx, s.log)
+		if !ok {
+			if untilIdle && idleBefore {
+				return nil
+			}
+			continue
+		}
+		steps++
+		if s.opts.MaxSteps != NoStepLimit && steps > s.opts.MaxSteps {
+			pool.unreserve()
+			s.releaseDelivery(d)
+			s.log.LogAttrs(ctx, slog.LevelError, "max steps exceeded",
+				slog.Int(KeySteps, s.opts.MaxSteps), slog.String(KeyEventID, d.Event.ID()),
+				slog.String(KeyEventType, d.Event.Type()))
+			return ErrMaxStepsExceeded
+		}
+		s.stats.pulled.Add(1)
+		pool.dispatch(d)
+	}
+	return nil
+}
+
+// shutdownWatcher cancels the handlers' context once a timeout has passed
+// since the pull loop stopped, unless the handlers are done first.
+type shutdownWatcher struct {
+	handlersDone chan struct{}
+	stopped      chan struct{}
+}
+
+// watchShutdown starts a watcher that runs cancelHandlers timeout after
+// loopCtx is done.
+func watchShutdown(loopCtx context.Context, timeout time.Duration, log *slog.Logger, cancelHandlers context.CancelFunc) *shutdownWatcher {
+	w := &shutdownWatcher{handlersDone: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(w.stopped)
+		select {
+		case <-w.handlersDone:
+			return
+		case <-loopCtx.Done():
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-w.handlersDone:
+		case <-t.C:
+			log.LogAttrs(loopCtx, slog.LevelWarn, "shutdown timeout: cancelling in-flight handlers",
+				millis(KeyDuration, timeout))
+			cancelHandlers()
+		}
+	}()
+	return w
+}
+
+// stop says the handlers are done and waits for the watcher to return.
+func (w *shutdownWatcher) stop() {
+	close(w.handlersDone)
+	<-w.stopped
+}
