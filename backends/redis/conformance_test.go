@@ -26,12 +26,15 @@ func listDeadLetters(t *testing.T, b core.Backend) []core.DeadLetter {
 	return out
 }
 
+func readsUnderWay(b core.Backend) int { return nsredis.ReadsUnderWay(b.(*nsredis.Backend)) }
+
 func TestConformanceMiniredis(t *testing.T) {
 	necrotest.TestBackend(t, necrotest.BackendSuite{
 		New: func(t *testing.T) core.Backend {
 			return newBackend(t, nsredis.Config{URL: "redis://" + miniredis.RunT(t).Addr()})
 		},
 		DeadLetters: listDeadLetters,
+		Waiting:     readsUnderWay,
 	})
 }
 
@@ -41,6 +44,7 @@ func TestConformanceMiniredisStreamMode(t *testing.T) {
 			return newBackend(t, nsredis.Config{URL: "redis://" + miniredis.RunT(t).Addr(), Mode: nsredis.ModeStream})
 		},
 		DeadLetters: listDeadLetters,
+		Waiting:     readsUnderWay,
 	})
 }
 
@@ -53,6 +57,7 @@ func TestConformanceRealRedis(t *testing.T) {
 			return newBackend(t, nsredis.Config{URL: srv.URL(), Stream: "conformance:" + t.Name()})
 		},
 		DeadLetters: listDeadLetters,
+		Waiting:     readsUnderWay,
 	})
 }
 
@@ -66,6 +71,7 @@ func TestConformanceWithUserClient(t *testing.T) {
 			return newBackend(t, nsredis.Config{Client: rdb})
 		},
 		DeadLetters: listDeadLetters,
+		Waiting:     readsUnderWay,
 	})
 	// Close left the user's client open.
 	if err := rdb.Ping(context.Background()).Err(); err != nil {

@@ -16,5 +16,4 @@ const (
 	keyStartID         = "start_id"          // where a re-created group starts
 	keyHeldBy          = "held_by"           // the group that holds a trim back
 	keyLength          = "length"            // the stream's length
-	keyFailures        = "failures"          // how many times in a row a chore failed
 )

@@ -146,9 +146,9 @@ func (m *maintenance) do(ctx context.Context, c *chore) {
 			level = slog.LevelWarn
 		}
 		m.log.LogAttrs(ctx, level, "redis: could not "+c.name, slog.String(core.KeyError, err.Error()),
-			slog.Int(keyFailures, c.fails))
+			slog.Int(core.KeyFailures, c.fails))
 	case c.fails > 0:
-		m.log.LogAttrs(ctx, slog.LevelInfo, "redis: could "+c.name+" again", slog.Int(keyFailures, c.fails))
+		m.log.LogAttrs(ctx, slog.LevelInfo, "redis: could "+c.name+" again", slog.Int(core.KeyFailures, c.fails))
 		c.fails = 0
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -36,6 +37,9 @@ type reader struct {
 	cfg *Config
 	log *slog.Logger
 	sem chan struct{} // ModeStream: the one read under way
+	// blocked counts the reads under way, for tests that need a Pull
+	// waiting in Redis.
+	blocked atomic.Int32
 
 	mu         sync.Mutex
 	buf        []core.Delivery // buf[head:] not yet handed out
@@ -169,6 +173,8 @@ func (r *reader) noteRead(n int) {
 // readGroup reads up to count new entries for this consumer (XREADGROUP),
 // blocking at most block. A lost group is an error matching isNoGroup.
 func (r *reader) readGroup(ctx context.Context, block time.Duration, count int) ([]goredis.XMessage, error) {
+	r.blocked.Add(1)
+	defer r.blocked.Add(-1)
 	streams, err := r.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    r.cfg.Group,
 		Consumer: r.cfg.Consumer,
@@ -235,6 +241,8 @@ func (r *reader) readStream(ctx context.Context, block time.Duration) ([]goredis
 		}
 		last = r.position()
 	}
+	r.blocked.Add(1)
+	defer r.blocked.Add(-1)
 	streams, err := r.rdb.XRead(ctx, &goredis.XReadArgs{
 		Streams: []string{r.cfg.Stream, last},
 		Count:   int64(r.cfg.Batch),
