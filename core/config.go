@@ -38,10 +38,20 @@ type Config struct {
 	// PullTimeout bounds each Pull. Default 1s. RunUntilIdle returns after a
 	// pull that waited this long with nothing in flight.
 	PullTimeout time.Duration
-	// ShutdownTimeout is how long in-flight events may take to finish once
-	// Run's context is cancelled; then their contexts are cancelled too.
-	// Default 10s.
+	// ShutdownTimeout is how long in-flight events may take to finish and
+	// be committed once Run's context is cancelled. From the cancel on,
+	// their context carries that deadline (a backend or an organ that
+	// bounds its calls by it gives up in time); when it passes, the context
+	// is cancelled too. Default 10s.
 	ShutdownTimeout time.Duration
+	// HandlerTimeout, when set, bounds each call of an organ: its context
+	// is cancelled after that long, and an error it then returns is a
+	// failure like any other (retried, then dead-lettered), saying the
+	// organ ran out of time. A call that returns success anyway keeps it.
+	// It costs a context per call. Default 0: no bound, for organs that
+	// bound their own I/O; set it when a hung call must not hold an event
+	// (and, on Redis, its lease) for ever.
+	HandlerTimeout time.Duration
 	// Retry governs the retries of a failing organ.
 	Retry RetryPolicy
 	// MaxCommitBatch bounds how many outcomes the Spine sends in one batch

@@ -62,7 +62,7 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 		if debug {
 			start = time.Now()
 		}
-		emitted, err := callOrgan(ctx, org.organ, e)
+		emitted, err := s.call(ctx, org, e)
 		if err == nil {
 			for i, ev := range emitted {
 				if verr := ev.Validate(); verr != nil {
@@ -94,6 +94,21 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 			return nil, attempt, err
 		}
 	}
+}
+
+// call calls org once, within HandlerTimeout when it is set.
+func (s *Spine) call(ctx context.Context, org organEntry, e Event) ([]Event, error) {
+	limit := s.opts.HandlerTimeout
+	if limit <= 0 {
+		return callOrgan(ctx, org.organ, e)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	emitted, err := callOrgan(callCtx, org.organ, e)
+	if err != nil && ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("organ %s ran longer than HandlerTimeout (%v): %w", org.name, limit, err)
+	}
+	return emitted, err
 }
 
 // PanicError is the error a recovered organ panic becomes.

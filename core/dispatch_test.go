@@ -221,3 +221,34 @@ func TestRetryHonoursContext(t *testing.T) {
 		t.Errorf("after forced shutdown: dead %v, queued %v; want the event released", dead, queued)
 	}
 }
+
+// A call that runs longer than HandlerTimeout has its context cancelled, and
+// the error it returns is a failure that names the timeout: retried, then
+// dead-lettered. A quick organ on the same Spine is not affected.
+func TestHandlerTimeout(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	hung := core.OrganFunc("Hung", []string{"A"}, func(ctx context.Context, e core.Event) ([]core.Event, error) {
+		calls.Add(1)
+		<-ctx.Done() // until the Spine gives up on it
+		return nil, ctx.Err()
+	})
+	b := &committing{fifo: newFIFO()}
+	opts := fast()
+	opts.HandlerTimeout = 20 * time.Millisecond
+	s := newSpine(t, b, opts, hung, relay("Quick", "B", ""))
+	if err := s.Enqueue(context.Background(), core.MustEvent("A", nil), core.MustEvent("B", nil)); err != nil {
+		t.Fatal(err)
+	}
+	runUntilIdle(t, s)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("the hung organ was called %d times, want 3 (every attempt)", n)
+	}
+	_, dead, _ := b.snapshot()
+	if len(dead) != 1 || dead[0].Organ != "Hung" || !strings.Contains(dead[0].Error, "ran longer than HandlerTimeout (20ms)") {
+		t.Fatalf("dead letters: %+v, want one for Hung naming the timeout", dead)
+	}
+	if st := s.Stats(); st.Handled != 1 || st.Failed != 3 {
+		t.Errorf("stats: %+v, want the quick organ handled once and 3 failed calls", st)
+	}
+}

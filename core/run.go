@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,11 +32,13 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 	defer s.running.Store(false)
 
 	// Handlers outlive the pull loop by up to ShutdownTimeout, so they get
-	// their own context, cancelled by the watcher only when that runs out.
-	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	// their own context: it takes that deadline when the loop stops, and
+	// the watcher cancels it when the deadline passes.
+	cancellable, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	handleCtx := &drainCtx{Context: cancellable}
 	loopCtx, stopLoop := context.WithCancel(ctx)
-	watcher := watchShutdown(loopCtx, s.opts.ShutdownTimeout, s.log, cancelHandlers)
+	watcher := watchShutdown(loopCtx, s.opts.ShutdownTimeout, s.log, handleCtx, cancelHandlers)
 	pool := startHandlers(s, handleCtx)
 	// Deferred, so that it holds if Pull panics too: stop pulling, let the
 	// handlers finish and commit what they hold, and only then let the
@@ -104,9 +107,10 @@ type shutdownWatcher struct {
 	stopped      chan struct{}
 }
 
-// watchShutdown starts a watcher that runs cancelHandlers timeout after
-// loopCtx is done.
-func watchShutdown(loopCtx context.Context, timeout time.Duration, log *slog.Logger, cancelHandlers context.CancelFunc) *shutdownWatcher {
+// watchShutdown starts a watcher that, once loopCtx is done, gives
+// handleCtx the deadline timeout from then, and runs cancelHandlers when it
+// passes.
+func watchShutdown(loopCtx context.Context, timeout time.Duration, log *slog.Logger, handleCtx *drainCtx, cancelHandlers context.CancelFunc) *shutdownWatcher {
 	w := &shutdownWatcher{handlersDone: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
 		defer close(w.stopped)
@@ -115,6 +119,8 @@ func watchShutdown(loopCtx context.Context, timeout time.Duration, log *slog.Log
 			return
 		case <-loopCtx.Done():
 		}
+		deadline := time.Now().Add(timeout)
+		handleCtx.deadline.Store(&deadline)
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		select {
@@ -126,6 +132,24 @@ func watchShutdown(loopCtx context.Context, timeout time.Duration, log *slog.Log
 		}
 	}()
 	return w
+}
+
+// drainCtx is the handlers' context. From the moment the pull loop stops it
+// reports the shutdown deadline as its deadline, so that what bounds its
+// calls by the context's deadline (the Redis backend's commits, an organ's
+// I/O) ends by then; contexts derived from it later inherit the deadline.
+// It is cancelled when the deadline passes.
+type drainCtx struct {
+	context.Context
+	deadline atomic.Pointer[time.Time]
+}
+
+func (c *drainCtx) Deadline() (time.Time, bool) {
+	d, ok := c.Context.Deadline()
+	if p := c.deadline.Load(); p != nil && (!ok || p.Before(d)) {
+		return *p, true
+	}
+	return d, ok
 }
 
 // stop says the handlers are done and waits for the watcher to return.

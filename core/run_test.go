@@ -222,3 +222,46 @@ func TestPullPanicLeavesNoGoroutine(t *testing.T) {
 		t.Errorf("pulled %d, committed %d: want every handled event committed", pulled, commits)
 	}
 }
+
+// Once Run's context is cancelled, the handlers' context carries the
+// shutdown deadline: an organ or a backend that bounds its calls by it
+// gives up before ShutdownTimeout has passed.
+func TestShutdownDeadlineReachesHandlers(t *testing.T) {
+	t.Parallel()
+	const shutdown = 300 * time.Millisecond
+	started := make(chan struct{})
+	got := make(chan time.Duration, 1)
+	waiting := core.OrganFunc("Waiting", []string{"A"}, func(ctx context.Context, e core.Event) ([]core.Event, error) {
+		if _, ok := ctx.Deadline(); ok {
+			t.Error("the handlers' context has a deadline before any shutdown")
+		}
+		close(started)
+		for {
+			if d, ok := ctx.Deadline(); ok {
+				got <- time.Until(d)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			time.Sleep(time.Millisecond) // polling for the deadline to appear
+		}
+	})
+	b := &committing{fifo: newFIFO()}
+	opts := fast()
+	opts.ShutdownTimeout = shutdown
+	s := newSpine(t, b, opts, waiting)
+	_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
+	cancel, done := runInBackground(s)
+	<-started
+	cancel()
+	select {
+	case left := <-got:
+		if left <= 0 || left > shutdown {
+			t.Errorf("deadline %v away after the cancel, want within ShutdownTimeout (%v)", left, shutdown)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handlers' context never got a deadline after the cancel")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
