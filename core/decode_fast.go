@@ -3,6 +3,8 @@ package core
 import (
 	"strings"
 	"time"
+
+	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
 // decodeCanonical reads the wire form exactly as AppendJSON writes it:
@@ -67,7 +69,10 @@ func decodeCanonicalString(data string) (Event, bool) {
 	payload = payload[:len(payload)-1]
 	// The payload is nested in the event object: one level deeper, for
 	// encoding/json's nesting limit, than it is on its own.
-	if payload[0] != '{' || !isCanonicalValidJSONAt(payload, 1) {
+	if payload[0] != '{' {
+		return Event{}, false
+	}
+	if n, ok := jsonfast.ScanCanonical(payload, 1); !ok || n != len(payload) {
 		return Event{}, false
 	}
 	return Event{id: id, timestamp: ts, eventType: typ, payload: payload}, true
@@ -88,183 +93,4 @@ func isCanonicalUUID(b string) bool {
 		}
 	}
 	return true
-}
-
-// isCanonicalValidJSON is isCanonicalJSON(s) && json.Valid(s) in one pass,
-// several times faster than encoding/json's scanner. FuzzCanonicalValidJSON
-// checks that the two agree.
-func isCanonicalValidJSON(s string) bool {
-	return isCanonicalValidJSONAt(s, 0)
-}
-
-// isCanonicalValidJSONAt is isCanonicalValidJSON for s nested in depth
-// arrays or objects.
-func isCanonicalValidJSONAt(s string, depth int) bool {
-	v := canonicalValidator{s: s}
-	return v.value(depth) && v.i == len(s)
-}
-
-// maxJSONDepth is encoding/json's nesting limit: json.Valid refuses deeper
-// documents.
-const maxJSONDepth = 10000
-
-type canonicalValidator struct {
-	s string
-	i int
-}
-
-// value checks the value at v.i, nested in depth arrays and objects, and
-// moves past it.
-func (v *canonicalValidator) value(depth int) bool {
-	if v.i >= len(v.s) {
-		return false
-	}
-	switch c := v.s[v.i]; {
-	case c == '{':
-		return v.container(depth, '}', true)
-	case c == '[':
-		return v.container(depth, ']', false)
-	case c == '"':
-		return v.str()
-	case c == '-' || c >= '0' && c <= '9':
-		return v.number()
-	case c == 't':
-		return v.literal("true")
-	case c == 'f':
-		return v.literal("false")
-	case c == 'n':
-		return v.literal("null")
-	}
-	return false
-}
-
-// container checks the object (keyed) or array at v.i, closed by end, and
-// moves past it.
-func (v *canonicalValidator) container(depth int, end byte, keyed bool) bool {
-	if depth >= maxJSONDepth {
-		return false
-	}
-	v.i++
-	if v.i < len(v.s) && v.s[v.i] == end {
-		v.i++
-		return true
-	}
-	for {
-		if keyed {
-			if v.i >= len(v.s) || v.s[v.i] != '"' || !v.str() {
-				return false
-			}
-			if v.i >= len(v.s) || v.s[v.i] != ':' {
-				return false
-			}
-			v.i++
-		}
-		if !v.value(depth + 1) {
-			return false
-		}
-		if v.i >= len(v.s) {
-			return false
-		}
-		switch v.s[v.i] {
-		case ',':
-			v.i++
-		case end:
-			v.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (v *canonicalValidator) literal(lit string) bool {
-	if !strings.HasPrefix(v.s[v.i:], lit) {
-		return false
-	}
-	v.i += len(lit)
-	return true
-}
-
-// str checks the string at v.i (its opening quote) and moves past it. Like
-// encoding/json, it does not check UTF-8; unlike it, it refuses what
-// canonicalObject would have escaped (<, >, &, U+2028, U+2029).
-func (v *canonicalValidator) str() bool {
-	s := v.s
-	for i := v.i + 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			v.i = i + 1
-			return true
-		case c == '\\':
-			i++
-			if i >= len(s) {
-				return false
-			}
-			switch s[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) || !isHex(s[i+3]) || !isHex(s[i+4]) {
-					return false
-				}
-				i += 4
-			default:
-				return false
-			}
-		case c < 0x20, c == '<', c == '>', c == '&':
-			return false
-		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
-			return false
-		}
-	}
-	return false
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// number checks the number at v.i and moves past it: -?(0|[1-9][0-9]*)
-// (.[0-9]+)?([eE][+-]?[0-9]+)?
-func (v *canonicalValidator) number() bool {
-	s, i := v.s, v.i
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		i = skipDigits(s, i)
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		end := skipDigits(s, i+1)
-		if end == i+1 {
-			return false
-		}
-		i = end
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		end := skipDigits(s, i)
-		if end == i {
-			return false
-		}
-		i = end
-	}
-	v.i = i
-	return true
-}
-
-// skipDigits returns the index of the first byte from i on that is not a
-// decimal digit.
-func skipDigits(s string, i int) int {
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return i
 }

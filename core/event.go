@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
 // MaxEventTypeLen bounds the length of an event type, in bytes.
@@ -61,13 +62,13 @@ type Event struct {
 	eventType string
 	payload   string // compact JSON object; "" with flat set: not encoded yet
 	// value is the plain Go value the payload was encoded from, when it
-	// decodes back to an equal value (see plain.go); nil otherwise.
+	// decodes back to an equal value (jsonfast.RoundTrips); nil otherwise.
 	value any
 	// flat, when set, is the codec of value's flat type, and the payload is
 	// encoded from value when it is needed (wire form, Payload), not when the
 	// event is built: an event handed from organ to organ in memory is
 	// never encoded at all.
-	flat *flatCodec
+	flat *jsonfast.Codec
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -125,8 +126,8 @@ func Build(init EventInit) (Event, error) {
 		}
 		e.timestamp = ts
 	}
-	if c := flatCodecFor(reflect.TypeOf(init.Payload)); c != nil {
-		if c.encodable(efaceData(&init.Payload)) {
+	if c := jsonfast.For(reflect.TypeOf(init.Payload)); c != nil {
+		if c.Encodable(init.Payload) {
 			// Encoded later, exactly as now: the value is immutable (the
 			// interface holds its own copy, and strings are immutable).
 			e.value, e.flat = init.Payload, c
@@ -135,7 +136,7 @@ func Build(init EventInit) (Event, error) {
 		// It would not read back the same (the value is not kept), or it is
 		// a NaN or infinity (encoding/json says what is wrong).
 		var buf [256]byte
-		if b, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
+		if b, ok := c.Encode(buf[:0], init.Payload); ok {
 			e.payload = string(b)
 			return e, nil
 		}
@@ -145,7 +146,7 @@ func Build(init EventInit) (Event, error) {
 		return Event{}, err
 	}
 	e.payload = p
-	if init.Payload != nil && keepsValue(reflect.TypeOf(init.Payload)) && !strings.Contains(p, `\ufffd`) {
+	if init.Payload != nil && jsonfast.RoundTrips(reflect.TypeOf(init.Payload)) && !strings.Contains(p, `\ufffd`) {
 		// Invalid UTF-8 in a string is the one change JSON makes to such a
 		// value; it shows as an escaped U+FFFD, and disqualifies the copy.
 		e.value = init.Payload
@@ -165,7 +166,7 @@ func (e Event) Type() string { return e.eventType }
 // Payload returns a copy of the payload as a JSON object.
 func (e Event) Payload() json.RawMessage {
 	if e.flat != nil {
-		return e.appendPayload(make([]byte, 0, e.flat.size))
+		return e.appendPayload(make([]byte, 0, e.flat.Size()))
 	}
 	if e.payload == "" {
 		return json.RawMessage("{}")
@@ -183,8 +184,8 @@ func (e Event) DecodePayload(v any) error {
 				elem.Set(reflect.ValueOf(e.value))
 				return nil
 			}
-			if c := flatCodecFor(elem.Type()); c != nil {
-				if c.decode(rv.UnsafePointer(), e.payloadText()) {
+			if c := jsonfast.For(elem.Type()); c != nil {
+				if c.DecodeValue(rv, e.payloadText()) {
 					return nil
 				}
 				elem.SetZero()
@@ -418,7 +419,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	// The fixed text is 61 bytes; a timestamp at most 35.
 	n := len(e.payload)
 	if e.flat != nil {
-		n = e.flat.size
+		n = e.flat.Size()
 	}
 	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+n)), nil
 }
@@ -441,7 +442,7 @@ func (e Event) appendPayload(b []byte) []byte {
 	switch {
 	case e.flat != nil:
 		// Build checked that the value encodes, without loss.
-		b, _ = e.flat.encode(b, efaceData(&e.value))
+		b, _ = e.flat.Encode(b, e.value)
 		return b
 	case e.payload == "":
 		return append(b, "{}"...)
