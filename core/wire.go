@@ -154,61 +154,70 @@ func decodeCanonical(data []byte) (Event, bool) {
 }
 
 // decodeCanonicalString is decodeCanonical on a string, whose fields the
-// event then shares: one allocation less per field.
+// event then shares: one allocation less per field. It reads each field
+// after the prefix AppendJSON writes before it, with constant prefixes (the
+// compiler compares those without a call): an optional field is read the
+// same way, when rest starts with its prefix.
 func decodeCanonicalString(data string) (Event, bool) {
 	rest, ok := strings.CutPrefix(data, `{"id":"`)
-	if !ok || len(rest) < 36 {
+	if !ok || len(rest) < 36 || !isCanonicalID(rest[:36]) {
 		return Event{}, false
 	}
 	id := rest[:36]
-	if !isCanonicalID(id) {
-		return Event{}, false
-	}
 	rest, ok = strings.CutPrefix(rest[36:], `","timestamp":"`)
 	if !ok {
 		return Event{}, false
 	}
-	end := strings.IndexByte(rest, '"')
-	if end < 0 {
-		return Event{}, false
-	}
-	tsText := rest[:end]
-	// Only the UTC form AppendJSON writes; offsets take the strict path.
-	if len(tsText) == 0 || tsText[len(tsText)-1] != 'Z' {
-		return Event{}, false
-	}
-	parsed, err := time.Parse(time.RFC3339Nano, tsText)
-	if err != nil {
-		return Event{}, false
-	}
-	ts, err := utcTimestamp(parsed)
-	if err != nil {
-		return Event{}, false
-	}
-	rest, ok = strings.CutPrefix(rest[end:], `","event_type":"`)
+	tsText, rest, ok := cutQuoted(rest)
 	if !ok {
 		return Event{}, false
 	}
-	end = strings.IndexByte(rest, '"')
-	if end < 0 {
+	ts, ok := canonicalTimestamp(tsText)
+	if !ok {
 		return Event{}, false
 	}
-	typ := rest[:end]
-	if ValidateEventType(typ) != nil {
+	rest, ok = strings.CutPrefix(rest, `,"event_type":"`)
+	if !ok {
 		return Event{}, false
 	}
-	payload, ok := strings.CutPrefix(rest[end:], `","payload":`)
-	if !ok || len(payload) < 3 || payload[len(payload)-1] != '}' {
+	typ, rest, ok := cutQuoted(rest)
+	if !ok || ValidateEventType(typ) != nil {
 		return Event{}, false
 	}
-	payload = payload[:len(payload)-1]
+	rest, ok = strings.CutPrefix(rest, `,"payload":`)
+	if !ok || rest == "" || rest[0] != '{' {
+		return Event{}, false
+	}
 	// The payload is nested in the event object: one level deeper, for
 	// encoding/json's nesting limit, than it is on its own.
-	if payload[0] != '{' {
+	n, ok := jsonfast.ScanCanonical(rest, 1)
+	if !ok || rest[n:] != "}" {
 		return Event{}, false
 	}
-	if n, ok := jsonfast.ScanCanonical(payload, 1); !ok || n != len(payload) {
-		return Event{}, false
+	return Event{id: id, timestamp: ts, eventType: typ, payload: rest[:n]}, true
+}
+
+// cutQuoted returns the text of s up to its first quote, and what follows
+// the quote. It does not unescape: a caller whose value may hold a
+// backslash must refuse it (no timestamp or event type holds one).
+func cutQuoted(s string) (text, rest string, ok bool) {
+	end := strings.IndexByte(s, '"')
+	if end < 0 {
+		return "", "", false
 	}
-	return Event{id: id, timestamp: ts, eventType: typ, payload: payload}, true
+	return s[:end], s[end+1:], true
+}
+
+// canonicalTimestamp parses the UTC timestamp AppendJSON writes. Offsets
+// take the strict path.
+func canonicalTimestamp(text string) (time.Time, bool) {
+	if text == "" || text[len(text)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return time.Time{}, false
+	}
+	ts, err := utcTimestamp(parsed)
+	return ts, err == nil
 }
