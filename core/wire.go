@@ -70,8 +70,10 @@ func DecodeEvent(data []byte) (Event, error) {
 	return decodeStrict(data)
 }
 
-// DecodeEventString is DecodeEvent for wire forms a client library hands
-// over as strings (go-redis does), saving a copy.
+// DecodeEventString is DecodeEvent for a wire form held in a string, as
+// client libraries hand replies over: the Redis backend decodes go-redis's
+// string replies with it. An event in the form AppendJSON writes then shares
+// the string's memory, where DecodeEvent copies its input.
 func DecodeEventString(data string) (Event, error) {
 	if e, ok := decodeCanonicalString(data); ok {
 		return e, nil

@@ -9,7 +9,8 @@
 // what json.Unmarshal reads into a zero value when the JSON is the common
 // case: keys that match a field name exactly, strings without escapes,
 // numbers that fit. FuzzFlatEncode and FuzzFlatDecode check both against
-// encoding/json; BenchmarkEncode and BenchmarkDecode measure the gain.
+// encoding/json; BenchmarkEncode and BenchmarkDecode measure the gain, which
+// core's package doc states.
 //
 // RoundTrips tells which struct types an event may keep as Go values,
 // because their JSON decodes back to an equal value, and ScanCanonical
@@ -17,5 +18,5 @@
 // canonical form core keeps payloads in (FuzzCanonicalValidJSON checks it
 // against encoding/json; BenchmarkScanCanonical measures it).
 //
-// The package's use of unsafe is confined to memory.go.
+// Outside the tests, the package uses unsafe in memory.go alone.
 package jsonfast
