@@ -10,6 +10,8 @@ import (
 // immutable, and safe for concurrent use.
 type Codec struct {
 	typ    reflect.Type
+	id     typeID // of typ, for checkValue
+	ptrID  typeID // of a pointer to typ, for checkPointer
 	fields []field
 	size   int
 }
@@ -45,7 +47,8 @@ func newCodec(t reflect.Type) *Codec {
 	if !isPlainObject(t) {
 		return nil
 	}
-	c := &Codec{typ: t, size: 2}
+	ptr := reflect.New(t)
+	c := &Codec{typ: t, id: typeIDOf(ptr.Elem().Interface()), ptrID: typeIDOf(ptr.Interface()), size: 2}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Anonymous {
@@ -98,17 +101,25 @@ func isSimpleJSONName(name string) bool {
 	return true
 }
 
-// check panics unless t is c's type: the codec reads and writes memory at
-// its type's field offsets.
-func (c *Codec) check(t reflect.Type) {
-	if t != c.typ {
-		c.mismatch(t)
+// The checks panic unless they are handed a value of c's type (or a
+// pointer to one): the codec reads and writes memory at its type's field
+// offsets.
+
+func (c *Codec) checkValue(v any) {
+	if typeIDOf(v) != c.id {
+		c.mismatch(v)
 	}
 }
 
-func (c *Codec) mismatch(t reflect.Type) {
+func (c *Codec) checkPointer(p any) {
+	if typeIDOf(p) != c.ptrID {
+		c.mismatch(p)
+	}
+}
+
+func (c *Codec) mismatch(v any) {
 	got := "nil"
-	if t != nil {
+	if t := reflect.TypeOf(v); t != nil {
 		got = t.String()
 	}
 	panic("jsonfast: the codec of " + c.typ.String() + " used on a " + got)

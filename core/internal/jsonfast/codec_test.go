@@ -96,3 +96,29 @@ func sameBits(a, b any) bool {
 	}
 	return true
 }
+
+// A codec refuses a value of another type, whose fields are not where it
+// would read or write them.
+func TestCodecChecksType(t *testing.T) {
+	c := jsonfast.For(reflect.TypeFor[flatNamed]())
+	for name, misuse := range map[string]func(){
+		"Encode":      func() { c.Encode(nil, flatAll{}) },
+		"Encode nil":  func() { c.Encode(nil, nil) },
+		"Encodable":   func() { c.Encodable(&flatNamed{}) },
+		"Decode":      func() { var v flatAll; jsonfast.Decode(c, &v, "{}") },
+		"DecodeValue": func() { c.DecodeValue(reflect.ValueOf(&flatAll{}), "{}") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s on another type did not panic", name)
+				}
+			}()
+			misuse()
+		}()
+	}
+	var v flatNamed
+	if !jsonfast.Decode(c, &v, `{"mood":"calm","Level":2}`) || v != (flatNamed{Mood: "calm", Level: 2}) {
+		t.Errorf("Decode of its own type: %+v", v)
+	}
+}

@@ -13,14 +13,19 @@ import (
 // zero value with encoding/json. Decoded strings share s's memory. dst does
 // not escape, so a caller's variable can stay on its stack.
 func Decode[T any](c *Codec, dst *T, s string) bool {
-	c.check(reflect.TypeFor[T]())
-	return c.decode(addrOf(dst), s)
+	return c.decodeAt(dst, s) // not generic, so that Decode inlines
+}
+
+// decodeAt is Decode for p, a pointer to a value of c's type.
+func (c *Codec) decodeAt(p any, s string) bool {
+	c.checkPointer(p)
+	return c.decode(addrHeld(&p), s)
 }
 
 // DecodeValue is Decode for ptr, a non-nil pointer to a zero value of c's
 // type, held in a reflect.Value.
 func (c *Codec) DecodeValue(ptr reflect.Value, s string) bool {
-	c.check(ptr.Type().Elem())
+	c.checkPointer(ptr.Interface())
 	return c.decode(addrAt(ptr), s)
 }
 

@@ -12,7 +12,7 @@ import (
 // part, for a NaN or infinite float, which encoding/json refuses. Whether the
 // JSON decodes back to the same value is Encodable's business.
 func (c *Codec) Encode(b []byte, v any) (out []byte, ok bool) {
-	c.check(reflect.TypeOf(v))
+	c.checkValue(v)
 	p := addrHeld(&v)
 	b = append(b, '{')
 	first := true
@@ -69,7 +69,7 @@ func (c *Codec) Encode(b []byte, v any) (out []byte, ok bool) {
 // would come back positive). Then a caller may keep v and encode it later,
 // byte for byte as now.
 func (c *Codec) Encodable(v any) bool {
-	c.check(reflect.TypeOf(v))
+	c.checkValue(v)
 	p := addrHeld(&v)
 	for i := range c.fields {
 		f := &c.fields[i]

@@ -8,18 +8,23 @@ import (
 // This file holds the package's every use of unsafe. A Codec reads and
 // writes the fields of a struct at the offsets reflect gives for the codec's
 // type; that is sound because the exported functions check that they are
-// handed a value of that type, and because a flat struct holds only
-// booleans, numbers and strings, each read and written as what it is.
+// handed a value of that type (comparing typeIDs), and because a flat
+// struct holds only booleans, numbers and strings, each read and written as
+// what it is.
+
+// typeID identifies the dynamic type of an interface value: its type word.
+type typeID struct{ p unsafe.Pointer }
+
+// typeIDOf returns the typeID of v's dynamic type: comparing two is a
+// pointer comparison, cheaper than comparing reflect.Types.
+func typeIDOf(v any) typeID { return typeID{(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]} }
 
 // addr is the address of a flat struct, or of one of its fields.
 type addr struct{ p unsafe.Pointer }
 
-// addrOf returns the address of *p.
-func addrOf[T any](p *T) addr { return addr{unsafe.Pointer(p)} }
-
-// addrHeld returns the address of the value that v holds. Only for flat
-// structs: they are never pointer-shaped, so an interface holds a pointer to
-// its own copy of them.
+// addrHeld returns the data word of v: the address of the value v holds if
+// it is a flat struct (never pointer-shaped, so an interface holds a
+// pointer to its own copy of it), the pointer itself if v holds a pointer.
 func addrHeld(v *any) addr { return addr{(*[2]unsafe.Pointer)(unsafe.Pointer(v))[1]} }
 
 // addrAt returns the address ptr, a non-nil pointer, points to.
