@@ -60,21 +60,15 @@ func parseID(s string) (string, error) {
 // isCanonicalID reports whether s is a UUID in the form newID writes and
 // parseID returns: 36 characters, lowercase hexadecimal digits and dashes.
 func isCanonicalID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
+	for _, p := range idDigits {
+		if !isLowerHex(s[p]) || !isLowerHex(s[p+1]) {
+			return false
 		}
 	}
 	return true
 }
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
