@@ -13,28 +13,23 @@ import (
 // zero value with encoding/json. Decoded strings share s's memory. dst does
 // not escape, so a caller's variable can stay on its stack.
 func Decode[T any](c *Codec, dst *T, s string) bool {
-	return c.decodeAt(dst, s) // not generic, so that Decode inlines
-}
-
-// decodeAt is Decode for p, a pointer to a value of c's type.
-func (c *Codec) decodeAt(p any, s string) bool {
-	c.checkPointer(p)
-	return c.decode(addrHeld(&p), s)
+	return c.decode(dst, s) // a wrapper the compiler inlines; decode is not generic
 }
 
 // DecodeValue is Decode for ptr, a non-nil pointer to a zero value of c's
 // type, held in a reflect.Value.
 func (c *Codec) DecodeValue(ptr reflect.Value, s string) bool {
-	c.checkPointer(ptr.Interface())
-	return c.decode(addrAt(ptr), s)
+	return c.decode(ptr.Interface(), s)
 }
 
-// decode is Decode for the struct at p. The decoder handles the common case
-// only: keys that match a field name exactly, strings without escapes,
-// numbers that fit. Anything else (an escape, a key in another case, an
-// unknown key, null, a type mismatch) makes it give up. As s is valid JSON,
-// a number-like token is a JSON number.
-func (c *Codec) decode(p addr, s string) bool {
+// decode is Decode for dst, a pointer held in an interface. The decoder
+// handles the common case only: keys that match a field name exactly,
+// strings without escapes, numbers that fit. Anything else (an escape, a
+// key in another case, an unknown key, null, a type mismatch) makes it give
+// up. As s is valid JSON, a number-like token is a JSON number.
+func (c *Codec) decode(dst any, s string) bool {
+	c.checkPointer(dst)
+	p := addrHeld(&dst)
 	if len(s) < 2 || s[0] != '{' {
 		return false
 	}

@@ -27,9 +27,6 @@ type addr struct{ p unsafe.Pointer }
 // pointer to its own copy of it), the pointer itself if v holds a pointer.
 func addrHeld(v *any) addr { return addr{(*[2]unsafe.Pointer)(unsafe.Pointer(v))[1]} }
 
-// addrAt returns the address ptr, a non-nil pointer, points to.
-func addrAt(ptr reflect.Value) addr { return addr{ptr.UnsafePointer()} }
-
 // field returns the address of the field at offset off.
 func (a addr) field(off uintptr) addr { return addr{unsafe.Add(a.p, off)} }
 
