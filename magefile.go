@@ -441,14 +441,15 @@ func (s *redisServer) waitReady() error {
 	}
 }
 
-// fuzzTargets lists every fuzz test, by module.
-var fuzzTargets = []struct{ module, name string }{
-	{"core", "FuzzDecodeEvent"},
-	{"core", "FuzzDecodeCanonical"},
-	{"core", "FuzzCanonicalValidJSON"},
-	{"core", "FuzzFlatEncode"},
-	{"core", "FuzzFlatDecode"},
-	{"backends/redis", "FuzzDecodeEntry"},
+// fuzzTargets lists every fuzz test, by module and package (relative to
+// the module's folder).
+var fuzzTargets = []struct{ module, pkg, name string }{
+	{"core", ".", "FuzzDecodeEvent"},
+	{"core", ".", "FuzzDecodeCanonical"},
+	{"core", "./internal/jsonfast", "FuzzCanonicalValidJSON"},
+	{"core", "./internal/jsonfast", "FuzzFlatEncode"},
+	{"core", "./internal/jsonfast", "FuzzFlatDecode"},
+	{"backends/redis", ".", "FuzzDecodeEntry"},
 }
 
 // Fuzz runs each fuzz test for 30 seconds (NECROSTACK_FUZZTIME sets another
@@ -459,7 +460,7 @@ func Fuzz() error {
 		d = "30s"
 	}
 	for _, f := range fuzzTargets {
-		if err := goIn(f.module, nil, "test", "-run", "^$", "-fuzz", "^"+f.name+"$", "-fuzztime", d, "."); err != nil {
+		if err := goIn(f.module, nil, "test", "-run", "^$", "-fuzz", "^"+f.name+"$", "-fuzztime", d, f.pkg); err != nil {
 			return err
 		}
 	}

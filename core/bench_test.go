@@ -219,3 +219,43 @@ func BenchmarkSpineBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeEventString is DecodeEvent on a string, as the Redis
+// backend decodes go-redis's replies.
+func BenchmarkDecodeEventString(b *testing.B) {
+	wire, _ := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"}).MarshalJSON()
+	s := string(wire)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := core.DecodeEventString(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodePayload is BenchmarkKindDecodeWire through DecodePayload,
+// which finds the payload's codec by reflection.
+func BenchmarkDecodePayload(b *testing.B) {
+	wire, _ := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"}).MarshalJSON()
+	e, err := core.DecodeEvent(wire)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var p benchPayload
+		if err := e.DecodePayload(&p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPayload encodes the payload of an event built from a flat struct,
+// which is encoded only when its JSON is wanted.
+func BenchmarkPayload(b *testing.B) {
+	e := benchKind.MustNew(benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"})
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = e.Payload()
+	}
+}

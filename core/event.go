@@ -1,20 +1,12 @@
 package core
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	mrand "math/rand/v2"
-	"reflect"
-	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
+	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
 // MaxEventTypeLen bounds the length of an event type, in bytes.
@@ -59,15 +51,15 @@ type Event struct {
 	id        string
 	timestamp time.Time
 	eventType string
-	payload   string // compact JSON object; "" with flat set: not encoded yet
+	payload   string // canonical JSON object; "" with flat set: not encoded yet
 	// value is the plain Go value the payload was encoded from, when it
-	// decodes back to an equal value (see plain.go); nil otherwise.
+	// decodes back to an equal value (see setPayload); nil otherwise.
 	value any
 	// flat, when set, is the codec of value's flat type, and the payload is
 	// encoded from value when it is needed (wire form, Payload), not when the
 	// event is built: an event handed from organ to organ in memory is
 	// never encoded at all.
-	flat *flatCodec
+	flat *jsonfast.Codec
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -125,30 +117,8 @@ func Build(init EventInit) (Event, error) {
 		}
 		e.timestamp = ts
 	}
-	if c := flatCodecFor(reflect.TypeOf(init.Payload)); c != nil {
-		if c.encodable(efaceData(&init.Payload)) {
-			// Encoded later, exactly as now: the value is immutable (the
-			// interface holds its own copy, and strings are immutable).
-			e.value, e.flat = init.Payload, c
-			return e, nil
-		}
-		// It would not read back the same (the value is not kept), or it is
-		// a NaN or infinity (encoding/json says what is wrong).
-		var buf [256]byte
-		if b, ok := c.encode(buf[:0], efaceData(&init.Payload)); ok {
-			e.payload = string(b)
-			return e, nil
-		}
-	}
-	p, err := marshalPayload(init.Payload)
-	if err != nil {
+	if err := e.setPayload(init.Payload); err != nil {
 		return Event{}, err
-	}
-	e.payload = p
-	if init.Payload != nil && keepsValue(reflect.TypeOf(init.Payload)) && !strings.Contains(p, `\ufffd`) {
-		// Invalid UTF-8 in a string is the one change JSON makes to such a
-		// value; it shows as an escaped U+FFFD, and disqualifies the copy.
-		e.value = init.Payload
 	}
 	return e, nil
 }
@@ -162,46 +132,6 @@ func (e Event) Timestamp() time.Time { return e.timestamp }
 // Type returns the event type.
 func (e Event) Type() string { return e.eventType }
 
-// Payload returns a copy of the payload as a JSON object.
-func (e Event) Payload() json.RawMessage {
-	if e.flat != nil {
-		return e.appendPayload(make([]byte, 0, e.flat.size))
-	}
-	if e.payload == "" {
-		return json.RawMessage("{}")
-	}
-	return json.RawMessage(e.payload)
-}
-
-// DecodePayload unmarshals the payload into v, like json.Unmarshal.
-func (e Event) DecodePayload(v any) error {
-	// The shortcuts work only into a zero value: json.Unmarshal would leave
-	// the fields the payload lacks as they were.
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		if elem := rv.Elem(); elem.Kind() == reflect.Struct && elem.IsZero() {
-			if e.value != nil && elem.Type() == reflect.TypeOf(e.value) {
-				elem.Set(reflect.ValueOf(e.value))
-				return nil
-			}
-			if c := flatCodecFor(elem.Type()); c != nil {
-				if c.decode(rv.UnsafePointer(), e.payloadText()) {
-					return nil
-				}
-				elem.SetZero()
-			}
-		}
-	}
-	return e.unmarshalPayload(v)
-}
-
-// unmarshalPayload is DecodePayload by encoding/json alone.
-func (e Event) unmarshalPayload(v any) error {
-	if err := json.Unmarshal([]byte(e.payloadText()), v); err != nil {
-		return fmt.Errorf("decode %s payload: %w", e.eventType, err)
-	}
-	return nil
-}
-
 // IsZero reports whether e is the zero Event, which no constructor returns.
 func (e Event) IsZero() bool { return e.eventType == "" }
 
@@ -209,17 +139,6 @@ func (e Event) IsZero() bool { return e.eventType == "" }
 func (e Event) Equal(o Event) bool {
 	return e.id == o.id && e.timestamp.Equal(o.timestamp) &&
 		e.eventType == o.eventType && e.payloadText() == o.payloadText()
-}
-
-func (e Event) payloadText() string {
-	if e.flat != nil {
-		var buf [256]byte
-		return string(e.appendPayload(buf[:0]))
-	}
-	if e.payload == "" {
-		return "{}"
-	}
-	return e.payload
 }
 
 // String returns a short description for logs and test failures.
@@ -273,52 +192,15 @@ func ValidateEventType(t string) error {
 	return nil
 }
 
-// idSource is a ChaCha8 generator (cryptographically strong, see
-// math/rand/v2) keyed from crypto/rand. Ids take their random bits from a
-// pooled one: an id costs half what it did with bytes from crypto/rand (even
-// read for 32 ids at a time). Ids need to be unique, not secret.
-type idSource struct{ r *mrand.ChaCha8 }
-
-var idSources = sync.Pool{New: func() any {
-	var seed [32]byte
-	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return &idSource{r: mrand.NewChaCha8(seed)}
-}}
-
-// idDigits[i] is where the i-th byte of a UUID goes in its canonical form.
-var idDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
-
-// newID returns a random (version 4) UUID in canonical form, with one
-// allocation: the hot path of every emitted event.
-func newID() string {
-	src := idSources.Get().(*idSource)
-	hi, lo := src.r.Uint64(), src.r.Uint64()
-	idSources.Put(src)
-	hi = hi&^(0xf<<12) | 0x4<<12 // version 4: the high nibble of byte 6
-	lo = lo&^(0x3<<62) | 0x2<<62 // variant 10: the top bits of byte 8
-	const hexDigits = "0123456789abcdef"
-	var buf [36]byte
-	for i := range 8 {
-		c, p := byte(hi>>(56-8*i)), idDigits[i]
-		buf[p], buf[p+1] = hexDigits[c>>4], hexDigits[c&0x0f]
-		c, p = byte(lo>>(56-8*i)), idDigits[8+i]
-		buf[p], buf[p+1] = hexDigits[c>>4], hexDigits[c&0x0f]
+// utcTimestamp returns t in UTC, without its monotonic reading, if RFC 3339
+// can write it: years 0000 to 9999 in UTC. ("0000-01-01T00:00:00+01:00"
+// parses, but is in year -1 in UTC, which no RFC 3339 text says.)
+func utcTimestamp(t time.Time) (time.Time, error) {
+	u := t.UTC().Round(0)
+	if y := u.Year(); y < 0 || y > 9999 {
+		return time.Time{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
 	}
-	buf[8], buf[13], buf[18], buf[23] = '-', '-', '-', '-'
-	return string(buf[:])
-}
-
-// parseID accepts only the canonical 36-character form (any case) and
-// returns it in lowercase.
-func parseID(s string) (string, error) {
-	if len(s) != 36 {
-		return "", invalid("id", fmt.Sprintf("%q is not a UUID in canonical form", truncate(s)), nil)
-	}
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return "", invalid("id", fmt.Sprintf("%q is not a UUID", truncate(s)), err)
-	}
-	return u.String(), nil
+	return u, nil
 }
 
 func truncate(s string) string {
@@ -331,227 +213,4 @@ func truncate(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-func marshalPayload(p any) (string, error) {
-	if p == nil {
-		return "{}", nil
-	}
-	var b []byte
-	switch v := p.(type) {
-	case json.RawMessage:
-		b = v
-	default:
-		var err error
-		b, err = json.Marshal(p)
-		if err != nil {
-			return "", invalid("payload", "cannot encode as JSON", err)
-		}
-		if string(b) == "null" {
-			return "{}", nil
-		}
-		if len(b) == 0 || b[0] != '{' {
-			return "", invalid("payload", "must be a JSON object, got "+jsonKind(b), nil)
-		}
-		return string(b), nil
-	}
-	return canonicalObject(b)
-}
-
-// canonicalObject validates that raw is one JSON object and compacts it.
-func canonicalObject(raw []byte) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "{}", nil
-	}
-	if raw[0] != '{' {
-		return "", invalid("payload", "must be a JSON object, got "+jsonKind(raw), nil)
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if err := json.Compact(&buf, raw); err != nil {
-		return "", invalid("payload", "not valid JSON", err)
-	}
-	// encoding/json escapes these when it marshals; doing the same here makes
-	// the payload read back from any encoder byte-identical to the original.
-	if bytes.ContainsAny(buf.Bytes(), "<>&\u2028\u2029") {
-		var esc bytes.Buffer
-		json.HTMLEscape(&esc, buf.Bytes())
-		return esc.String(), nil
-	}
-	return buf.String(), nil
-}
-
-func jsonKind(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return "nothing"
-	}
-	switch b[0] {
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
-
-// decodeWire uses pointers to tell a missing field from an empty one.
-type decodeWire struct {
-	ID        *string         `json:"id"`
-	Timestamp *string         `json:"timestamp"`
-	EventType *string         `json:"event_type"`
-	Payload   json.RawMessage `json:"payload"`
-}
-
-// MarshalJSON encodes the wire form:
-// {"id":"…","timestamp":"RFC3339Nano UTC","event_type":"…","payload":{…}}.
-func (e Event) MarshalJSON() ([]byte, error) {
-	if e.IsZero() {
-		return nil, invalid("", "cannot encode the zero Event", nil)
-	}
-	// The fixed text is 61 bytes; a timestamp at most 35.
-	n := len(e.payload)
-	if e.flat != nil {
-		n = e.flat.size
-	}
-	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+n)), nil
-}
-
-// AppendJSON appends the wire form of e to b. It is MarshalJSON without the
-// allocation, for backends that batch.
-func (e Event) AppendJSON(b []byte) []byte {
-	b = append(b, `{"id":"`...)
-	b = append(b, e.id...)
-	b = append(b, `","timestamp":"`...)
-	b = e.timestamp.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","event_type":"`...)
-	b = append(b, e.eventType...) // UPPER_SNAKE_CASE needs no escaping
-	b = append(b, `","payload":`...)
-	return append(e.appendPayload(b), '}')
-}
-
-// appendPayload appends the payload's JSON object to b.
-func (e Event) appendPayload(b []byte) []byte {
-	switch {
-	case e.flat != nil:
-		// Build checked that the value encodes, without loss.
-		b, _ = e.flat.encode(b, efaceData(&e.value))
-		return b
-	case e.payload == "":
-		return append(b, "{}"...)
-	default:
-		return append(b, e.payload...)
-	}
-}
-
-// UnmarshalJSON decodes the wire form strictly; see DecodeEvent.
-func (e *Event) UnmarshalJSON(data []byte) error {
-	d, err := DecodeEvent(data)
-	if err != nil {
-		return err
-	}
-	*e = d
-	return nil
-}
-
-// DecodeEvent parses the JSON wire form. It is strict: unknown fields,
-// missing id, timestamp or event_type, an id that is not a UUID, a payload
-// that is not an object and trailing data are all errors matching
-// ErrInvalidEvent. A timestamp with an offset is accepted and converted to
-// UTC. The id is required because it is the idempotency key: inventing one
-// for a redelivered message would make every delivery look new.
-func DecodeEvent(data []byte) (Event, error) {
-	if e, ok := decodeCanonical(data); ok {
-		return e, nil
-	}
-	return decodeStrict(data)
-}
-
-// DecodeEventString is DecodeEvent for wire forms a client library hands
-// over as strings (go-redis does), saving a copy.
-func DecodeEventString(data string) (Event, error) {
-	if e, ok := decodeCanonicalString(data); ok {
-		return e, nil
-	}
-	return decodeStrict([]byte(data))
-}
-
-// decodeStrict is DecodeEvent for any input.
-func decodeStrict(data []byte) (Event, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var w decodeWire
-	if err := dec.Decode(&w); err != nil {
-		return Event{}, decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Event{}, invalid("", "trailing data after the JSON object", nil)
-	}
-	if w.ID == nil {
-		return Event{}, invalid("id", "missing", nil)
-	}
-	if w.Timestamp == nil {
-		return Event{}, invalid("timestamp", "missing", nil)
-	}
-	if w.EventType == nil {
-		return Event{}, invalid("event_type", "missing", nil)
-	}
-	if err := ValidateEventType(*w.EventType); err != nil {
-		return Event{}, err
-	}
-	id, err := parseID(*w.ID)
-	if err != nil {
-		return Event{}, err
-	}
-	parsed, err := time.Parse(time.RFC3339Nano, *w.Timestamp)
-	if err != nil {
-		return Event{}, invalid("timestamp", fmt.Sprintf("%q is not RFC 3339", truncate(*w.Timestamp)), err)
-	}
-	ts, err := utcTimestamp(parsed)
-	if err != nil {
-		return Event{}, err
-	}
-	payload, err := canonicalObject(w.Payload)
-	if err != nil {
-		return Event{}, err
-	}
-	return Event{id: id, timestamp: ts, eventType: *w.EventType, payload: payload}, nil
-}
-
-// utcTimestamp returns t in UTC, without its monotonic reading, if RFC 3339
-// can write it: years 0000 to 9999 in UTC. ("0000-01-01T00:00:00+01:00"
-// parses, but is in year -1 in UTC, which no RFC 3339 text says.)
-func utcTimestamp(t time.Time) (time.Time, error) {
-	u := t.UTC().Round(0)
-	if y := u.Year(); y < 0 || y > 9999 {
-		return time.Time{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
-	}
-	return u, nil
-}
-
-func decodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return invalid("", "not a JSON object", err)
-		}
-		return invalid(field, "must be a JSON string, got "+typeErr.Value, err)
-	case errors.As(err, &syntaxErr):
-		return invalid("", "not valid JSON: "+syntaxErr.Error(), err)
-	case errors.Is(err, io.EOF):
-		return invalid("", "empty input", err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("", "truncated JSON", err)
-	}
-	// DisallowUnknownFields reports `json: unknown field "x"`.
-	return invalid("", err.Error(), err)
 }

@@ -3,7 +3,8 @@ package core
 import (
 	"fmt"
 	"reflect"
-	"unsafe"
+
+	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
 // Kind ties an event type to the Go type of its payload, so organs build and
@@ -48,14 +49,15 @@ func (k Kind[T]) Decode(e Event) (T, error) {
 
 // PayloadAs decodes the payload of e into a new T.
 func PayloadAs[T any](e Event) (T, error) {
+	t := reflect.TypeFor[T]()
 	// Only for exactly the type the event was built from: an interface T
 	// would match too, where JSON would give a map.
-	if e.value != nil && reflect.TypeOf(e.value) == reflect.TypeFor[T]() {
+	if e.value != nil && reflect.TypeOf(e.value) == t {
 		return e.value.(T), nil // a copy of the plain value the event was built from
 	}
-	if c := flatCodecFor(reflect.TypeFor[T]()); c != nil {
+	if c := jsonfast.For(t); c != nil {
 		var v T // on the stack: only the slow path below lets its T escape
-		if c.decode(unsafe.Pointer(&v), e.payloadText()) {
+		if jsonfast.Decode(c, &v, e.payloadText()) {
 			return v, nil
 		}
 		return unmarshalPayload[T](e)

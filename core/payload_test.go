@@ -159,3 +159,25 @@ func TestPayloadShortcutLimits(t *testing.T) {
 		t.Errorf("omitzero: in process %+v, over wire %+v", dz, wz)
 	}
 }
+
+func TestPayloadStableThroughEncodingJSON(t *testing.T) {
+	t.Parallel()
+	// encoding/json escapes <, > and & in what a Marshaler returns; the
+	// payload must survive that byte for byte.
+	e := core.MustEvent("A", json.RawMessage(`{"q":"<who> & </who>","s":"\u2028"}`))
+	wire, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := core.DecodeEvent(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Equal(e) {
+		t.Errorf("round trip through json.Marshal:\n got  %s\n want %s", back.Payload(), e.Payload())
+	}
+	var m map[string]string
+	if err := back.DecodePayload(&m); err != nil || m["q"] != "<who> & </who>" {
+		t.Errorf("decoded payload: %v %v", m, err)
+	}
+}

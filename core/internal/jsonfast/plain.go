@@ -1,4 +1,4 @@
-package core
+package jsonfast
 
 import (
 	"encoding"
@@ -8,11 +8,10 @@ import (
 	"sync"
 )
 
-// A payload of a "plain" type round-trips through JSON unchanged: decoding
-// the JSON gives back an equal value. An event built from such a value keeps
-// a copy, and Kind.Decode and PayloadAs return that copy instead of parsing
-// the JSON again. Plain types hold no references (so the copy is immutable),
-// no custom (un)marshalling, and no fields JSON would skip.
+// A "plain" type round-trips through encoding/json unchanged: decoding the
+// JSON of a value gives back an equal value. Plain types hold no references
+// (so a copy of a value is immutable), no custom (un)marshalling, and no
+// fields JSON would skip.
 
 var plainTypes sync.Map // reflect.Type → bool
 
@@ -23,8 +22,9 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// isPlainObject reports whether t is a struct type whose values round-trip
-// through encoding/json unchanged.
+// isPlainObject reports whether t is a plain struct type: its values
+// round-trip through encoding/json, but for the two exceptions RoundTrips
+// names.
 func isPlainObject(t reflect.Type) bool {
 	if t == nil || t.Kind() != reflect.Struct {
 		return false
@@ -37,20 +37,22 @@ func isPlainObject(t reflect.Type) bool {
 	return ok
 }
 
-var valueTypes sync.Map // reflect.Type → bool
+var roundTripTypes sync.Map // reflect.Type → bool
 
-// keepsValue reports whether an event built from a payload of type t (not
-// flat: see flat.go) keeps the value: t is plain, and no float field is
-// omitempty, since a negative zero would be left out and come back positive.
-func keepsValue(t reflect.Type) bool {
+// RoundTrips reports whether t is a struct type whose values come back equal
+// from json.Marshal and json.Unmarshal, save strings holding invalid UTF-8
+// (written as U+FFFD): t is plain, and no float field is omitempty, since a
+// negative zero would be left out and come back positive. For a flat type,
+// Codec.Encodable tells the same of one value, those cases included.
+func RoundTrips(t reflect.Type) bool {
 	if !isPlainObject(t) {
 		return false
 	}
-	if v, ok := valueTypes.Load(t); ok {
+	if v, ok := roundTripTypes.Load(t); ok {
 		return v.(bool)
 	}
 	ok := !omitsFloat(t, 0)
-	valueTypes.Store(t, ok)
+	roundTripTypes.Store(t, ok)
 	return ok
 }
 

@@ -1,107 +1,20 @@
-package core
+package jsonfast
 
-import (
-	"strings"
-	"time"
-)
+import "strings"
 
-// decodeCanonical reads the wire form exactly as AppendJSON writes it:
-// fields in order, no spaces, a lowercase canonical id, a UTC timestamp, a
-// compact payload escaped as encoding/json escapes it. That is what
-// NecroStack's own backends carry, and reading it needs no reflection. It
-// returns false for anything else, valid or not, and DecodeEvent then takes
-// the strict decoder, so the two agree on every input (FuzzDecodeCanonical
-// checks it).
-func decodeCanonical(data []byte) (Event, bool) {
-	return decodeCanonicalString(string(data))
-}
-
-// decodeCanonicalString is decodeCanonical on a string, whose fields the
-// event then shares: one allocation less per field.
-func decodeCanonicalString(data string) (Event, bool) {
-	rest, ok := strings.CutPrefix(data, `{"id":"`)
-	if !ok || len(rest) < 36 {
-		return Event{}, false
-	}
-	id := rest[:36]
-	if !isCanonicalUUID(id) {
-		return Event{}, false
-	}
-	rest, ok = strings.CutPrefix(rest[36:], `","timestamp":"`)
-	if !ok {
-		return Event{}, false
-	}
-	end := strings.IndexByte(rest, '"')
-	if end < 0 {
-		return Event{}, false
-	}
-	tsText := rest[:end]
-	// Only the UTC form AppendJSON writes; offsets take the strict path.
-	if len(tsText) == 0 || tsText[len(tsText)-1] != 'Z' {
-		return Event{}, false
-	}
-	parsed, err := time.Parse(time.RFC3339Nano, tsText)
-	if err != nil {
-		return Event{}, false
-	}
-	ts, err := utcTimestamp(parsed)
-	if err != nil {
-		return Event{}, false
-	}
-	rest, ok = strings.CutPrefix(rest[end:], `","event_type":"`)
-	if !ok {
-		return Event{}, false
-	}
-	end = strings.IndexByte(rest, '"')
-	if end < 0 {
-		return Event{}, false
-	}
-	typ := rest[:end]
-	if ValidateEventType(typ) != nil {
-		return Event{}, false
-	}
-	payload, ok := strings.CutPrefix(rest[end:], `","payload":`)
-	if !ok || len(payload) < 3 || payload[len(payload)-1] != '}' {
-		return Event{}, false
-	}
-	payload = payload[:len(payload)-1]
-	// The payload is nested in the event object: one level deeper, for
-	// encoding/json's nesting limit, than it is on its own.
-	if payload[0] != '{' || !isCanonicalValidJSONAt(payload, 1) {
-		return Event{}, false
-	}
-	return Event{id: id, timestamp: ts, eventType: typ, payload: payload}, true
-}
-
-func isCanonicalUUID(b string) bool {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// isCanonicalValidJSON is isCanonicalJSON(s) && json.Valid(s) in one pass,
-// several times faster than encoding/json's scanner. FuzzCanonicalValidJSON
-// checks that the two agree.
-func isCanonicalValidJSON(s string) bool {
-	return isCanonicalValidJSONAt(s, 0)
-}
-
-// isCanonicalValidJSONAt is isCanonicalValidJSON for s nested in depth
-// arrays or objects.
-func isCanonicalValidJSONAt(s string, depth int) bool {
+// ScanCanonical reports whether s begins with a JSON value, valid as
+// json.Valid has it, in canonical form: compact (no space outside strings),
+// with none of the characters json.Marshal escapes (<, >, &, U+2028,
+// U+2029) raw in strings. That is the form core keeps every payload in. It
+// returns the value's length: the whole of s is such a value when n ==
+// len(s). depth is how many arrays or objects the value is nested in, for
+// encoding/json's nesting limit. It is one pass that allocates nothing.
+func ScanCanonical(s string, depth int) (n int, ok bool) {
 	v := canonicalValidator{s: s}
-	return v.value(depth) && v.i == len(s)
+	if !v.value(depth) {
+		return 0, false
+	}
+	return v.i, true
 }
 
 // maxJSONDepth is encoding/json's nesting limit: json.Valid refuses deeper
@@ -187,7 +100,7 @@ func (v *canonicalValidator) literal(lit string) bool {
 
 // str checks the string at v.i (its opening quote) and moves past it. Like
 // encoding/json, it does not check UTF-8; unlike it, it refuses what
-// canonicalObject would have escaped (<, >, &, U+2028, U+2029).
+// json.Marshal escapes (<, >, &, U+2028, U+2029).
 func (v *canonicalValidator) str() bool {
 	s := v.s
 	for i := v.i + 1; i < len(s); i++ {

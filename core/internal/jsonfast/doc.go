@@ -1,0 +1,22 @@
+// Package jsonfast is core's second JSON implementation: fast paths for the
+// payloads of events that agree with encoding/json byte for byte, and give
+// up, for the caller to use encoding/json, wherever they might not.
+//
+// A Codec encodes and decodes a flat struct type (one whose fields are all
+// booleans, strings, integers or floats, named by simple JSON names, with no
+// tag option but omitempty) field by field, instead of by encoding/json's
+// reflection walk. It writes exactly what json.Marshal writes, and reads
+// what json.Unmarshal reads into a zero value when the JSON is the common
+// case: keys that match a field name exactly, strings without escapes,
+// numbers that fit. FuzzFlatEncode and FuzzFlatDecode check both against
+// encoding/json; BenchmarkEncode and BenchmarkDecode measure the gain, which
+// core's package doc states.
+//
+// RoundTrips tells which struct types an event may keep as Go values,
+// because their JSON decodes back to an equal value, and ScanCanonical
+// checks in one pass that a payload read off the wire is valid JSON in the
+// canonical form core keeps payloads in (FuzzCanonicalValidJSON checks it
+// against encoding/json; BenchmarkScanCanonical measures it).
+//
+// Outside the tests, the package uses unsafe in memory.go alone.
+package jsonfast
