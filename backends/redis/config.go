@@ -172,10 +172,12 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return "redis config: " + e.Field + ": " + e.Reason }
 
-func (c Config) withDefaults() (Config, error) {
-	bad := func(field, format string, args ...any) (Config, error) {
-		return c, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
-	}
+func bad(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// check reports the first field set to a value no default can mend.
+func (c Config) check() error {
 	switch {
 	case c.Mode != ModeGroup && c.Mode != ModeStream:
 		return bad("Mode", "unknown mode %d", int(c.Mode))
@@ -208,6 +210,13 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Mode == ModeStream && c.Trim.enabled():
 		return bad("Trim", "needs ModeGroup: without a group nothing tells which entries are still needed")
 	}
+	return nil
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if err := c.check(); err != nil {
+		return c, err
+	}
 	if c.Stream == "" {
 		c.Stream = DefaultStream
 	}
@@ -215,7 +224,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.DeadLetterStream = c.Stream + ":dlq"
 	}
 	if c.DeadLetterStream == c.Stream {
-		return bad("DeadLetterStream", "is the same key as Stream (%q)", c.Stream)
+		return c, bad("DeadLetterStream", "is the same key as Stream (%q)", c.Stream)
 	}
 	if c.Group == "" {
 		c.Group = DefaultGroup
@@ -254,10 +263,10 @@ func (c Config) withDefaults() (Config, error) {
 		// The commit touches the stream, the dead-letter stream and the
 		// consumer's commit record in one script: one slot.
 		if hashTag(c.Stream) == c.Stream {
-			return bad("Stream", "%q has no hash tag: on Redis Cluster give it one, as in {necrostack}:events, so that the keys the backend derives from it share its slot", c.Stream)
+			return c, bad("Stream", "%q has no hash tag: on Redis Cluster give it one, as in {necrostack}:events, so that the keys the backend derives from it share its slot", c.Stream)
 		}
 		if hashTag(c.Stream) != hashTag(c.DeadLetterStream) {
-			return bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
+			return c, bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
 				c.DeadLetterStream, c.Stream)
 		}
 	}

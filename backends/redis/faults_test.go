@@ -140,6 +140,9 @@ type faultEnv struct {
 }
 
 func newFaultEnv(t *testing.T, serverArgs ...string) *faultEnv {
+	if testing.Short() {
+		t.Skip("a fault scenario: it runs in the full test pass (go tool mage test runs -short only for the GOWORK=off builds)")
+	}
 	srv := redistest.Start(t, serverArgs...)
 	logs := &logRecorder{}
 	return &faultEnv{t: t, srv: srv, proxy: redistest.StartProxy(t, srv.Addr()), rdb: inspect(t, srv.Addr()),
