@@ -35,7 +35,7 @@ func TestBatchCommitLogsOncePerReason(t *testing.T) {
 	be := &downThenLost{}
 	finished := 0
 	b := &batcher{
-		committer: committer{log: slog.New(slog.NewJSONHandler(&logs, nil)), stats: &counters{}, release: func(Delivery) {}},
+		committer: committer{log: slog.New(slog.NewJSONHandler(&logs, nil)), stats: &counters{}, release: func(Delivery) {}, halt: func(error) {}},
 		backend:   be, ctx: context.Background(), max: DefaultMaxCommitBatch, done: func() { finished++ },
 	}
 	batch := make([]pendingCommit, 10)

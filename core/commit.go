@@ -43,6 +43,7 @@ type committer struct {
 	log     *slog.Logger
 	stats   *counters
 	release func(Delivery) // hands an unacknowledged delivery back to the backend
+	halt    func(error)    // stops the run with a fatal error
 }
 
 // settle accounts for err, the result of the attempt just made at pc, and
@@ -63,6 +64,12 @@ func (c *committer) settle(ctx context.Context, pc *pendingCommit, err error, cl
 	switch {
 	case errors.Is(err, ErrClosed):
 		c.note(ctx, cl, slog.LevelError, "commit abandoned: backend closed; the event stays unacknowledged", attrs)
+		return settled
+	case errors.Is(err, ErrFatal):
+		// Waiting cannot mend it: stop the run rather than retry forever.
+		c.note(ctx, cl, slog.LevelError, "commit refused for good; event released and the run stops", attrs)
+		c.release(d)
+		c.halt(err)
 		return settled
 	case errors.Is(err, ErrDeliveryLost) && pc.attempt > 1:
 		// After a failed attempt, most likely that attempt did commit and

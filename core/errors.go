@@ -10,6 +10,12 @@ var ErrMaxStepsExceeded = errors.New("max steps exceeded")
 // errors.Is; create such errors with Permanent.
 var ErrPermanent = errors.New("permanent failure")
 
+// ErrFatal marks backend errors that waiting cannot mend: a refused
+// password or permission, a key of the wrong type, a server too old. The
+// Spine does not retry them: Run stops, after releasing what it holds, and
+// returns the error. Backends create them with Fatal; match with errors.Is.
+var ErrFatal = errors.New("fatal backend error")
+
 var errNilFunc = errors.New("organ has a nil HandleFunc")
 
 // Permanent wraps err so the Spine dead-letters the event at once instead of
@@ -26,3 +32,18 @@ type permanentError struct{ err error }
 func (p *permanentError) Error() string        { return p.err.Error() }
 func (p *permanentError) Unwrap() error        { return p.err }
 func (p *permanentError) Is(target error) bool { return target == ErrPermanent }
+
+// Fatal wraps err so the Spine stops instead of retrying (see ErrFatal). It
+// returns nil for a nil err.
+func Fatal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fatalError{err}
+}
+
+type fatalError struct{ err error }
+
+func (f *fatalError) Error() string        { return f.err.Error() }
+func (f *fatalError) Unwrap() error        { return f.err }
+func (f *fatalError) Is(target error) bool { return target == ErrFatal }

@@ -25,7 +25,7 @@ func (s *Spine) RunUntilIdle(ctx context.Context) error { return s.run(ctx, true
 // run wires one run: the pull loop hands deliveries to the handlers, which
 // commit their outcomes directly or through a batcher, while a watcher
 // bounds how long the handlers may take once the pull loop has stopped.
-func (s *Spine) run(ctx context.Context, untilIdle bool) error {
+func (s *Spine) run(ctx context.Context, untilIdle bool) (result error) {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("spine: already running")
 	}
@@ -38,6 +38,7 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 	defer cancelHandlers()
 	handleCtx := &drainCtx{Context: cancellable}
 	loopCtx, stopLoop := context.WithCancel(ctx)
+	s.halts.arm(stopLoop)
 	watcher := watchShutdown(loopCtx, s.opts.ShutdownTimeout, s.log, handleCtx, cancelHandlers)
 	pool := startHandlers(s, handleCtx)
 	// Deferred, so that it holds if Pull panics too: stop pulling, let the
@@ -47,6 +48,9 @@ func (s *Spine) run(ctx context.Context, untilIdle bool) error {
 		stopLoop()
 		pool.stop()
 		watcher.stop()
+		if err := s.halts.result(); err != nil {
+			result = fmt.Errorf("spine: stopped: %w", err)
+		}
 	}()
 	return s.pullLoop(loopCtx, untilIdle, pool)
 }
@@ -73,6 +77,10 @@ func (s *Spine) pullLoop(ctx context.Context, untilIdle bool, pool *handlerPool)
 				return nil
 			}
 			if errors.Is(err, ErrClosed) {
+				return fmt.Errorf("spine: pull: %w", err)
+			}
+			if errors.Is(err, ErrFatal) {
+				s.log.LogAttrs(ctx, slog.LevelError, "pull refused for good; the run stops", slog.String(KeyError, err.Error()))
 				return fmt.Errorf("spine: pull: %w", err)
 			}
 			outage.failed(ctx, s.log, err)

@@ -265,3 +265,51 @@ func TestShutdownDeadlineReachesHandlers(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// A fatal backend error is not retried: a refused pull stops Run at once
+// with the error, and a refused commit releases its delivery and stops Run
+// too, after the events in flight are done with.
+func TestFatalBackendErrorStopsRun(t *testing.T) {
+	t.Parallel()
+	refused := core.Fatal(errors.New("NOPERM this user has no permissions to run the 'xreadgroup' command"))
+
+	t.Run("pull", func(t *testing.T) {
+		b := newFIFO()
+		b.pullErrs = []error{refused}
+		s := newSpine(t, b, fast(), relay("Only", "A", ""))
+		err := s.Run(context.Background())
+		if !errors.Is(err, core.ErrFatal) || !strings.Contains(err.Error(), "xreadgroup") {
+			t.Errorf("Run: %v, want the fatal pull error", err)
+		}
+		if b.pulls != 1 {
+			t.Errorf("%d pulls, want 1: a fatal error is not retried", b.pulls)
+		}
+	})
+
+	t.Run("commit", func(t *testing.T) {
+		b := &committing{fifo: newFIFO(), commitErrs: []error{core.Fatal(errors.New("NOPERM … 'evalsha' …"))}}
+		var calls atomic.Int32
+		s := newSpine(t, b, fast(), core.OrganFunc("Only", []string{"A"}, func(context.Context, core.Event) ([]core.Event, error) {
+			calls.Add(1)
+			return nil, nil
+		}))
+		_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
+		done := make(chan error, 1)
+		go func() { done <- s.Run(context.Background()) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, core.ErrFatal) || !strings.Contains(err.Error(), "evalsha") {
+				t.Errorf("Run: %v, want the fatal commit error", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not stop on a fatal commit error")
+		}
+		ops, _, _ := b.snapshot()
+		if !slices.Contains(ops, "release A") {
+			t.Errorf("backend ops %v: the delivery whose commit was refused is not released", ops)
+		}
+		if b.commits != 0 || calls.Load() != 1 {
+			t.Errorf("%d commits, %d calls: want none committed and the organ called once", b.commits, calls.Load())
+		}
+	})
+}

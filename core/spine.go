@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -40,6 +41,40 @@ type Spine struct {
 	log     *slog.Logger
 	running atomic.Bool
 	stats   counters
+	halts   halter
+}
+
+// halter stops a run on a fatal backend error (see ErrFatal): it keeps the
+// first such error and stops the run's pull loop.
+type halter struct {
+	mu   sync.Mutex
+	err  error
+	stop context.CancelFunc // the current run's pull loop
+}
+
+// arm readies h for a run whose pull loop stop stops.
+func (h *halter) arm(stop context.CancelFunc) {
+	h.mu.Lock()
+	h.err, h.stop = nil, stop
+	h.mu.Unlock()
+}
+
+func (h *halter) halt(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		h.err = err
+		if h.stop != nil {
+			h.stop()
+		}
+	}
+}
+
+// result returns the error that halted the run, if any.
+func (h *halter) result() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }
 
 // counters are the Spine's Stats, counted by the parts that do the work.
@@ -128,7 +163,7 @@ func (s *Spine) Stats() Stats {
 
 // committer is what settling a commit needs of the Spine.
 func (s *Spine) committer() committer {
-	return committer{log: s.log, stats: &s.stats, release: s.releaseDelivery}
+	return committer{log: s.log, stats: &s.stats, release: s.releaseDelivery, halt: s.halts.halt}
 }
 
 // releaseTimeout bounds a Release. It runs on a context of its own, as the

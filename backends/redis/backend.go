@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -40,6 +41,7 @@ type Backend struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	checked   atomic.Bool // preflight passed
 
 	reader  *reader
 	own     *ownership
@@ -47,10 +49,13 @@ type Backend struct {
 	chores  *maintenance
 }
 
-// New returns a Backend for cfg. It validates cfg, and in ModeGroup creates
-// the consumer group (with the stream) when Redis can be reached; when it
-// cannot, the group is created on first use, so workers may start before
-// Redis does.
+// New returns a Backend for cfg. It validates cfg and, when Redis can be
+// reached, checks that it can serve the backend (Redis 7.0 or later, every
+// command the backend needs allowed to this user, keys of the right type)
+// and in ModeGroup creates the consumer group (with the stream). A refusal
+// fails New with a fatal error (core.ErrFatal) that names it. When Redis
+// cannot be reached, the checks run on first use, so workers may start
+// before Redis does.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -73,20 +78,21 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	b.own = newOwnership(b.rdb, &b.cfg)
 	b.commits = newCommitter(b.rdb, &b.cfg)
 	b.chores = &maintenance{rdb: b.rdb, cfg: &b.cfg, log: b.log}
-	if cfg.Mode == ModeGroup {
-		cctx, cancel := bounded(ctx, cfg.Timeout)
-		defer cancel()
-		_, err := b.reader.ensureGroup(cctx, "0")
-		if err == nil {
-			err = b.reader.refreshSeen(cctx)
+	switch err := b.preflight(ctx); {
+	case errors.Is(err, core.ErrFatal):
+		if b.ownRDB {
+			_ = b.rdb.Close()
 		}
-		if err != nil {
-			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot create the consumer group yet; will retry on first read",
-				slog.String(keyStream, cfg.Stream), slog.String(keyGroup, cfg.Group), slog.String(core.KeyError, err.Error()))
+		return nil, err
+	case err != nil:
+		b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot reach the server yet; the backend checks it again on first use",
+			slog.String(keyStream, cfg.Stream), slog.String(keyGroup, cfg.Group), slog.String(core.KeyError, err.Error()))
+	}
+	if cfg.Mode == ModeStream {
+		if err := b.reader.resolveStreamStart(ctx); err != nil {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot read the stream's end yet; will read from the first entry added after the connection",
+				slog.String(keyStream, cfg.Stream), slog.String(core.KeyError, err.Error()))
 		}
-	} else if err := b.reader.resolveStreamStart(ctx); err != nil {
-		b.log.LogAttrs(ctx, slog.LevelWarn, "redis: cannot read the stream's end yet; will read from the first entry added after the connection",
-			slog.String(keyStream, cfg.Stream), slog.String(core.KeyError, err.Error()))
 	}
 	return b, nil
 }
@@ -156,7 +162,7 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 		err = b.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err()
 	}
 	if err != nil {
-		return fmt.Errorf("redis: enqueue %s: %w", e, err)
+		return fmt.Errorf("redis: enqueue %s: %w", e, classify(err))
 	}
 	return nil
 }
@@ -172,6 +178,11 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 	group := b.cfg.Mode == ModeGroup
 	if group {
 		b.chores.start(b)
+	}
+	if !b.checked.Load() {
+		if err := b.preflight(ctx); err != nil {
+			return core.Delivery{}, false, b.readError(ctx, err)
+		}
 	}
 	for {
 		if b.isClosed() {
@@ -263,7 +274,7 @@ func (b *Backend) readError(ctx context.Context, err error) error {
 	case b.isClosed():
 		return core.ErrClosed
 	}
-	return err
+	return classify(err)
 }
 
 // accept buffers a read or claimed entry as a delivery, or dead-letters it
@@ -307,7 +318,7 @@ func (b *Backend) Ack(ctx context.Context, d core.Delivery) error {
 	defer cancel()
 	n, err := b.rdb.XAck(ctx, b.cfg.Stream, b.cfg.Group, d.Receipt).Result()
 	if err != nil {
-		return fmt.Errorf("redis: ack %s: %w", d.Receipt, err)
+		return fmt.Errorf("redis: ack %s: %w", d.Receipt, classify(err))
 	}
 	b.own.letGo(d.Receipt)
 	if n == 0 {

@@ -176,7 +176,7 @@ func (c *committer) run(ctx context.Context, commits []stagedCommit) (errs []err
 		case isNoGroup(err) && sc.receipt != "":
 			errs[i] = fmt.Errorf("redis: commit %s: consumer group lost: %w", sc.receipt, core.ErrDeliveryLost)
 		case err != nil:
-			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, err) // retried
+			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, classify(err)) // retried unless fatal
 		case res[i] == 0:
 			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, core.ErrDeliveryLost)
 		case res[i] == 2:

@@ -24,6 +24,8 @@ var (
 	leaseLua string
 	//go:embed scripts/enqueue.lua
 	enqueueLua string
+	//go:embed scripts/probe.lua
+	probeLua string
 
 	commitScript     = goredis.NewScript(commitLua)
 	takeBackScript   = goredis.NewScript(takeBackLua)
@@ -32,4 +34,5 @@ var (
 	trimScript       = goredis.NewScript(trimLua)
 	leaseScript      = goredis.NewScript(leaseLua)
 	enqueueScript    = goredis.NewScript(enqueueLua)
+	probeScript      = goredis.NewScript(probeLua)
 )

@@ -99,7 +99,7 @@ func (s *Server) start() error {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	s.cmd, s.exited = cmd, exited
 
-	rdb := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
+	rdb := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1, Password: s.password()})
 	defer rdb.Close()
 	want := "process_id:" + strconv.Itoa(cmd.Process.Pid)
 	deadline := time.Now().Add(10 * time.Second)
@@ -124,6 +124,16 @@ func (s *Server) start() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// password is the server's --requirepass, if its options set one.
+func (s *Server) password() string {
+	for i, a := range s.args {
+		if a == "--requirepass" && i+1 < len(s.args) {
+			return s.args[i+1]
+		}
+	}
+	return ""
 }
 
 // Kill ends the server with SIGKILL, as a crash would, and waits until it is
