@@ -1,3 +1,24 @@
 module github.com/necrostack/necrostack/worker
 
 go 1.26.0
+
+require (
+	github.com/necrostack/necrostack/backends/memory v0.0.0
+	github.com/necrostack/necrostack/backends/redis v0.0.0
+	github.com/necrostack/necrostack/core v0.0.0
+	github.com/redis/go-redis/v9 v9.23.0
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)
+
+replace (
+	github.com/necrostack/necrostack/backends/memory => ../backends/memory
+	github.com/necrostack/necrostack/backends/redis => ../backends/redis
+	github.com/necrostack/necrostack/core => ../core
+)

@@ -1,0 +1,14 @@
+package worker
+
+// Log keys of the runtime's own lines, beside core's. They are stable:
+// alerts may rely on them.
+const (
+	keyMode         = "mode"
+	keyStream       = "stream"
+	keyConcurrency  = "concurrency"
+	keySeeded       = "seeded"
+	keyPulled       = "pulled"
+	keyFailed       = "failed"
+	keyDeadLettered = "dead_lettered"
+	keyListen       = "listen"
+)
