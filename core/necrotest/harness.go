@@ -52,15 +52,7 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 	defer cancel()
 
 	q := &queue{trace: &Trace{index: map[string]int{}}, pending: map[string][]emission{}}
-	wrapped := make([]core.Organ, len(organs))
-	for i, o := range organs {
-		if o == nil {
-			wrapped[i] = nil // let NewSpine name the problem
-			continue
-		}
-		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
-	}
-	spine, err := core.NewSpine(q, wrapped, core.Config{
+	cfg := core.Config{
 		MaxSteps:    opts.MaxSteps,
 		Concurrency: 1,
 		PullTimeout: time.Nanosecond,
@@ -70,7 +62,17 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 			MaxBackoff:     time.Microsecond,
 		},
 		Logger: opts.Logger,
-	})
+	}
+	// The recorders hide what NewSpine checks of the organs themselves (an
+	// OrganFunc's nil function): let it see them as they are first.
+	if _, err := core.NewSpine(q, organs, cfg); err != nil {
+		return nil, err
+	}
+	wrapped := make([]core.Organ, len(organs))
+	for i, o := range organs {
+		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
+	}
+	spine, err := core.NewSpine(q, wrapped, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,9 @@ func TestRunWithRejectsBadInput(t *testing.T) {
 	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A"), nil}); err == nil || !strings.Contains(err.Error(), "organ #1 is nil") {
 		t.Errorf("nil organ: %v", err)
 	}
+	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A"), core.OrganFunc("Scribe", []string{"A"}, nil)}); err == nil || !strings.Contains(err.Error(), `organ "Scribe" has a nil function`) {
+		t.Errorf("nil function: %v", err)
+	}
 	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A")}, core.Event{}); !errors.Is(err, core.ErrInvalidEvent) {
 		t.Errorf("zero seed: %v", err)
 	}
