@@ -142,7 +142,7 @@ func (q *queue) checkSize(e core.Event) error {
 	q.wire = e.AppendJSON(q.wire[:0])
 	if n := len(q.wire); n > q.maxBytes {
 		return &core.RejectedEventError{EventID: e.ID(),
-			Err: fmt.Errorf("necrotest: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, q.maxBytes)}
+			Err: fmt.Errorf("event %s is %d bytes, more than MaxEventBytes (%d)", e, n, q.maxBytes)}
 	}
 	return nil
 }

@@ -220,7 +220,8 @@ func TestRunWithRefusesOversizedSeed(t *testing.T) {
 	seed := sized(t, "ROOT", necrotest.DefaultMaxEventBytes+1)
 	_, err := necrotest.RunWith(context.Background(), necrotest.Config{}, []core.Organ{sink("S", "ROOT")}, seed)
 	var rej *core.RejectedEventError
-	if !errors.As(err, &rej) || rej.EventID != seed.ID() {
+	if !errors.As(err, &rej) || rej.EventID != seed.ID() ||
+		!strings.HasPrefix(err.Error(), "necrotest: seed: event ROOT(") || !strings.HasSuffix(err.Error(), "more than MaxEventBytes (1048576)") {
 		t.Errorf("oversized seed: got %v, want a RejectedEventError naming it", err)
 	}
 }
