@@ -30,6 +30,7 @@ var modules = []string{
 	"worker",
 	"apps/seance",
 	"apps/etl",
+	"examples",
 	"bench",
 }
 

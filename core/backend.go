@@ -60,8 +60,9 @@ type Outcome struct {
 //
 // An error matching ErrPermanent says the outcome can never be committed (an
 // emitted event the backend refuses, say); the Spine then dead-letters the
-// input with ReasonCommitRejected instead of retrying. Other errors are
-// retried.
+// input with ReasonCommitRejected instead of retrying. A *RejectedEventError
+// naming the refused event lets that dead letter name the organ that emitted
+// it. Other errors are retried.
 type Committer interface {
 	Commit(ctx context.Context, d Delivery, out Outcome) error
 }
@@ -91,7 +92,7 @@ const (
 // DeadLetter is an event that could not be handled, and why.
 type DeadLetter struct {
 	Event    Event
-	Organ    string // the organ that failed; empty when no organ is to blame
+	Organ    string // the organ that failed, or emitted the event a commit was rejected for; empty when no organ is to blame
 	Reason   string // ReasonHandlerFailed, ReasonUnroutable or a backend's reason
 	Error    string // the last error
 	Attempts int    // attempts made by the organ, or deliveries made by the backend

@@ -21,7 +21,11 @@ type fifo struct {
 	pulls    int
 	pullErrs []error // returned, in order, by the next pulls
 	ackErrs  []error // returned, in order, by the next acks
-	closed   bool
+	// refuse, when set, says why an event cannot be stored (nil: it can):
+	// Enqueue returns it, and committing's Commit too for the first
+	// emitted event it refuses.
+	refuse func(core.Event) error
+	closed bool
 }
 
 func newFIFO() *fifo { return &fifo{wake: make(chan struct{})} }
@@ -31,6 +35,11 @@ func (f *fifo) Enqueue(_ context.Context, e core.Event) error {
 	defer f.mu.Unlock()
 	if f.closed {
 		return core.ErrClosed
+	}
+	if f.refuse != nil {
+		if err := f.refuse(e); err != nil {
+			return err
+		}
 	}
 	f.items = append(f.items, e)
 	f.ops = append(f.ops, "enqueue "+e.Type())
@@ -128,6 +137,14 @@ func (c *committing) Commit(ctx context.Context, d core.Delivery, out core.Outco
 		c.commitErrs = c.commitErrs[1:]
 		c.mu.Unlock()
 		return err
+	}
+	if c.refuse != nil {
+		for _, e := range out.Emitted {
+			if err := c.refuse(e); err != nil {
+				c.mu.Unlock()
+				return err
+			}
+		}
 	}
 	c.commits++
 	c.items = append(c.items, out.Emitted...)

@@ -53,8 +53,8 @@ func startBatcher(ctx context.Context, c committer, backend BatchCommitter, max 
 	return b
 }
 
-// add queues out, the outcome of d, for the next batch.
-func (b *batcher) add(d Delivery, out Outcome) { b.ch <- pendingCommit{d: d, out: out} }
+// add queues pc, a delivery's outcome not yet attempted, for the next batch.
+func (b *batcher) add(pc pendingCommit) { b.ch <- pc }
 
 // close commits what is queued and returns when that is done.
 func (b *batcher) close() {

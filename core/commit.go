@@ -14,6 +14,9 @@ import (
 type pendingCommit struct {
 	d   Delivery
 	out Outcome
+	// from says which organ emitted which of out's events, for the dead
+	// letter of an outcome the backend rejects.
+	from emitters
 	// attempt counts the attempts made.
 	attempt int
 	// rejected says the backend refused the delivery's outcome for good:
@@ -87,10 +90,15 @@ func (c *committer) settle(ctx context.Context, pc *pendingCommit, err error, cl
 	case errors.Is(err, ErrPermanent):
 		// Retrying cannot help: keep the input, as a dead letter, and drop
 		// what its organs emitted.
+		organ := pc.rejectedOrgan(err)
+		if organ != "" {
+			attrs = append(attrs, slog.String(KeyOrgan, organ))
+		}
 		c.note(ctx, cl, slog.LevelError, "commit rejected; input dead-lettered", attrs)
 		pc.out = Outcome{DeadLetters: []DeadLetter{{
-			Event: d.Event, Reason: ReasonCommitRejected, Error: err.Error(), Attempts: pc.attempt, Time: time.Now().UTC(),
+			Event: d.Event, Organ: organ, Reason: ReasonCommitRejected, Error: err.Error(), Attempts: pc.attempt, Time: time.Now().UTC(),
 		}}}
+		pc.from = emitters{}
 		pc.rejected = true
 		pc.enqueued, pc.deadLettered = 0, 0
 		return retryNow
@@ -105,6 +113,22 @@ func (c *committer) settle(ctx context.Context, pc *pendingCommit, err error, cl
 	}
 	c.note(ctx, cl, level, "commit failed; retrying", attrs)
 	return retryLater
+}
+
+// rejectedOrgan returns the organ that emitted the event err says the
+// backend refused (a RejectedEventError), or "" when err names none of
+// pc's emitted events.
+func (pc *pendingCommit) rejectedOrgan(err error) string {
+	var rej *RejectedEventError
+	if !errors.As(err, &rej) {
+		return ""
+	}
+	for i, e := range pc.out.Emitted {
+		if e.ID() == rej.EventID {
+			return pc.from.of(i)
+		}
+	}
+	return ""
 }
 
 // note logs a line about one commit now, or into cl when it is set.
@@ -164,10 +188,9 @@ type directCommitter struct {
 	dead    DeadLetterer // nil: the log is the record
 }
 
-// commit records out and acknowledges d, retrying transient backend failures
-// until it succeeds or ctx is done.
-func (c *directCommitter) commit(ctx context.Context, d Delivery, out Outcome) {
-	pc := pendingCommit{d: d, out: out}
+// commit records pc's outcome and acknowledges its delivery, retrying
+// transient backend failures until it succeeds or ctx is done.
+func (c *directCommitter) commit(ctx context.Context, pc pendingCommit) {
 	for {
 		switch c.settle(ctx, &pc, c.try(ctx, &pc), nil) {
 		case settled:

@@ -86,4 +86,92 @@ func TestPermanentCommitErrorDeadLettersTheInput(t *testing.T) {
 		!strings.Contains(dead[0].Error, "event too large") {
 		t.Errorf("dead letters: %+v", dead)
 	}
+	if dead[0].Organ != "" {
+		t.Errorf("dead letter names organ %q, though the error names no emitted event", dead[0].Organ)
+	}
+}
+
+// refuseHuge refuses events of type HUGE as a backend refuses one too large
+// to store.
+func refuseHuge(e core.Event) error {
+	if e.Type() != "HUGE" {
+		return nil
+	}
+	return fmt.Errorf("backend: %w", &core.RejectedEventError{EventID: e.ID(), Err: fmt.Errorf("event %s is too large", e)})
+}
+
+// emitting returns an organ named name that emits, for an IN, one event of
+// each of the types.
+func emitting(name string, types ...string) core.Organ {
+	return core.OrganFunc(name, []string{"IN"}, func(context.Context, core.Event) ([]core.Event, error) {
+		var out []core.Event
+		for _, t := range types {
+			out = append(out, core.MustEvent(t, nil))
+		}
+		return out, nil
+	})
+}
+
+// A commit rejected for one emitted event dead-letters the input for the
+// organ that emitted it (the first such event's, when several are refused),
+// whatever the way the Spine commits.
+func TestRejectedCommitNamesTheOrgan(t *testing.T) {
+	t.Parallel()
+	backends := []struct {
+		name string
+		new  func() (core.Backend, *fifo)
+	}{
+		{"Commit", func() (core.Backend, *fifo) {
+			f := newFIFO()
+			f.refuse = refuseHuge
+			return &committing{fifo: f}, f
+		}},
+		{"CommitBatch", func() (core.Backend, *fifo) {
+			f := newFIFO()
+			f.refuse = refuseHuge
+			return &batching{committing: &committing{fifo: f}, fail: map[string][]error{}}, f
+		}},
+		{"Enqueue+Ack", func() (core.Backend, *fifo) {
+			f := newFIFO()
+			f.refuse = refuseHuge
+			return f, f
+		}},
+	}
+	chains := []struct {
+		name   string
+		organs []core.Organ
+		want   string
+	}{
+		{"one organ", []core.Organ{emitting("Bloat", "SMALL", "HUGE")}, "Bloat"},
+		{"the second of three", []core.Organ{emitting("Quiet"), emitting("Small", "SMALL"), emitting("Bloat", "SMALL", "HUGE", "SMALL"), emitting("Small2", "SMALL")}, "Bloat"},
+		{"the first of two refused", []core.Organ{emitting("Small", "SMALL"), emitting("Bloat", "HUGE"), emitting("Bloat2", "HUGE")}, "Bloat"},
+		{"the first organ", []core.Organ{emitting("Bloat", "HUGE"), emitting("Small", "SMALL", "SMALL")}, "Bloat"},
+	}
+	for _, bk := range backends {
+		for _, ch := range chains {
+			t.Run(bk.name+"/"+ch.name, func(t *testing.T) {
+				t.Parallel()
+				b, f := bk.new()
+				s := newSpine(t, b, fast(), append(ch.organs, relay("Sink", "SMALL", ""))...)
+				in := core.MustEvent("IN", nil)
+				if err := s.Enqueue(context.Background(), in); err != nil {
+					t.Fatal(err)
+				}
+				runUntilIdle(t, s)
+				_, dead, queued := f.snapshot()
+				if len(dead) != 1 || dead[0].Reason != core.ReasonCommitRejected || !dead[0].Event.Equal(in) {
+					t.Fatalf("dead letters: %+v, want one %s of the input", dead, core.ReasonCommitRejected)
+				}
+				if dead[0].Organ != ch.want {
+					t.Errorf("dead letter's organ: got %q, want %q", dead[0].Organ, ch.want)
+				}
+				if !strings.Contains(dead[0].Error, "is too large") {
+					t.Errorf("dead letter's error: %q", dead[0].Error)
+				}
+				if bk.name != "Enqueue+Ack" && len(queued) != 0 {
+					t.Errorf("events of a rejected commit stored: %v", queued)
+				}
+			})
+		}
+	}
 }

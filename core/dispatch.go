@@ -10,11 +10,13 @@ import (
 )
 
 // process handles one delivery with every organ that listens to it and
-// returns the outcome to commit. If ctx is cancelled before that (a forced
-// shutdown), it releases the delivery instead and returns false.
-func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, bool) {
+// returns the outcome to commit, and which organ emitted which of its
+// events. If ctx is cancelled before that (a forced shutdown), it releases
+// the delivery instead and returns false.
+func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, bool) {
 	e := d.Event
 	var out Outcome
+	var from emitters
 	idxs := s.routes[e.Type()]
 	if len(idxs) == 0 {
 		out.DeadLetters = append(out.DeadLetters, DeadLetter{
@@ -33,7 +35,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, bool) {
 					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
 					slog.String(KeyOrgan, org.name), slog.String(KeyError, err.Error()))
 				s.releaseDelivery(d)
-				return Outcome{}, false
+				return Outcome{}, emitters{}, false
 			}
 			out.DeadLetters = append(out.DeadLetters, DeadLetter{
 				Event: e, Organ: org.name, Reason: ReasonHandlerFailed, Error: err.Error(),
@@ -44,13 +46,59 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, bool) {
 				slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempts), slog.String(KeyError, err.Error()))
 			continue
 		}
+		if len(emitted) == 0 {
+			continue
+		}
+		from.add(org.name, len(out.Emitted), len(out.Emitted)+len(emitted))
 		if out.Emitted == nil {
 			out.Emitted = emitted // the common case, one organ: no copy
 		} else {
 			out.Emitted = append(out.Emitted, emitted...)
 		}
 	}
-	return out, true
+	return out, from, true
+}
+
+// emitters says which organ emitted which events of an outcome, so that a
+// commit the backend rejects for one of them (RejectedEventError) can name
+// the organ. It costs nothing when one organ emitted them all, the common
+// case: only when several did does it keep a slice.
+type emitters struct {
+	only  string        // the organ that emitted every event, when spans is nil
+	spans []emitterSpan // several organs emitted: in order, each up to its end
+}
+
+// emitterSpan is one organ's events in Outcome.Emitted: those before end
+// and after the previous span's.
+type emitterSpan struct {
+	organ string
+	end   int
+}
+
+// add records that organ emitted the events from start to end.
+func (em *emitters) add(organ string, start, end int) {
+	switch {
+	case em.spans != nil:
+		em.spans = append(em.spans, emitterSpan{organ, end})
+	case em.only == "":
+		em.only = organ
+	default:
+		em.spans = []emitterSpan{{em.only, start}, {organ, end}}
+		em.only = ""
+	}
+}
+
+// of returns the organ that emitted the i-th event, "" when unknown.
+func (em emitters) of(i int) string {
+	if em.spans == nil {
+		return em.only
+	}
+	for _, sp := range em.spans {
+		if i < sp.end {
+			return sp.organ
+		}
+	}
+	return ""
 }
 
 // invoke calls org until it succeeds, fails permanently, runs out of

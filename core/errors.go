@@ -16,6 +16,30 @@ var ErrPermanent = errors.New("permanent failure")
 // returns the error. Backends create them with Fatal; match with errors.Is.
 var ErrFatal = errors.New("fatal backend error")
 
+// RejectedEventError is what a backend returns when it refuses an event for
+// good: one whose wire form is larger than it stores, say. It is permanent
+// by itself (it matches ErrPermanent; wrapping it in Permanent changes
+// nothing). When Commit returns it for one of the outcome's emitted events,
+// the Spine dead-letters the input with ReasonCommitRejected and names in the
+// dead letter the organ that emitted EventID. A backend refusing several
+// events of one outcome names the first.
+type RejectedEventError struct {
+	EventID string // the refused event's id
+	Err     error  // why; its text names the event
+}
+
+func (e *RejectedEventError) Error() string {
+	if e.Err == nil {
+		return "event " + e.EventID + " rejected"
+	}
+	return e.Err.Error()
+}
+
+func (e *RejectedEventError) Unwrap() error { return e.Err }
+
+// Is makes a RejectedEventError match ErrPermanent.
+func (e *RejectedEventError) Is(target error) bool { return target == ErrPermanent }
+
 var errNilFunc = errors.New("organ has a nil HandleFunc")
 
 // Permanent wraps err so the Spine dead-letters the event at once instead of

@@ -93,14 +93,14 @@ func (p *handlerPool) dispatch(d Delivery) {
 // handle processes d and commits the outcome: at once, or through the
 // batcher when the backend commits in batches.
 func (p *handlerPool) handle(d Delivery) {
-	out, ok := p.s.process(p.ctx, d)
+	out, from, ok := p.s.process(p.ctx, d)
 	switch {
 	case !ok:
 		p.done()
 	case p.bat != nil:
-		p.bat.add(d, out) // the batcher calls done
+		p.bat.add(pendingCommit{d: d, out: out, from: from}) // the batcher calls done
 	default:
-		p.s.commits.commit(p.ctx, d, out)
+		p.s.commits.commit(p.ctx, pendingCommit{d: d, out: out, from: from})
 		p.done()
 	}
 }

@@ -39,7 +39,7 @@ type Namer interface {
 type HandleFunc func(ctx context.Context, e Event) ([]Event, error)
 
 // OrganFunc turns a function into an Organ named name that listens to the
-// given event types.
+// given event types. NewSpine refuses one whose fn is nil.
 func OrganFunc(name string, listens []string, fn HandleFunc) Organ {
 	return &funcOrgan{name: name, listens: append([]string(nil), listens...), fn: fn}
 }
@@ -53,7 +53,7 @@ type funcOrgan struct {
 func (f *funcOrgan) Name() string      { return f.name }
 func (f *funcOrgan) Listens() []string { return append([]string(nil), f.listens...) }
 func (f *funcOrgan) Handle(ctx context.Context, e Event) ([]Event, error) {
-	if f.fn == nil {
+	if f.fn == nil { // called directly: NewSpine refuses such an organ
 		return nil, Permanent(errNilFunc)
 	}
 	return f.fn(ctx, e)

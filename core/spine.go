@@ -84,8 +84,8 @@ type counters struct {
 
 // NewSpine builds a Spine over backend for organs, which receive each event
 // in the order given. It rejects a nil backend, an empty organ list, a nil
-// organ, an organ with no or invalid event types, and duplicate organ names,
-// with an error that names the organ.
+// organ, an OrganFunc with a nil function, an organ with no or invalid event
+// types, and duplicate organ names, with an error that names the organ.
 func NewSpine(backend Backend, organs []Organ, opts Config) (*Spine, error) {
 	if backend == nil {
 		return nil, errors.New("spine: backend is nil")
@@ -116,6 +116,10 @@ func NewSpine(backend Backend, organs []Organ, opts Config) (*Spine, error) {
 			return nil, fmt.Errorf("spine: organ #%d and #%d are both named %q: names must be unique", j, i, name)
 		}
 		names[name] = i
+		if f, ok := org.(*funcOrgan); ok && f.fn == nil {
+			// It would fail every event it is given: say so now.
+			return nil, fmt.Errorf("spine: organ %q has a nil function", name)
+		}
 		listens := org.Listens()
 		if len(listens) == 0 {
 			return nil, fmt.Errorf("spine: organ %q listens to no event type", name)

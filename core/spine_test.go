@@ -61,6 +61,7 @@ func relay(name, from, to string) core.Organ {
 func TestNewSpineValidation(t *testing.T) {
 	t.Parallel()
 	ok := relay("Ok", "A", "")
+	noop := func(context.Context, core.Event) ([]core.Event, error) { return nil, nil }
 	tests := []struct {
 		name    string
 		backend core.Backend
@@ -71,11 +72,12 @@ func TestNewSpineValidation(t *testing.T) {
 		{"nil backend", nil, []core.Organ{ok}, core.Config{}, "backend is nil"},
 		{"no organs", newFIFO(), nil, core.Config{}, "at least one organ"},
 		{"nil organ", newFIFO(), []core.Organ{ok, nil}, core.Config{}, "organ #1 is nil"},
-		{"no types", newFIFO(), []core.Organ{core.OrganFunc("Deaf", nil, nil)}, core.Config{}, `organ "Deaf" listens to no event type`},
-		{"invalid type", newFIFO(), []core.Organ{core.OrganFunc("Bad", []string{"not-upper"}, nil)}, core.Config{}, `organ "Bad": invalid event: event_type`},
+		{"no types", newFIFO(), []core.Organ{core.OrganFunc("Deaf", nil, noop)}, core.Config{}, `organ "Deaf" listens to no event type`},
+		{"invalid type", newFIFO(), []core.Organ{core.OrganFunc("Bad", []string{"not-upper"}, noop)}, core.Config{}, `organ "Bad": invalid event: event_type`},
 		{"duplicate names", newFIFO(), []core.Organ{ok, relay("Ok", "B", "")}, core.Config{}, `organ #0 and #1 are both named "Ok"`},
 		{"duplicate type names", newFIFO(), []core.Organ{Summoner{}, &Summoner{}}, core.Config{}, `both named "Summoner"`},
-		{"empty name", newFIFO(), []core.Organ{core.OrganFunc("", []string{"A"}, nil)}, core.Config{}, "empty name"},
+		{"nil function", newFIFO(), []core.Organ{ok, core.OrganFunc("Scribe", []string{"A"}, nil)}, core.Config{}, `spine: organ "Scribe" has a nil function`},
+		{"empty name", newFIFO(), []core.Organ{core.OrganFunc("", []string{"A"}, noop)}, core.Config{}, "empty name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

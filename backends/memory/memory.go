@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,15 @@ type Config struct {
 	// a bounded queue fed by its own consumer would otherwise deadlock.
 	// Default 0: unbounded.
 	Capacity int
+	// MaxEventBytes, when positive, bounds an event's wire form (the length
+	// of Event.AppendJSON), as the Redis backend's Config.MaxEventBytes
+	// does: Enqueue refuses a larger event, and Commit an outcome that
+	// emits one, with a *core.RejectedEventError, so that the Spine
+	// dead-letters the input (core.ReasonCommitRejected) for the organ that
+	// emitted it. Set it to the production backend's limit (1 MiB for
+	// Redis) to meet oversized events before production does. It costs an
+	// encoding of every event enqueued or emitted. Default 0: no limit.
+	MaxEventBytes int
 }
 
 // Backend is an in-memory FIFO queue. It is safe for concurrent use. Nothing
@@ -33,6 +43,7 @@ type Config struct {
 // programs.
 type Backend struct {
 	capacity int
+	maxBytes int // 0: no limit
 
 	mu     sync.Mutex
 	queue  deque
@@ -54,16 +65,42 @@ type Backend struct {
 
 // New returns an empty Backend.
 func New(opts Config) *Backend {
-	if opts.Capacity < 0 {
-		opts.Capacity = 0
+	return &Backend{
+		capacity: max(opts.Capacity, 0), maxBytes: max(opts.MaxEventBytes, 0),
+		ready: make(chan struct{}), room: make(chan struct{}),
 	}
-	return &Backend{capacity: opts.Capacity, ready: make(chan struct{}), room: make(chan struct{})}
+}
+
+// wireBufs holds buffers to measure wire forms in.
+var wireBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// checkSize refuses e, with a *core.RejectedEventError, when its wire form
+// is longer than MaxEventBytes.
+func (b *Backend) checkSize(e core.Event) error {
+	if b.maxBytes == 0 {
+		return nil
+	}
+	buf := wireBufs.Get().(*[]byte)
+	*buf = e.AppendJSON((*buf)[:0])
+	n := len(*buf)
+	if cap(*buf) <= 4<<20 { // keep no buffer a huge event grew
+		wireBufs.Put(buf)
+	}
+	if n <= b.maxBytes {
+		return nil
+	}
+	return &core.RejectedEventError{EventID: e.ID(),
+		Err: fmt.Errorf("memory: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, b.maxBytes)}
 }
 
 // Enqueue appends e to the queue. With a Capacity, it waits while the queue
-// is full, until room appears or ctx is done.
+// is full, until room appears or ctx is done. With a MaxEventBytes, it
+// refuses a larger event (a *core.RejectedEventError).
 func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	if err := e.Validate(); err != nil {
+		return err
+	}
+	if err := b.checkSize(e); err != nil {
 		return err
 	}
 	for {
@@ -147,10 +184,15 @@ func (b *Backend) Ack(context.Context, core.Delivery) error {
 }
 
 // Commit appends the emitted events and the dead letters in one step; the
-// acknowledgement is implicit. It ignores Capacity (see Config).
+// acknowledgement is implicit. It ignores Capacity (see Config). With a
+// MaxEventBytes, it commits nothing when an emitted event is larger, and
+// returns a *core.RejectedEventError naming the first such event.
 func (b *Backend) Commit(_ context.Context, _ core.Delivery, out core.Outcome) error {
 	for _, e := range out.Emitted {
 		if err := e.Validate(); err != nil {
+			return err
+		}
+		if err := b.checkSize(e); err != nil {
 			return err
 		}
 	}

@@ -3,8 +3,10 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,9 +30,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceBounded runs the suite with a capacity and an event size
+// limit, neither of which its events reach.
 func TestConformanceBounded(t *testing.T) {
 	necrotest.TestBackend(t, necrotest.BackendSuite{
-		New: func(*testing.T) core.Backend { return memory.New(memory.Config{Capacity: 1000}) },
+		New: func(*testing.T) core.Backend {
+			return memory.New(memory.Config{Capacity: 1000, MaxEventBytes: 1 << 20})
+		},
 		DeadLetters: func(_ *testing.T, b core.Backend) []core.DeadLetter {
 			return b.(*memory.Backend).DeadLetters()
 		},
@@ -190,3 +196,112 @@ func TestRejectsInvalidEvent(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// sized returns an event whose wire form is exactly n bytes.
+func sized(t *testing.T, n int) core.Event {
+	t.Helper()
+	e := core.MustEvent("BLOB", map[string]string{"x": ""})
+	base := len(e.AppendJSON(nil))
+	if n < base {
+		t.Fatalf("sized(%d): the smallest is %d bytes", n, base)
+	}
+	e, err := core.Build(core.EventInit{ID: e.ID(), Timestamp: e.Timestamp(), Type: "BLOB",
+		Payload: map[string]string{"x": strings.Repeat("o", n-base)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.AppendJSON(nil)); got != n {
+		t.Fatalf("sized(%d): %d bytes", n, got)
+	}
+	return e
+}
+
+func TestMaxEventBytes(t *testing.T) {
+	ctx := context.Background()
+	const limit = 300
+	tests := []struct {
+		name  string
+		limit int
+		size  int
+		ok    bool
+	}{
+		{"at the limit", limit, limit, true},
+		{"a byte over", limit, limit + 1, false},
+		{"no limit by default", 0, 2 << 20, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := memory.New(memory.Config{MaxEventBytes: tt.limit})
+			defer b.Close()
+			e := sized(t, tt.size)
+			for _, op := range []struct {
+				name string
+				do   func() error
+			}{
+				{"Enqueue", func() error { return b.Enqueue(ctx, e) }},
+				{"Commit", func() error {
+					return b.Commit(ctx, core.Delivery{Event: event(t, "IN", 0)}, core.Outcome{Emitted: []core.Event{event(t, "SMALL", 0), e}})
+				}},
+			} {
+				before := b.Len()
+				err := op.do()
+				if tt.ok {
+					if err != nil {
+						t.Errorf("%s of a %d-byte event, limit %d: %v", op.name, tt.size, tt.limit, err)
+					}
+					continue
+				}
+				var rej *core.RejectedEventError
+				if !errors.As(err, &rej) || rej.EventID != e.ID() || !errors.Is(err, core.ErrPermanent) ||
+					!strings.Contains(err.Error(), fmt.Sprintf("is %d bytes, more than MaxEventBytes (%d)", tt.size, tt.limit)) {
+					t.Errorf("%s of a %d-byte event, limit %d: got %v, want a permanent RejectedEventError naming it", op.name, tt.size, tt.limit, err)
+				}
+				if b.Len() != before {
+					t.Errorf("%s refused, but the queue went from %d to %d events", op.name, before, b.Len())
+				}
+			}
+		})
+	}
+}
+
+// A suite on the memory backend meets an event too large for production
+// as production would: the input is dead-lettered for the organ that
+// emitted it, and nothing the commit held is handled.
+func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
+	b := memory.New(memory.Config{MaxEventBytes: 1 << 20})
+	defer b.Close()
+	var sunk atomic.Int64
+	organs := []core.Organ{
+		core.OrganFunc("Quiet", []string{"IN"}, func(context.Context, core.Event) ([]core.Event, error) {
+			return core.Emit(core.MustEvent("SMALL", nil)), nil
+		}),
+		core.OrganFunc("Bloat", []string{"IN"}, func(context.Context, core.Event) ([]core.Event, error) {
+			return core.Emit(core.MustEvent("SMALL", nil), core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 2<<20)})), nil
+		}),
+		core.OrganFunc("Sink", []string{"SMALL", "HUGE"}, func(context.Context, core.Event) ([]core.Event, error) {
+			sunk.Add(1)
+			return nil, nil
+		}),
+	}
+	s, err := core.NewSpine(b, organs, core.Config{PullTimeout: 20 * time.Millisecond, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in := event(t, "IN", 0)
+	if err := s.Enqueue(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RunUntilIdle(ctx); err != nil {
+		t.Fatalf("RunUntilIdle: %v", err)
+	}
+	dls := b.DeadLetters()
+	if len(dls) != 1 || dls[0].Reason != core.ReasonCommitRejected || !dls[0].Event.Equal(in) || dls[0].Organ != "Bloat" ||
+		!strings.Contains(dls[0].Error, "more than MaxEventBytes (1048576)") {
+		t.Fatalf("dead letters: %+v, want the input's, %s, for Bloat", dls, core.ReasonCommitRejected)
+	}
+	if n := sunk.Load(); n != 0 {
+		t.Errorf("%d events of the rejected commit were handled", n)
+	}
+}

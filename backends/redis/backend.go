@@ -370,8 +370,12 @@ func (b *Backend) recreateGroup(ctx context.Context) error {
 // cannot hand back (Redis unreachable) is logged, and reclaimed by another
 // consumer after ClaimMinIdle. Close returns within CloseTimeout. It closes
 // the client only if the Backend made it from a URL. It is safe to call
-// more than once.
+// more than once, and on a nil *Backend (that of a New that failed), which
+// does nothing.
 func (b *Backend) Close() error {
+	if b == nil {
+		return nil
+	}
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closed)

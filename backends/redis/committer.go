@@ -134,7 +134,9 @@ func (a *commitArena) release() {
 }
 
 // stage encodes an outcome for the commit script. The emitted events' wire
-// forms go to a, and sc.emitted points at them once a.resolve has run.
+// forms go to a, and sc.emitted points at them once a.resolve has run. An
+// emitted event over MaxEventBytes fails it with the *core.RejectedEventError
+// of the first such event.
 func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (stagedCommit, error) {
 	sc := stagedCommit{receipt: d.Receipt, first: len(a.ends), n: len(out.Emitted)}
 	if c.cfg.Mode != ModeGroup {

@@ -112,10 +112,13 @@ func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
 	if err := b.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bloat := core.OrganFunc("Bloat", []string{"SMALL"}, func(context.Context, core.Event) ([]core.Event, error) {
-		return core.Emit(core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 500)})), nil
+	quiet := core.OrganFunc("Quiet", []string{"SMALL"}, func(context.Context, core.Event) ([]core.Event, error) {
+		return core.Emit(core.MustEvent("TINY", nil)), nil
 	})
-	s, err := core.NewSpine(b, []core.Organ{bloat}, core.Config{PullTimeout: 200 * time.Millisecond, Logger: discard()})
+	bloat := core.OrganFunc("Bloat", []string{"SMALL"}, func(context.Context, core.Event) ([]core.Event, error) {
+		return core.Emit(core.MustEvent("TINY", nil), core.MustEvent("HUGE", map[string]string{"x": strings.Repeat("o", 500)})), nil
+	})
+	s, err := core.NewSpine(b, []core.Organ{quiet, bloat}, core.Config{PullTimeout: 200 * time.Millisecond, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +132,14 @@ func TestOversizedEmittedEventDeadLettersInput(t *testing.T) {
 		!strings.Contains(dls[0].Error, "more than MaxEventBytes (400)") {
 		t.Fatalf("dead letters: %+v", dls)
 	}
+	if dls[0].Organ != "Bloat" {
+		t.Errorf("dead letter's organ: got %q, want Bloat, which emitted the huge event", dls[0].Organ)
+	}
 	if p := pendingCount(t, rdb); p != 0 {
 		t.Errorf("pending: %d", p)
 	}
 	if n := streamLen(t, rdb, stream); n != 1 {
-		t.Errorf("stream length %d: the huge event must not be in it", n)
+		t.Errorf("stream length %d: no event of the rejected commit must be in it", n)
 	}
 }
 
@@ -175,6 +181,9 @@ func TestCommitBatchEachAtomicOnItsOwn(t *testing.T) {
 	})
 	if errs[0] != nil || !errors.Is(errs[1], core.ErrPermanent) || !errors.Is(errs[2], core.ErrDeliveryLost) || errs[3] != nil {
 		t.Fatalf("batch errors: %v", errs)
+	}
+	if rej := (*core.RejectedEventError)(nil); !errors.As(errs[1], &rej) || rej.EventID != huge.ID() {
+		t.Errorf("refused commit's error %v: want a RejectedEventError naming %s", errs[1], huge)
 	}
 	msgs, _ := rdb.XRange(ctx, stream, "-", "+").Result()
 	var types []string

@@ -26,8 +26,10 @@ const (
 )
 
 // appendWire appends the wire form of e to buf, checked against maxBytes;
-// on error it returns buf as it was. go-redis sends a []byte argument as it
-// is, so the wire form is never copied into a string.
+// on error it returns buf as it was. A larger event is refused for good,
+// with a *core.RejectedEventError naming it, by which the Spine names the
+// organ that emitted it. go-redis sends a []byte argument as it is, so the
+// wire form is never copied into a string.
 func appendWire(buf []byte, e core.Event, maxBytes int) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return buf, err
@@ -35,7 +37,8 @@ func appendWire(buf []byte, e core.Event, maxBytes int) ([]byte, error) {
 	start := len(buf)
 	out := e.AppendJSON(buf)
 	if n := len(out) - start; n > maxBytes {
-		return buf, core.Permanent(fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, maxBytes))
+		return buf, &core.RejectedEventError{EventID: e.ID(),
+			Err: fmt.Errorf("redis: event %s is %d bytes, more than MaxEventBytes (%d)", e, n, maxBytes)}
 	}
 	return out, nil
 }

@@ -16,7 +16,10 @@
 //
 // Retries in the harness wait a microsecond instead of the production
 // backoff; the number of attempts is the production default unless
-// Config.MaxAttempts says otherwise.
+// Config.MaxAttempts says otherwise. Events are bounded as the Redis backend
+// bounds them by default (Config.MaxEventBytes, 1 MiB): an organ emitting a
+// larger one has its input dead-lettered (core.ReasonCommitRejected), as it
+// would in production.
 //
 // # Backend conformance
 //

@@ -20,11 +20,25 @@ type Config struct {
 	// is dead-lettered for it. Default core.DefaultMaxAttempts. Retries wait
 	// a microsecond, not the production backoff, so tests stay fast.
 	MaxAttempts int
+	// MaxEventBytes bounds an event's wire form (the length of
+	// Event.AppendJSON), as a production backend does: a larger seed is an
+	// error of RunWith, and an emitted event larger makes the commit fail
+	// for good, so the Spine dead-letters the input
+	// (core.ReasonCommitRejected) for the organ that emitted it, as the
+	// Redis backend would. Default DefaultMaxEventBytes; negative for no
+	// limit.
+	MaxEventBytes int
 	// Timeout bounds the whole run. Default 30s.
 	Timeout time.Duration
 	// Logger receives the Spine's logs. Default: discarded.
 	Logger *slog.Logger
 }
+
+// DefaultMaxEventBytes is the default Config.MaxEventBytes: 1 MiB, the same
+// as the Redis backend's default (redis.DefaultMaxEventBytes, which a test
+// of that backend checks), so that what passes in the harness is not
+// refused in production.
+const DefaultMaxEventBytes = 1 << 20
 
 // Run runs organs from seeds until nothing is left to handle, on an in-process
 // queue, with one event at a time in FIFO order, so the chain it records is the
@@ -48,19 +62,17 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	switch {
+	case opts.MaxEventBytes == 0:
+		opts.MaxEventBytes = DefaultMaxEventBytes
+	case opts.MaxEventBytes < 0:
+		opts.MaxEventBytes = 0
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	q := &queue{trace: &Trace{index: map[string]int{}}, pending: map[string][]emission{}}
-	wrapped := make([]core.Organ, len(organs))
-	for i, o := range organs {
-		if o == nil {
-			wrapped[i] = nil // let NewSpine name the problem
-			continue
-		}
-		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
-	}
-	spine, err := core.NewSpine(q, wrapped, core.Config{
+	q := &queue{trace: &Trace{index: map[string]int{}}, pending: map[string][]emission{}, maxBytes: opts.MaxEventBytes}
+	cfg := core.Config{
 		MaxSteps:    opts.MaxSteps,
 		Concurrency: 1,
 		PullTimeout: time.Nanosecond,
@@ -70,12 +82,25 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 			MaxBackoff:     time.Microsecond,
 		},
 		Logger: opts.Logger,
-	})
+	}
+	// The recorders hide what NewSpine checks of the organs themselves (an
+	// OrganFunc's nil function): let it see them as they are first.
+	if _, err := core.NewSpine(q, organs, cfg); err != nil {
+		return nil, err
+	}
+	wrapped := make([]core.Organ, len(organs))
+	for i, o := range organs {
+		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
+	}
+	spine, err := core.NewSpine(q, wrapped, cfg)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range seeds {
 		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("necrotest: seed: %w", err)
+		}
+		if err := q.checkSize(s); err != nil {
 			return nil, fmt.Errorf("necrotest: seed: %w", err)
 		}
 		q.push(s, "", "")
@@ -102,6 +127,24 @@ type queue struct {
 	items   []core.Event
 	trace   *Trace
 	pending map[string][]emission // by input event id, until committed
+	// maxBytes bounds an event's wire form (0: no bound); wire is the
+	// buffer it is measured in.
+	maxBytes int
+	wire     []byte
+}
+
+// checkSize refuses e, as a backend refusing it for good would, when its
+// wire form is longer than maxBytes. It needs q.mu or q to itself.
+func (q *queue) checkSize(e core.Event) error {
+	if q.maxBytes == 0 {
+		return nil
+	}
+	q.wire = e.AppendJSON(q.wire[:0])
+	if n := len(q.wire); n > q.maxBytes {
+		return &core.RejectedEventError{EventID: e.ID(),
+			Err: fmt.Errorf("event %s is %d bytes, more than MaxEventBytes (%d)", e, n, q.maxBytes)}
+	}
+	return nil
 }
 
 func (q *queue) push(e core.Event, parent, organ string) {
@@ -117,6 +160,9 @@ func (q *queue) push(e core.Event, parent, organ string) {
 func (q *queue) Enqueue(_ context.Context, e core.Event) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if err := q.checkSize(e); err != nil {
+		return err
+	}
 	q.push(e, "", "")
 	return nil
 }
@@ -138,10 +184,17 @@ func (q *queue) Ack(context.Context, core.Delivery) error { return nil }
 func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for _, e := range out.Emitted {
+		if err := q.checkSize(e); err != nil {
+			return err // the Spine commits the input's dead letter instead
+		}
+	}
 	id := d.Event.ID()
-	for _, em := range q.pending[id] {
-		for _, e := range em.events {
-			q.push(e, id, em.organ)
+	if len(out.Emitted) > 0 { // none when the outcome is a rejected one's dead letter
+		for _, em := range q.pending[id] {
+			for _, e := range em.events {
+				q.push(e, id, em.organ)
+			}
 		}
 	}
 	delete(q.pending, id)

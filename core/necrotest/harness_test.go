@@ -138,7 +138,90 @@ func TestRunWithRejectsBadInput(t *testing.T) {
 	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A"), nil}); err == nil || !strings.Contains(err.Error(), "organ #1 is nil") {
 		t.Errorf("nil organ: %v", err)
 	}
+	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A"), core.OrganFunc("Scribe", []string{"A"}, nil)}); err == nil || !strings.Contains(err.Error(), `organ "Scribe" has a nil function`) {
+		t.Errorf("nil function: %v", err)
+	}
 	if _, err := necrotest.RunWith(ctx, necrotest.Config{}, []core.Organ{sink("S", "A")}, core.Event{}); !errors.Is(err, core.ErrInvalidEvent) {
 		t.Errorf("zero seed: %v", err)
+	}
+}
+
+// sized returns an event of type typ whose wire form is exactly n bytes.
+func sized(t *testing.T, typ string, n int) core.Event {
+	t.Helper()
+	e := core.MustEvent(typ, map[string]string{"x": ""})
+	pad := n - len(e.AppendJSON(nil))
+	if pad < 0 {
+		t.Fatalf("sized(%d): too small", n)
+	}
+	e, err := core.Build(core.EventInit{ID: e.ID(), Timestamp: e.Timestamp(), Type: typ,
+		Payload: map[string]string{"x": strings.Repeat("o", pad)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.AppendJSON(nil)); got != n {
+		t.Fatalf("sized(%d): %d bytes", n, got)
+	}
+	return e
+}
+
+// emit returns an organ named name that emits events for each ROOT.
+func emit(name string, events ...core.Event) core.Organ {
+	return core.OrganFunc(name, []string{"ROOT"}, func(context.Context, core.Event) ([]core.Event, error) {
+		return append([]core.Event(nil), events...), nil
+	})
+}
+
+// The harness refuses what the Redis backend refuses by default: an emitted
+// event over 1 MiB dead-letters its input for the organ that emitted it.
+func TestRunRefusesOversizedEvents(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		max      int
+		size     int
+		rejected bool
+	}{
+		{"at the default limit", 0, necrotest.DefaultMaxEventBytes, false},
+		{"a byte over the default limit", 0, necrotest.DefaultMaxEventBytes + 1, true},
+		{"over a limit of its own", 500, 501, true},
+		{"no limit", -1, 2 << 20, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			seed := core.MustEvent("ROOT", nil)
+			big := sized(t, "BIG", tt.size)
+			organs := []core.Organ{emit("Quiet", core.MustEvent("SMALL", nil)), emit("Bloat", big), sink("Sink", "SMALL", "BIG")}
+			tr, err := necrotest.RunWith(context.Background(), necrotest.Config{MaxEventBytes: tt.max}, organs, seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.rejected {
+				tr.AssertNoDeadLetters(t)
+				tr.AssertChain(t, seed.ID(), "SMALL", "BIG")
+				return
+			}
+			tr.AssertTypes(t, "ROOT") // nothing of the rejected commit
+			if len(tr.DeadLetters) != 1 {
+				t.Fatalf("dead letters: %+v, want one", tr.DeadLetters)
+			}
+			dl := tr.DeadLetters[0]
+			if dl.Reason != core.ReasonCommitRejected || dl.Organ != "Bloat" || dl.Event.ID() != seed.ID() ||
+				!strings.Contains(dl.Error, "more than MaxEventBytes") {
+				t.Errorf("dead letter: %+v, want the seed's, %s, for Bloat", dl, core.ReasonCommitRejected)
+			}
+		})
+	}
+}
+
+func TestRunWithRefusesOversizedSeed(t *testing.T) {
+	t.Parallel()
+	seed := sized(t, "ROOT", necrotest.DefaultMaxEventBytes+1)
+	_, err := necrotest.RunWith(context.Background(), necrotest.Config{}, []core.Organ{sink("S", "ROOT")}, seed)
+	var rej *core.RejectedEventError
+	if !errors.As(err, &rej) || rej.EventID != seed.ID() ||
+		!strings.HasPrefix(err.Error(), "necrotest: seed: event ROOT(") || !strings.HasSuffix(err.Error(), "more than MaxEventBytes (1048576)") {
+		t.Errorf("oversized seed: got %v, want a RejectedEventError naming it", err)
 	}
 }
