@@ -86,7 +86,8 @@ type Process struct {
 	// App is the app being run.
 	App *App
 	// Settings is the runtime's configuration, flags and environment
-	// applied.
+	// applied; once the Redis backend is open, Stream, Group, Consumer and
+	// ClaimMinIdle are those in force (the consumer's generated name, say).
 	Settings
 	// Stdout is where the app prints; logs go to Log (on stderr).
 	Stdout, Stderr io.Writer

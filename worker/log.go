@@ -11,4 +11,9 @@ const (
 	keyFailed       = "failed"
 	keyDeadLettered = "dead_lettered"
 	keyListen       = "listen"
+	keyBackend      = "backend"
+	keyRedisURL     = "redis_url" // without its password
+	keyGroup        = "group"
+	keyConsumer     = "consumer"
+	keyClaimMinIdle = "claim_min_idle_ms"
 )

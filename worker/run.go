@@ -154,8 +154,14 @@ func (p *Process) handle(ctx context.Context, q *queue, r *Result) error {
 	if p.App.Begin != nil {
 		p.App.Begin(p)
 	}
-	p.Log.LogAttrs(ctx, slog.LevelInfo, "handling", slog.String(keyMode, string(p.Mode)), slog.String(keyStream, r.Stream),
-		slog.Int(keyConcurrency, p.Concurrency), slog.Int(keySeeded, r.Seeded))
+	attrs := []slog.Attr{slog.String(keyMode, string(p.Mode)), slog.String(keyBackend, p.Backend),
+		slog.Int(keyConcurrency, p.Concurrency), slog.Int(keySeeded, r.Seeded)}
+	if q.redis != nil {
+		attrs = append(attrs, slog.String(keyRedisURL, nsredis.RedactURL(p.RedisURL)), slog.String(keyStream, p.Stream),
+			slog.String(keyGroup, p.Group), slog.String(keyConsumer, p.Consumer),
+			slog.Float64(keyClaimMinIdle, float64(p.ClaimMinIdle)/float64(time.Millisecond)))
+	}
+	p.Log.LogAttrs(ctx, slog.LevelInfo, "handling", attrs...)
 	if p.Mode == ModeWorker {
 		err = spine.Run(runCtx)
 	} else {
