@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
 	"golang.org/x/mod/semver"
+	modzip "golang.org/x/mod/zip"
 )
 
 // modulePrefix is the path all of the repository's modules share.
