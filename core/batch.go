@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // BatchCommitter is implemented by backends that commit the outcomes of many
@@ -95,7 +96,15 @@ func (b *batcher) commit(batch []pendingCommit) {
 		for _, pc := range batch {
 			commits = append(commits, Commit{Delivery: pc.d, Outcome: pc.out})
 		}
+		var start time.Time
+		if b.observe.timing() {
+			start = time.Now()
+		}
 		errs := b.backend.CommitBatch(ctx, commits)
+		info := attemptInfo{batch: len(commits)}
+		if !start.IsZero() {
+			info.took = time.Since(start)
+		}
 		retry := batch[:0]
 		wait := false
 		for i := range batch {
@@ -104,7 +113,7 @@ func (b *batcher) commit(batch []pendingCommit) {
 				err = errs[i]
 			}
 			pc := &batch[i]
-			switch b.settle(ctx, pc, err, &cl) {
+			switch b.settle(ctx, pc, err, &cl, info) {
 			case settled:
 				b.done()
 				continue

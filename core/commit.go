@@ -47,17 +47,28 @@ type committer struct {
 	stats   *counters
 	release func(Delivery) // hands an unacknowledged delivery back to the backend
 	halt    func(error)    // stops the run with a fatal error
+	observe *Observer      // nil: none
+}
+
+// attemptInfo is what settle tells the Observer of a successful attempt.
+type attemptInfo struct {
+	took  time.Duration // 0 unless the Observer asks for it
+	batch int
 }
 
 // settle accounts for err, the result of the attempt just made at pc, and
 // says what next. cl gathers the log lines of a batch round; nil logs them
 // at once.
-func (c *committer) settle(ctx context.Context, pc *pendingCommit, err error, cl *commitLog) verdict {
+func (c *committer) settle(ctx context.Context, pc *pendingCommit, err error, cl *commitLog, info attemptInfo) verdict {
 	pc.attempt++
 	if err == nil {
 		c.stats.emitted.Add(int64(len(pc.out.Emitted)))
 		c.stats.deadLetters.Add(int64(len(pc.out.DeadLetters)))
+		c.observe.committed(ctx, pc, info.took, info.batch)
 		return settled
+	}
+	if c.observe != nil && c.observe.CommitFailed != nil {
+		c.observe.CommitFailed(ctx, pc.d, err, pc.attempt)
 	}
 	d := pc.d
 	attrs := []slog.Attr{
@@ -192,7 +203,16 @@ type directCommitter struct {
 // transient backend failures until it succeeds or ctx is done.
 func (c *directCommitter) commit(ctx context.Context, pc pendingCommit) {
 	for {
-		switch c.settle(ctx, &pc, c.try(ctx, &pc), nil) {
+		var start time.Time
+		if c.observe.timing() {
+			start = time.Now()
+		}
+		err := c.try(ctx, &pc)
+		info := attemptInfo{batch: 1}
+		if !start.IsZero() {
+			info.took = time.Since(start)
+		}
+		switch c.settle(ctx, &pc, err, nil, info) {
 		case settled:
 			return
 		case retryLater:

@@ -57,6 +57,11 @@ type Config struct {
 	// MaxCommitBatch bounds how many outcomes the Spine sends in one batch
 	// to a BatchCommitter, and how many may wait for it. Default 256.
 	MaxCommitBatch int
+	// Middleware wraps every organ, the first outermost (see Middleware).
+	Middleware []Middleware
+	// Observer, when set, is told of the Spine's lifecycle points (see
+	// Observer).
+	Observer *Observer
 	// Logger receives the Spine's logs. Default: JSON on stderr at Info.
 	Logger *slog.Logger
 }

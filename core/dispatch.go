@@ -15,6 +15,7 @@ import (
 // the delivery instead and returns false.
 func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, bool) {
 	e := d.Event
+	ctx = withDelivery(ctx, d)
 	var out Outcome
 	var from emitters
 	idxs := s.routes[e.Type()]
@@ -104,11 +105,16 @@ func (em emitters) of(i int) string {
 // invoke calls org until it succeeds, fails permanently, runs out of
 // attempts or ctx is done.
 func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, int, error) {
-	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	obs := s.opts.Observer
+	timed := s.log.Enabled(ctx, slog.LevelDebug) || obs != nil && obs.OrganFinished != nil
+	debug := timed && s.log.Enabled(ctx, slog.LevelDebug)
 	for attempt := 1; ; attempt++ {
 		var start time.Time
-		if debug {
+		if timed {
 			start = time.Now()
+		}
+		if obs != nil && obs.OrganStarted != nil {
+			obs.OrganStarted(ctx, org.name, e, attempt)
 		}
 		emitted, err := s.call(ctx, org, e)
 		if err == nil {
@@ -118,6 +124,13 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 					break
 				}
 			}
+		}
+		if obs != nil && obs.OrganFinished != nil {
+			var out []Event
+			if err == nil {
+				out = emitted
+			}
+			obs.OrganFinished(ctx, org.name, e, attempt, out, time.Since(start), err)
 		}
 		if err == nil {
 			s.stats.handled.Add(1)
@@ -134,6 +147,9 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 			return nil, attempt, err
 		}
 		wait := s.opts.Retry.Backoff(attempt)
+		if obs != nil && obs.Retried != nil {
+			obs.Retried(ctx, org.name, e, attempt, wait, err)
+		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "handler failed; retrying",
 			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
 			slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempt),

@@ -103,6 +103,9 @@ func (s *Spine) pullLoop(ctx context.Context, untilIdle bool, pool *handlerPool)
 			return ErrMaxStepsExceeded
 		}
 		s.stats.pulled.Add(1)
+		if o := s.opts.Observer; o != nil && o.Pulled != nil {
+			o.Pulled(ctx, d)
+		}
 		pool.dispatch(d)
 	}
 	return nil

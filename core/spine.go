@@ -135,7 +135,13 @@ func NewSpine(backend Backend, organs []Organ, opts Config) (*Spine, error) {
 			seen[t] = true
 			s.routes[t] = append(s.routes[t], len(s.organs))
 		}
-		s.organs = append(s.organs, organEntry{organ: org, name: name})
+		handler := org
+		for i := len(o.Middleware) - 1; i >= 0; i-- {
+			if handler = o.Middleware[i](handler); handler == nil {
+				return nil, fmt.Errorf("spine: middleware #%d returned a nil organ for %q", i, name)
+			}
+		}
+		s.organs = append(s.organs, organEntry{organ: handler, name: name})
 	}
 	return s, nil
 }
@@ -167,7 +173,7 @@ func (s *Spine) Stats() Stats {
 
 // committer is what settling a commit needs of the Spine.
 func (s *Spine) committer() committer {
-	return committer{log: s.log, stats: &s.stats, release: s.releaseDelivery, halt: s.halts.halt}
+	return committer{log: s.log, stats: &s.stats, release: s.releaseDelivery, halt: s.halts.halt, observe: s.opts.Observer}
 }
 
 // releaseTimeout bounds a Release. It runs on a context of its own, as the
@@ -186,5 +192,9 @@ func (s *Spine) releaseDelivery(d Delivery) {
 	if err := s.release.Release(ctx, d); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "release failed",
 			slog.String(KeyEventID, d.Event.ID()), slog.String(KeyError, err.Error()))
+		return
+	}
+	if o := s.opts.Observer; o != nil && o.Released != nil {
+		o.Released(ctx, d)
 	}
 }
