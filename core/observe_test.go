@@ -28,8 +28,10 @@ func (r *recorder) add(format string, args ...any) {
 
 func (r *recorder) observer() *core.Observer {
 	return &core.Observer{
-		Pulled:       func(_ context.Context, d core.Delivery) { r.add("pulled %s", d.Event.Type()) },
-		OrganStarted: func(_ context.Context, organ string, e core.Event, n int) { r.add("start %s %s #%d", organ, e.Type(), n) },
+		Pulled: func(_ context.Context, d core.Delivery) { r.add("pulled %s", d.Event.Type()) },
+		OrganStarted: func(_ context.Context, organ string, e core.Event, n int) {
+			r.add("start %s %s #%d", organ, e.Type(), n)
+		},
 		OrganFinished: func(_ context.Context, organ string, e core.Event, n int, out []core.Event, took time.Duration, err error) {
 			if took <= 0 {
 				r.add("finish %s without a duration", organ)
@@ -43,8 +45,10 @@ func (r *recorder) observer() *core.Observer {
 			r.add("committed %s emitted=%d dead=%d batch=%d", d.Event.Type(), len(out.Emitted), len(out.DeadLetters), batch)
 		},
 		DeadLettered: func(_ context.Context, dl core.DeadLetter) { r.add("dead %s %s", dl.Organ, dl.Reason) },
-		CommitFailed: func(_ context.Context, d core.Delivery, err error, n int) { r.add("commit failed %s #%d", d.Event.Type(), n) },
-		Released:     func(_ context.Context, d core.Delivery) { r.add("released %s", d.Event.Type()) },
+		CommitFailed: func(_ context.Context, d core.Delivery, err error, n int) {
+			r.add("commit failed %s #%d", d.Event.Type(), n)
+		},
+		Released: func(_ context.Context, d core.Delivery) { r.add("released %s", d.Event.Type()) },
 	}
 }
 
