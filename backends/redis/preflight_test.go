@@ -218,3 +218,29 @@ func readCommand(r *bufio.Reader) ([]string, error) {
 	}
 	return args, nil
 }
+
+// The checks of New and Ready change nothing: no entry is delivered, none
+// added, none acknowledged.
+func TestPreflightChangesNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	producer := newBackend(t, nsredis.Config{URL: srv.URL(), Mode: nsredis.ModeStream})
+	for i := range 3 {
+		if err := producer.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "checker"})
+	for range 2 {
+		if err := b.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Length != 3 || st.DeadLetters != 0 || len(st.Groups) != 1 || st.Groups[0].Pending != 0 || st.Groups[0].Lag != 3 {
+		t.Errorf("after New and two Ready: %+v, want 3 entries, none delivered or pending", st)
+	}
+}
