@@ -34,7 +34,8 @@ type App struct {
 	Seeds func(p *Process) ([]core.Event, error)
 	// StepsPerSeed bounds a run: it may pull at most (the events already
 	// in the stream + the seeds) × StepsPerSeed events, a guard against
-	// organs that emit each other for ever. Default: core's MaxSteps.
+	// organs that emit each other for ever. Default: core's MaxSteps;
+	// core.NoStepLimit for none.
 	StepsPerSeed int
 	// MaxEventBytes is the Redis backend's MaxEventBytes. Default
 	// redis.DefaultMaxEventBytes.
@@ -45,6 +46,10 @@ type App struct {
 	// Check validates the app's flags once parsed, knowing the mode and
 	// the backend; its error is a usage error (exit 2).
 	Check func(p *Process) error
+	// Spine adjusts the Spine's configuration of a run or a worker, once
+	// the runtime has filled it: its retry policy, its Observer, the
+	// middleware around the organs (instrumentation).
+	Spine func(p *Process, cfg *core.Config)
 	// Begin runs before a run or a worker handles anything.
 	Begin func(p *Process)
 	// End runs at the end of every mode with what happened, and may print

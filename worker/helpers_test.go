@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,7 +150,5 @@ func writeFile(t *testing.T, content string) string {
 	_ = f.Close()
 	return f.Name()
 }
-
-func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -25,7 +25,6 @@ import (
 func Main(app App) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop) // the second signal gets the default handling
-	goredis.SetLogger(silentRedis{})
 	code := Run(ctx, app, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -41,8 +40,10 @@ func (silentRedis) Printf(context.Context, string, ...any) {}
 // Run runs app with args (the flags, without the program name) and getenv
 // for the environment, printing on stdout and logging on stderr, until its
 // mode is done or ctx is cancelled (a signal: a graceful stop). It returns
-// the exit code. Tests call it directly.
+// the exit code. Tests call it directly. It silences go-redis's own logger,
+// whose plain-text lines would break the logs on stderr.
 func Run(ctx context.Context, app App, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	goredis.SetLogger(silentRedis{})
 	if app.Name == "" {
 		app.Name = filepath.Base(os.Args[0])
 	}
@@ -93,6 +94,14 @@ func newLogger(w io.Writer, s Settings) *slog.Logger {
 // runMode opens the backend and runs the mode. The Result is empty when
 // the backend could not be opened.
 func (p *Process) runMode(ctx context.Context, l *listener) (Result, error) {
+	// The seeds first: a bad input is said before anything is opened.
+	var seeds []core.Event
+	if p.Mode == ModeRun || p.Mode == ModeEmit {
+		var err error
+		if seeds, err = p.seeds(); err != nil {
+			return Result{}, err
+		}
+	}
 	q, err := p.open(ctx)
 	if err != nil {
 		return Result{}, err
@@ -103,11 +112,11 @@ func (p *Process) runMode(ctx context.Context, l *listener) (Result, error) {
 	r := Result{Mode: p.Mode, Stream: q.stream()}
 	switch p.Mode {
 	case ModeEmit:
-		err = p.emit(ctx, q, &r)
+		err = p.emit(ctx, q, seeds, &r)
 	case ModeRedrive:
 		err = p.redrive(ctx, q, &r)
 	default:
-		err = p.handle(ctx, q, &r)
+		err = p.handle(ctx, q, seeds, &r)
 	}
 	r.Err = err
 	return r, err
@@ -115,7 +124,7 @@ func (p *Process) runMode(ctx context.Context, l *listener) (Result, error) {
 
 // handle runs a run or a worker: the Spine over the app's organs, seeded
 // first in a run.
-func (p *Process) handle(ctx context.Context, q *queue, r *Result) error {
+func (p *Process) handle(ctx context.Context, q *queue, seeds []core.Event, r *Result) error {
 	organs, err := p.App.Organs(p)
 	if err != nil {
 		return err
@@ -124,18 +133,20 @@ func (p *Process) handle(ctx context.Context, q *queue, r *Result) error {
 		Concurrency: p.Concurrency, HandlerTimeout: p.HandlerTimeout, ShutdownTimeout: p.ShutdownTimeout,
 		MaxSteps: core.NoStepLimit, Logger: p.Log,
 	}
-	var seeds []core.Event
 	if p.Mode == ModeRun {
-		if seeds, err = p.seeds(); err != nil {
-			return err
-		}
 		if err := q.prepare(ctx); err != nil {
 			return p.redisError(err)
 		}
 		cfg.PullTimeout, cfg.MaxSteps = q.idle, 0
-		if p.App.StepsPerSeed > 0 {
-			cfg.MaxSteps = (q.backlog + len(seeds)) * p.App.StepsPerSeed
+		switch n := p.App.StepsPerSeed; {
+		case n == core.NoStepLimit:
+			cfg.MaxSteps = core.NoStepLimit
+		case n > 0:
+			cfg.MaxSteps = (q.backlog + len(seeds)) * n
 		}
+	}
+	if p.App.Spine != nil {
+		p.App.Spine(p, &cfg)
 	}
 	spine, err := core.NewSpine(q.backend, organs, cfg)
 	if err != nil {
@@ -207,11 +218,7 @@ func (p *Process) enqueue(ctx context.Context, q *queue, seeds []core.Event, r *
 }
 
 // emit enqueues the seeds and exits.
-func (p *Process) emit(ctx context.Context, q *queue, r *Result) error {
-	seeds, err := p.seeds()
-	if err != nil {
-		return err
-	}
+func (p *Process) emit(ctx context.Context, q *queue, seeds []core.Event, r *Result) error {
 	if err := p.enqueue(ctx, q, seeds, r); err != nil {
 		return err
 	}

@@ -186,3 +186,25 @@ func TestRefusedCommitPath(t *testing.T) {
 	}
 	t.Logf("exit %d after %v: %s", code, took.Round(time.Millisecond), strings.TrimSpace(stderr))
 }
+
+// App.Spine adjusts the Spine's configuration (here, one attempt and an
+// Observer); a bad -input is said before Redis is even tried.
+func TestSpineHookAndInputFirst(t *testing.T) {
+	c := &chain{seeds: 1, failOn: "Pinger"}
+	app := c.app()
+	var dead []core.DeadLetter
+	app.Spine = func(p *worker.Process, cfg *core.Config) {
+		cfg.Retry.MaxAttempts = 1
+		cfg.Observer = &core.Observer{DeadLettered: func(_ context.Context, dl core.DeadLetter) { dead = append(dead, dl) }}
+	}
+	run(context.Background(), app, nil)
+	if c.pings.Load() != 1 || len(dead) != 1 || dead[0].Attempts != 1 {
+		t.Errorf("%d calls, dead letters %+v: want one attempt, seen by the Observer", c.pings.Load(), dead)
+	}
+
+	code, _, stderr := run(context.Background(), (&chain{}).app(), nil, "-backend", "redis", "-mode", "emit",
+		"-redis-url", "redis://"+freeAddr(t), "-input", "/no/such/file")
+	if code != worker.ExitFailed || !strings.Contains(stderr, "-input: open /no/such/file") || strings.Contains(stderr, "redis at") {
+		t.Errorf("exit %d, stderr:\n%s\nwant the input's error, before any attempt at Redis", code, stderr)
+	}
+}

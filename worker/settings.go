@@ -212,8 +212,8 @@ func (p *Process) checkCombination() error {
 		return fmt.Errorf("-mode %s: needs -backend redis: an in-memory queue lives and dies with this one process", p.Mode)
 	}
 	for _, o := range options {
-		if !p.given[o.name] {
-			continue
+		if !p.given[o.name] || o.name == "input" && p.App.Seeds != nil {
+			continue // not given, or the app's own flag of that name
 		}
 		switch {
 		case o.redisOnly && p.Backend == BackendMemory:
