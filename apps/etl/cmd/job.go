@@ -1,137 +1,123 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
+	"path/filepath"
+	"strings"
 
 	"github.com/necrostack/necrostack/apps/etl/organs"
+	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker"
 )
 
-// maxAttempts is the Spine's Retry.MaxAttempts, set explicitly because the
-// job watch relies on it to know when a failure becomes a dead letter.
-const maxAttempts = core.DefaultMaxAttempts
+// keyJobID is the log key of a job's id, the id of its ETL_START.
+const keyJobID = "job_id"
 
-// observer is told the result of every call of a wrapped organ.
-type observer func(organ string, e core.Event, err error)
-
-// watched wraps an organ of the chain with what the command adds around
-// it: a bound on the size of the events it emits, and an observer. It keeps
-// the organ's name, so logs and dead letters still say "Cleaner".
-type watched struct {
-	inner         core.Organ
-	name          string
-	maxEventBytes int // 0: no bound
-	observe       observer
+// job is the ETL's part of one process: -input, and the job that a run or
+// an emit seeds.
+type job struct {
+	input string
+	start core.Event       // the job's ETL_START, once seeded
+	watch *organs.JobWatch // a run's, from Begin on
 }
 
-func (o *watched) Name() string      { return o.name }
-func (o *watched) Listens() []string { return o.inner.Listens() }
-
-func (o *watched) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
-	out, err := o.inner.Handle(ctx, e)
-	if err == nil && o.maxEventBytes > 0 {
-		if err = checkSizes(out, o.maxEventBytes); err != nil {
-			out = nil
-		}
-	}
-	if o.observe != nil {
-		o.observe(o.name, e, err)
-	}
-	return out, err
-}
-
-// wrap wraps each organ; see watched.
-func wrap(chain []core.Organ, maxEventBytes int, observe observer) []core.Organ {
-	out := make([]core.Organ, len(chain))
-	for i, o := range chain {
-		out[i] = &watched{inner: o, name: core.OrganName(o), maxEventBytes: maxEventBytes, observe: observe}
-	}
-	return out
-}
-
-// checkSizes fails, permanently, when an event is larger than the backend
-// accepts. The Redis backend refuses such an event at commit, and the Spine
-// retries a failed commit until it succeeds: the worker would be stuck on
-// that event. A dead letter that says why is better.
-func checkSizes(events []core.Event, limit int) error {
-	for _, e := range events {
-		wire, err := e.MarshalJSON()
-		if err != nil {
-			return core.Permanent(err)
-		}
-		if len(wire) > limit {
-			return core.Permanent(fmt.Errorf("%s would be %s, over the %s limit of an event on Redis: split the input",
-				e.Type(), byteSize(len(wire)), byteSize(limit)))
-		}
+// check refuses -input where no job is seeded.
+func (j *job) check(p *worker.Process) error {
+	if p.Given("input") && p.Mode != worker.ModeRun && p.Mode != worker.ModeEmit {
+		return fmt.Errorf("-input: not used by -mode %s", p.Mode) // each job names its file
 	}
 	return nil
 }
 
-func byteSize(n int) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
-// jobWatch follows one job through the chain, in the organs' calls: it
-// learns when the job's report is written, or when an organ failed on one of
-// its events for the last time (the Spine then dead-letters the event), and
-// calls end, once, at the first of these. Events of other jobs are ignored.
-type jobWatch struct {
-	job string
-	end func()
-
-	mu       sync.Mutex
-	failures map[string]int // failed calls per event id and organ
-	reported bool
-	failed   string // "organ: error" of the first final failure
-	ended    bool
-}
-
-func newJobWatch(job string, end func()) *jobWatch {
-	return &jobWatch{job: job, end: end, failures: make(map[string]int)}
-}
-
-func (w *jobWatch) observe(organ string, e core.Event, err error) {
-	if organs.JobOf(e) != w.job {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case err == nil && e.Type() == organs.DataTransformed.Type():
-		w.reported = true
-	case err != nil:
-		key := e.ID() + "/" + organ
-		w.failures[key]++
-		// The Spine dead-letters at once on a permanent error, else after
-		// maxAttempts calls.
-		if !errors.Is(err, core.ErrPermanent) && w.failures[key] < maxAttempts {
-			return
+// seeds returns the job's ETL_START. On Redis the path is made absolute: a
+// worker in another folder may read it.
+func (j *job) seeds(p *worker.Process) ([]core.Event, error) {
+	path := j.input
+	if path != "" {
+		// Fail fast, with a plain message, rather than by a dead letter.
+		if err := (organs.Extractor{}).Check(path); err != nil {
+			return nil, err
 		}
-		if w.failed == "" {
-			w.failed = organ + ": " + err.Error()
+		if p.Backend == worker.BackendRedis {
+			var err error
+			if path, err = filepath.Abs(path); err != nil {
+				return nil, err
+			}
 		}
-	default:
-		return
 	}
-	if !w.ended {
-		w.ended = true
-		w.end()
+	start, err := organs.ETLStart.New(organs.Job{Path: path})
+	if err != nil {
+		return nil, err
+	}
+	j.start = start
+	return []core.Event{start}, nil
+}
+
+// chain returns the organs, each call observed: for the log line of each
+// report, and for a run's watch. On Redis an event is bounded by
+// MaxEventBytes before the backend refuses it.
+func (j *job) chain(p *worker.Process) ([]core.Organ, error) {
+	chain := organs.Chain(p.Stdout)
+	if p.Backend == worker.BackendRedis {
+		chain = organs.LimitEventBytes(chain, organs.MaxEventBytes)
+	}
+	return organs.Observe(chain, func(ctx context.Context, organ string, e core.Event, err error) {
+		if err == nil && e.Type() == organs.DataTransformed.Type() {
+			p.Log.LogAttrs(ctx, slog.LevelInfo, "report written", slog.String(keyJobID, organs.JobOf(e)))
+		}
+		if j.watch != nil {
+			j.watch.Observe(ctx, organ, e, err)
+		}
+	}), nil
+}
+
+// begin makes a run stop as soon as its own job is done (Process.Finish):
+// on Redis the stream may hold more, and never be idle. The runtime leaves
+// the Spine's retries at core's defaults, hence DefaultMaxAttempts.
+func (j *job) begin(p *worker.Process) {
+	if p.Mode == worker.ModeRun {
+		j.watch = organs.NewJobWatch(j.start.ID(), core.DefaultMaxAttempts, p.Finish)
 	}
 }
 
-// result says whether the report was written, and else the first final
-// failure seen ("" if none).
-func (w *jobWatch) result() (reported bool, failed string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.reported, w.failed
+// end prints the job an emit enqueued, and gives a run its job's verdict.
+func (j *job) end(p *worker.Process, r worker.Result) error {
+	switch {
+	case r.Err != nil:
+		return nil // the runtime reports it
+	case r.Mode == worker.ModeEmit:
+		fmt.Fprintf(p.Stdout, "enqueued job %s to %s\n", j.start.ID(), r.Stream)
+	case r.Mode == worker.ModeRun:
+		return j.verdict(p, r.DeadLetters)
+	}
+	return nil
+}
+
+// verdict fails a run whose job was dead-lettered, naming its dead letters
+// (not those of other jobs), or did not finish in this process.
+func (j *job) verdict(p *worker.Process, dls []core.DeadLetter) error {
+	var dead []string
+	for _, dl := range dls {
+		if organs.JobOf(dl.Event) == j.start.ID() {
+			dead = append(dead, cmp.Or(dl.Organ, dl.Reason)+": "+nsredis.Redact(dl.Error, p.RedisURL))
+		}
+	}
+	reported, failed := j.watch.Result()
+	switch {
+	case len(dead) > 0:
+		return errors.New(strings.Join(dead, "; "))
+	case failed != "":
+		// Seen failing, with no dead letter: the commit of the failure
+		// was lost to another consumer, which handles the event again.
+		return errors.New(failed)
+	case !reported:
+		return fmt.Errorf("job %s did not finish here: another consumer of group %q on %s took part of it, and reports there (with workers running, use -mode emit)",
+			j.start.ID(), p.Group, p.Stream)
+	}
+	return nil
 }

@@ -2,103 +2,137 @@ package main
 
 import (
 	"context"
-	"errors"
-	"io"
-	"os"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/necrostack/necrostack/apps/etl/organs"
-	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker"
 )
 
-// TestEventSizes checks the choice of maxEventBytes: the largest text files
-// the Extractor accepts fit in it, at every step of the chain, and an event
-// over a limit fails its organ permanently instead of reaching the backend.
-func TestEventSizes(t *testing.T) {
+func TestRunSample(t *testing.T) {
 	t.Parallel()
-	// Rows of 83 bytes, newline included, so that DefaultMaxRows of them
-	// come close to DefaultMaxBytes; backslashes cost the most: JSON
-	// escapes them, and a dropped row's detail quotes them once more.
-	valid := "2024-10-31," + strings.Repeat(`\`, 33) + "," + strings.Repeat(`\`, 33) + ",1,1\n"
-	badDate := strings.Repeat(`\`, 74) + ",a,b,1,1\n"
-	header := strings.Join(organs.Columns, ",") + "\n"
-	if size := len(header) + organs.DefaultMaxRows*83; len(valid) != 83 || len(badDate) != 83 || size > organs.DefaultMaxBytes {
-		t.Fatalf("rows of %d and %d bytes, a file of %d; want 83 and at most %d", len(valid), len(badDate), size, organs.DefaultMaxBytes)
+	code, stdout, stderr := runCmd(context.Background())
+	if code != worker.ExitOK {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr)
 	}
-	// sizes runs the chain on a file of n rows and returns the size of each
-	// event it emits. Every row but the first is the same, so sizes grow
-	// linearly with n: two small files tell the size at DefaultMaxRows,
-	// which is too slow to build under the race detector.
-	sizes := func(t *testing.T, n int, row func(i int) string) []int {
-		var b strings.Builder
-		b.WriteString(header)
-		for i := range n {
-			b.WriteString(row(i))
+	for _, s := range []string{
+		"Haunting report: hauntings.csv (embedded sample)\n",
+		"55 rows read: 46 kept, 9 dropped\n",
+		"TOTAL                           46        219",
+		"Dropped per reason: bad_date 2, missing_field 1,",
+	} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, stdout)
 		}
-		path := filepath.Join(t.TempDir(), "big.csv")
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		e := organs.ETLStart.MustNew(organs.Job{Path: path})
-		var out []int
-		for _, o := range organs.Chain(io.Discard)[:3] {
-			emitted, err := o.Handle(context.Background(), e)
-			if err != nil {
-				t.Fatalf("%s: %v", core.OrganName(o), err)
-			}
-			e = emitted[0]
-			wire, _ := e.MarshalJSON()
-			out = append(out, len(wire))
-		}
-		return out
 	}
+	if stderr != "" {
+		t.Errorf("stderr = %q, want nothing at the default log level", stderr)
+	}
+}
+
+func TestRunInput(t *testing.T) {
+	t.Parallel()
+	path := writeCSV(t, "date,location,spirit,sightings,intensity\n"+
+		"2024-10-31,Crypt,Banshee,3,9.5\n"+
+		"2024-11-01,Crypt,Wraith,6,4.5\n"+
+		"2024-11-02,Belfry,Banshee,2,6\n")
+	code, stdout, stderr := runCmd(context.Background(), "-input", path)
+	if code != worker.ExitOK {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	want := "Haunting report: " + path + `
+3 rows read: 3 kept, 0 dropped
+Dates: 2024-10-31 to 2024-11-02
+
+LOCATION  ROWS  SIGHTINGS  MEAN INTENSITY  MAX INTENSITY  TOP SPIRIT
+Belfry       1          2            6.00           6.00  Banshee
+Crypt        2          9            7.00           9.50  Wraith
+--------------------------------------------------------------------
+TOTAL        3         11            6.67           9.50  Wraith
+`
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}
+
+// The logs are JSON, at the level asked for, with the organs' dispatch at
+// debug and each report at info.
+func TestRunLogLevel(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runCmd(context.Background(), "-log-level", "DEBUG")
+	if code != worker.ExitOK {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("log line is not JSON: %s", l)
+		}
+	}
+	for _, s := range []string{`"organ":"Reporter"`, `"msg":"report written","job_id":"`} {
+		if !strings.Contains(stderr, s) {
+			t.Errorf("debug logs lack %s:\n%s", s, stderr)
+		}
+	}
+}
+
+// A job that fails exits 1, with one line of its own saying why, after the
+// logs: a file refused before the job is enqueued, or the job's dead letter.
+func TestRunFailures(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.csv")
+	noValid := writeCSV(t, noValidCSV)
+	badHeader := writeCSV(t, "when,where,who\n")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+
 	tests := []struct {
-		name string
-		row  func(i int) string
+		name     string
+		ctx      context.Context
+		args     []string
+		wantLast string // the last line of stderr
 	}{
-		{"valid rows", func(int) string { return valid }},
-		{"dropped rows", func(i int) string {
-			if i == 0 {
-				return valid
-			}
-			return badDate
-		}},
+		{name: "missing file", args: []string{"-input", missing},
+			wantLast: "etl: open " + missing + ": no such file or directory"},
+		{name: "directory", args: []string{"-input", dir},
+			wantLast: "etl: " + dir + " is a directory, want a CSV file"},
+		{name: "no valid rows", args: []string{"-input", noValid},
+			wantLast: noValidError(noValid)},
+		{name: "bad header", args: []string{"-input", badHeader},
+			wantLast: "etl: Extractor: extract " + badHeader + ": bad header: missing columns date, location, spirit, sightings, intensity (header has when, where, who)"},
+		{name: "interrupted", ctx: cancelled,
+			wantLast: "etl: interrupted before the work was done"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			const n1, n2 = 1000, 2000
-			s1, s2 := sizes(t, n1, tt.row), sizes(t, n2, tt.row)
-			for i, typ := range []string{organs.RawDataLoaded.Type(), organs.DataCleaned.Type(), organs.DataTransformed.Type()} {
-				// Plus 2 bytes a row: line numbers up to 100,001 have
-				// two more digits than those up to 2,001.
-				atMax := s2[i] + (s2[i]-s1[i])*(organs.DefaultMaxRows-n2)/(n2-n1) + 2*organs.DefaultMaxRows
-				t.Logf("%s at %d rows: %s", typ, organs.DefaultMaxRows, byteSize(atMax))
-				if atMax > maxEventBytes {
-					t.Errorf("%s at %d rows: %s, over maxEventBytes (%s)", typ, organs.DefaultMaxRows, byteSize(atMax), byteSize(maxEventBytes))
-				}
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			code, stdout, stderr := runCmd(ctx, tt.args...)
+			if code != worker.ExitFailed {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, worker.ExitFailed, stderr)
+			}
+			if last := lastLine(stderr); last != tt.wantLast || strings.Count(stderr, "etl: ") != 1 {
+				t.Errorf("stderr:\n%s\nwant one etl: line, the last: %q", stderr, tt.wantLast)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
 			}
 		})
 	}
+}
 
-	t.Run("over the limit", func(t *testing.T) {
-		t.Parallel()
-		var observed error
-		chain := wrap(organs.Chain(io.Discard), 1024, func(_ string, _ core.Event, err error) { observed = err })
-		out, err := chain[0].Handle(context.Background(), organs.ETLStart.MustNew(organs.Job{}))
-		if !errors.Is(err, core.ErrPermanent) || out != nil {
-			t.Fatalf("Handle = %d events, %v; want none and a permanent error", len(out), err)
-		}
-		if want := "RAW_DATA_LOADED would be "; !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("error %q, want it to start %q", err, want)
-		}
-		if observed != err {
-			t.Errorf("observer saw %v, want %v", observed, err)
-		}
-		if name := core.OrganName(chain[0]); name != "Extractor" {
-			t.Errorf("wrapped organ named %q, want Extractor", name)
-		}
-	})
+const tinyCSV = "date,location,spirit,sightings,intensity\n" +
+	"2024-10-31,Crypt,Banshee,3,9.5\n" +
+	"2024-11-02,Belfry,Banshee,2,6\n"
+
+const noValidCSV = "date,location,spirit,sightings,intensity\n" +
+	"2024-02-30,Crypt,Banshee,1,1\n" +
+	"2024-10-31,Crypt,Banshee,lots,1\n"
+
+func noValidError(path string) string {
+	return "etl: Cleaner: no valid rows in " + path + " (2 rows dropped: bad_date 1, not_a_number 1)"
 }

@@ -144,6 +144,26 @@ func (x Extractor) load(ctx context.Context, path string) (RawData, error) {
 	return raw, nil
 }
 
+// Check reports at once, without reading it, what would make Handle fail
+// on path for good: a file that cannot be opened, or a directory. It lets
+// a command refuse a job plainly before enqueueing it. The empty path (the
+// sample) always passes.
+func (x Extractor) Check(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := open(x.FS, path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err == nil && info.IsDir() {
+		err = fmt.Errorf("%s is a directory, want a CSV file", path)
+	}
+	return err
+}
+
 func open(fsys fs.FS, name string) (fs.File, error) {
 	if fsys == nil {
 		return os.Open(name)

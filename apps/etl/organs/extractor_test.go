@@ -223,3 +223,43 @@ func TestExtractorBadPayload(t *testing.T) {
 		t.Errorf("got %v, want a permanent error", err)
 	}
 }
+
+// Check refuses at once, with plain messages, what Handle would fail on for
+// good when opening the file, and passes anything it could open.
+func TestExtractorCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.csv")
+	tests := []struct {
+		name    string
+		x       Extractor
+		path    string
+		wantErr string // "" for none
+		wantIs  error
+	}{
+		{name: "sample", path: ""},
+		{name: "file", path: writeTemp(t, "not even a header")},
+		{name: "missing file", path: missing, wantErr: "open " + missing + ": no such file or directory", wantIs: fs.ErrNotExist},
+		{name: "directory", path: dir, wantErr: dir + " is a directory, want a CSV file"},
+		{name: "in an FS", x: Extractor{FS: fstest.MapFS{"a.csv": {Data: []byte("x")}}}, path: "a.csv"},
+		{name: "missing in an FS", x: Extractor{FS: fstest.MapFS{}}, path: "b.csv", wantErr: "open b.csv: file does not exist", wantIs: fs.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.x.Check(tt.path)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Errorf("Check(%q) = %v, want nil", tt.path, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("Check(%q) = %v, want %q", tt.path, err, tt.wantErr)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("Check(%q) = %v, want it to match %v", tt.path, err, tt.wantIs)
+			}
+		})
+	}
+}

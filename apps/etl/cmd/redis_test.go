@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker"
 	"github.com/necrostack/necrostack/worker/workertest"
 )
 
@@ -35,7 +38,7 @@ func startMiniredis(t *testing.T) string {
 func memorySample(t *testing.T) string {
 	t.Helper()
 	code, stdout, stderr := runCmd(context.Background())
-	if code != 0 {
+	if code != worker.ExitOK {
 		t.Fatalf("memory run: exit %d; stderr:\n%s", code, stderr)
 	}
 	return stdout
@@ -43,30 +46,25 @@ func memorySample(t *testing.T) string {
 
 var enqueuedRE = regexp.MustCompile(`^enqueued job ([0-9a-f-]{36}) to (\S+)\n$`)
 
-// emitJob runs -mode emit and returns the job id it printed.
-func emitJob(t *testing.T, url string, args ...string) string {
+// jobID returns the job id in what emit printed, checking the line names
+// the stream.
+func jobID(t *testing.T, stdout, stream string) string {
 	t.Helper()
-	code, stdout, stderr := runCmd(context.Background(), onRedis(url, append([]string{"-mode", "emit"}, args...)...)...)
-	if code != 0 {
-		t.Fatalf("emit %q: exit %d; stderr:\n%s", args, code, stderr)
-	}
 	m := enqueuedRE.FindStringSubmatch(stdout)
-	if m == nil {
-		t.Fatalf("emit printed %q, want \"enqueued job <id> to <stream>\"", stdout)
+	if m == nil || m[2] != stream {
+		t.Fatalf("emit printed %q, want \"enqueued job <id> to %s\"", stdout, stream)
 	}
 	return m[1]
 }
 
-const tinyCSV = "date,location,spirit,sightings,intensity\n" +
-	"2024-10-31,Crypt,Banshee,3,9.5\n" +
-	"2024-11-02,Belfry,Banshee,2,6\n"
-
-const noValidCSV = "date,location,spirit,sightings,intensity\n" +
-	"2024-02-30,Crypt,Banshee,1,1\n" +
-	"2024-10-31,Crypt,Banshee,lots,1\n"
-
-func noValidError(path string) string {
-	return "etl: Cleaner: no valid rows in " + path + " (2 rows dropped: bad_date 1, not_a_number 1)"
+// emitJob runs -mode emit and returns the job id it printed.
+func emitJob(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := runCmd(context.Background(), onRedis(url, append([]string{"-mode", "emit"}, args...)...)...)
+	if code != worker.ExitOK {
+		t.Fatalf("emit %q: exit %d; stderr:\n%s", args, code, stderr)
+	}
+	return jobID(t, stdout, stream)
 }
 
 func containsInOrder(s string, parts ...string) bool {
@@ -78,11 +76,6 @@ func containsInOrder(s string, parts ...string) bool {
 		s = s[i+len(p):]
 	}
 	return true
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	return lines[len(lines)-1]
 }
 
 func TestRedisRun(t *testing.T) {
@@ -106,10 +99,10 @@ func TestRedisRun(t *testing.T) {
 		wantNext []string
 	}{
 		{name: "sample", leftover: "-", wantStdout: sample, quiet: true},
-		{name: "no valid rows", leftover: "-", input: noValid, wantCode: 1,
+		{name: "no valid rows", leftover: "-", input: noValid, wantCode: worker.ExitFailed,
 			wantLast: noValidError(noValid), wantDLQ: 1},
 		{name: "failed leftover job", leftover: noValid, wantStdout: sample, wantDLQ: 1},
-		{name: "good leftover job", leftover: tiny, input: noValid, wantCode: 1,
+		{name: "good leftover job", leftover: tiny, input: noValid, wantCode: worker.ExitFailed,
 			wantLast: noValidError(noValid), wantDLQ: 1,
 			wantNext: []string{"Haunting report: " + tiny + "\n", sample}},
 	}
@@ -148,21 +141,21 @@ func TestRedisRun(t *testing.T) {
 					t.Errorf("stderr ends %q and has %d etl: lines; want only this job's dead letter:\n%s", got, len(etlLines), stderr)
 				}
 			}
-			assertStream(t, url, defaultStream, tt.wantDLQ)
+			assertStream(t, url, tt.wantDLQ)
 			if tt.wantNext == nil {
 				return
 			}
 			code, stdout, stderr = runCmd(context.Background(), onRedis(url)...)
-			if code != 0 || !containsInOrder(stdout, tt.wantNext...) {
+			if code != worker.ExitOK || !containsInOrder(stdout, tt.wantNext...) {
 				t.Errorf("second run: exit %d, stdout:\n%s\nwant exit 0 and, in order: %q\nstderr:\n%s", code, stdout, tt.wantNext, stderr)
 			}
 		})
 	}
 }
 
-// assertStream checks that nothing is pending on stream and that its
-// dead-letter stream holds wantDLQ entries.
-func assertStream(t *testing.T, url, stream string, wantDLQ int64) {
+// assertStream checks that nothing is pending on the ETL's stream and that
+// its dead-letter stream holds wantDLQ entries.
+func assertStream(t *testing.T, url string, wantDLQ int64) {
 	t.Helper()
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
@@ -187,6 +180,23 @@ func assertStream(t *testing.T, url, stream string, wantDLQ int64) {
 	}
 }
 
+// Emit refuses a file no worker could read, before enqueueing it; it
+// enqueues to the stream -stream names.
+func TestRedisEmit(t *testing.T) {
+	t.Parallel()
+	url := startMiniredis(t)
+	missing := filepath.Join(t.TempDir(), "missing.csv")
+	code, stdout, stderr := runCmd(context.Background(), onRedis(url, "-mode", "emit", "-input", missing)...)
+	if want := "etl: open " + missing + ": no such file or directory\n"; code != worker.ExitFailed || stderr != want || stdout != "" {
+		t.Errorf("emit of a missing file: exit %d, stdout %q, stderr %q; want exit 1 and only %q", code, stdout, stderr, want)
+	}
+	code, stdout, stderr = runCmd(context.Background(), onRedis(url, "-mode", "emit", "-stream", "other")...)
+	if code != worker.ExitOK {
+		t.Fatalf("emit to -stream other: exit %d; stderr:\n%s", code, stderr)
+	}
+	jobID(t, stdout, "other")
+}
+
 // TestRedisEmitWorker emits two jobs, one with a relative path, then runs a
 // worker until both reports are printed.
 func TestRedisEmitWorker(t *testing.T) {
@@ -200,93 +210,51 @@ func TestRedisEmitWorker(t *testing.T) {
 	}
 	emitted := []string{emitJob(t, url), emitJob(t, url, "-input", relative)}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr workertest.Buffer
-	done := make(chan int)
-	go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdout, &stderr) }()
-	wantHeaders := []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + abs + "\n"}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(stdout.String(), "Haunting report: ") < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if code := <-done; code != 0 {
+	stop, stdout, stderr := background(onRedis(url, "-mode", "worker", "-log-level", "info")...)
+	waitFor(t, 10*time.Second, "two reports", func() bool { return strings.Count(stdout.String(), "Haunting report: ") >= 2 })
+	if code := stop(); code != worker.ExitOK {
 		t.Errorf("worker exit %d, want 0; stderr:\n%s", code, stderr.String())
 	}
 	out := stdout.String()
 	if !strings.Contains(out, sample) {
 		t.Errorf("worker output lacks the sample's summary as memory mode prints it:\n%s", out)
 	}
-	for _, h := range wantHeaders {
+	for _, h := range []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + abs + "\n"} {
 		if n := strings.Count(out, h); n != 1 {
 			t.Errorf("%d reports headed %q, want 1:\n%s", n, h, out)
 		}
 	}
 	for _, id := range emitted {
-		if want := `"job_id":"` + id + `"`; !strings.Contains(stderr.String(), want) {
+		if want := `"msg":"report written","job_id":"` + id + `"`; !strings.Contains(stderr.String(), want) {
 			t.Errorf("worker logs lack %s:\n%s", want, stderr.String())
 		}
 	}
-	assertStream(t, url, defaultStream, 0)
+	assertStream(t, url, 0)
 }
 
-func TestRedisUnreachable(t *testing.T) {
+// A job whose file the Extractor refused is done once the file is fixed
+// and its dead letter redriven: the ETL's redrive is the runtime's.
+func TestRedisRedrive(t *testing.T) {
 	t.Parallel()
-	const url = "redis://u:secret@127.0.0.1:1"
-	const want = "etl: cannot connect to redis at redis://u:xxxxx@127.0.0.1:1: "
-	for _, mode := range []string{"run", "emit"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			begin := time.Now()
-			code, stdout, stderr := runCmd(context.Background(), onRedis(url, "-mode", mode)...)
-			if code != 1 {
-				t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr)
-			}
-			if !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
-				t.Errorf("stderr = %q, want one line starting %q", stderr, want)
-			}
-			if strings.Contains(stderr, "secret") {
-				t.Errorf("stderr shows the password: %q", stderr)
-			}
-			if stdout != "" {
-				t.Errorf("stdout = %q, want nothing", stdout)
-			}
-			if d := time.Since(begin); d > firstContactTimeout+time.Second {
-				t.Errorf("took %v, want at most the first-contact timeout", d)
-			}
-		})
+	url := startMiniredis(t)
+	input := writeCSV(t, "when,where,who\n")
+	if code, _, stderr := runCmd(context.Background(), onRedis(url, "-input", input)...); code != worker.ExitFailed || !strings.Contains(lastLine(stderr), "bad header") {
+		t.Fatalf("run of a file with a bad header: exit %d; stderr:\n%s", code, stderr)
 	}
-	t.Run("worker", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var stdoutBuf, stderrBuf workertest.Buffer
-		done := make(chan int)
-		go func() { done <- run(ctx, onRedis(url, "-mode", "worker"), noEnv, &stdoutBuf, &stderrBuf) }()
-		const want = "cannot connect to redis at redis://u:xxxxx@127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused; the worker keeps trying"
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(stderrBuf.String(), "pull failed") && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		cancel()
-		code := <-done
-		stdout, stderr := stdoutBuf.String(), stderrBuf.String()
-		if code != 0 {
-			t.Errorf("exit %d, want 0 (stopped by its context); stderr:\n%s", code, stderr)
-		}
-		for _, s := range []string{want, `"msg":"pull failed; backing off"`} {
-			if !strings.Contains(stderr, s) {
-				t.Errorf("stderr lacks %q:\n%s", s, stderr)
-			}
-		}
-		if strings.Contains(stderr, "secret") {
-			t.Errorf("stderr shows the password:\n%s", stderr)
-		}
-		if stdout != "" {
-			t.Errorf("stdout = %q, want nothing", stdout)
-		}
-	})
+	assertStream(t, url, 1)
+	if err := os.WriteFile(input, []byte(tinyCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(context.Background(), onRedis(url, "-mode", "redrive")...)
+	if want := "redrove 1 dead letter from necrostack:etl:dlq to necrostack:etl\n"; code != worker.ExitOK || stdout != want {
+		t.Fatalf("redrive: exit %d, stdout %q, want %q; stderr:\n%s", code, stdout, want, stderr)
+	}
+	// The redriven job comes first, then the run's own.
+	code, stdout, stderr = runCmd(context.Background(), onRedis(url)...)
+	if code != worker.ExitOK || !containsInOrder(stdout, "Haunting report: "+input+"\n2 rows read: 2 kept", "Haunting report: "+organs.SampleSource) {
+		t.Errorf("run after the redrive: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	assertStream(t, url, 0)
 }
 
 // TestRealRedisWorkers runs the binary against a real redis-server: three
@@ -303,22 +271,14 @@ func TestRealRedisWorkers(t *testing.T) {
 	runBin := func(args ...string) string {
 		t.Helper()
 		stdout, stderr, code := workertest.Run(t.Context(), t, "etl", bin, onRedis(url, args...)...)
-		if code != 0 {
+		if code != worker.ExitOK {
 			t.Fatalf("etl %q: exit %d; stderr:\n%s", args, code, stderr)
 		}
 		return stdout
 	}
-	jobID := func(out string) string {
-		t.Helper()
-		m := enqueuedRE.FindStringSubmatch(out)
-		if m == nil || m[2] != defaultStream {
-			t.Fatalf("emit printed %q, want \"enqueued job <id> to %s\"", out, defaultStream)
-		}
-		return m[1]
-	}
 	runBin("-mode", "emit")
 	runBin("-mode", "emit", "-input", good)
-	badJob := jobID(runBin("-mode", "emit", "-input", bad))
+	badJob := jobID(t, runBin("-mode", "emit", "-input", bad), stream)
 
 	workers := make([]*workertest.Proc, 2)
 	for i := range workers {
@@ -330,19 +290,11 @@ func TestRealRedisWorkers(t *testing.T) {
 	defer rdb.Close()
 	ctx := context.Background()
 	heads := []string{"Haunting report: " + organs.SampleSource + "\n", "Haunting report: " + good + "\n"}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		dlq, _ := rdb.XLen(ctx, defaultStream+":dlq").Result()
+	waitFor(t, 60*time.Second, "two reports and a dead letter", func() bool {
+		dlq, _ := rdb.XLen(ctx, stream+":dlq").Result()
 		out := allOut()
-		if strings.Contains(out, heads[0]) && strings.Contains(out, heads[1]) && dlq >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 60s: %d dead letters; outputs:\n%s\nstderr:\n%s\n%s",
-				dlq, out, workers[0].Stderr(), workers[1].Stderr())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(out, heads[0]) && strings.Contains(out, heads[1]) && dlq >= 1
+	})
 
 	for i, w := range workers {
 		if err := w.Signal(syscall.SIGTERM); err != nil {
@@ -352,7 +304,7 @@ func TestRealRedisWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code != 0 {
+		if code != worker.ExitOK {
 			t.Errorf("worker %d: exit %d, want 0; stderr:\n%s", i, code, w.Stderr())
 		}
 		for _, s := range []string{"panic", "goroutine "} {
@@ -374,7 +326,7 @@ func TestRealRedisWorkers(t *testing.T) {
 		t.Errorf("the sample's report differs from memory mode's:\n%s", out)
 	}
 
-	b, err := nsredis.New(ctx, nsredis.Config{Client: rdb, Stream: defaultStream})
+	b, err := nsredis.New(ctx, nsredis.Config{Client: rdb, Stream: stream, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +338,7 @@ func TestRealRedisWorkers(t *testing.T) {
 	if len(dls) != 1 || dls[0].Organ != "Cleaner" || organs.JobOf(dls[0].Event) != badJob {
 		t.Errorf("dead letters %+v, want one of the Cleaner, for job %s", dls, badJob)
 	}
-	assertStream(t, url, defaultStream, 1)
+	assertStream(t, url, 1)
 }
 
 // TestRedisRunTakenOver runs a job while another consumer of the group is
@@ -399,29 +351,22 @@ func TestRedisRunTakenOver(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
-	if err := rdb.XGroupCreateMkStream(ctx, defaultStream, nsredis.DefaultGroup, "0").Err(); err != nil {
+	if err := rdb.XGroupCreateMkStream(ctx, stream, nsredis.DefaultGroup, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
 	taken := make(chan []goredis.XStream, 1)
 	go func() {
 		streams, _ := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
-			Group: nsredis.DefaultGroup, Consumer: "thief", Streams: []string{defaultStream, ">"},
+			Group: nsredis.DefaultGroup, Consumer: "thief", Streams: []string{stream, ">"},
 			Count: 1, Block: 10 * time.Second,
 		}).Result()
 		taken <- streams
 	}()
 	// Wait until the thief is blocked, so that it is first in line.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, 5*time.Second, "the thief blocked", func() bool {
 		n, err := rdb.Info(ctx, "clients").Result()
-		if err == nil && strings.Contains(n, "blocked_clients:1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the thief never blocked: %v\n%s", err, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(n, "blocked_clients:1")
+	})
 
 	code, stdout, stderr := runCmd(ctx, onRedis(srv.URL())...)
 	streams := <-taken
@@ -433,7 +378,7 @@ func TestRedisRunTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != 1 {
+	if code != worker.ExitFailed {
 		t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr)
 	}
 	want := "etl: job " + e.ID() + ` did not finish here: another consumer of group "necrostack" on necrostack:etl took part of it, and reports there (with workers running, use -mode emit)`
