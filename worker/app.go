@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/core"
 )
 
@@ -99,9 +100,19 @@ type Process struct {
 	Log            *slog.Logger
 
 	given  map[string]bool
+	redis  *nsredis.Backend // once open, on Redis
 	mu     sync.Mutex
 	finish context.CancelFunc // ends a run; nil outside one
 	done   bool
+}
+
+// Redis returns the Redis backend once it is open (in the hooks from
+// App.Spine on), nil on memory: for what the app reads from Redis besides
+// events (metrics of the stream, say).
+func (p *Process) Redis() *nsredis.Backend {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.redis
 }
 
 // Given reports whether the flag name was given on the command line.

@@ -76,6 +76,9 @@ func (p *Process) open(ctx context.Context) (*queue, error) {
 		return nil, p.redisError(err)
 	}
 	q := &queue{backend: b, redis: b, idle: 250 * time.Millisecond}
+	p.mu.Lock()
+	p.redis = b
+	p.mu.Unlock()
 	// The names in force, defaults applied, for the app's hooks.
 	c := b.Config()
 	p.Stream, p.Group, p.Consumer, p.ClaimMinIdle = c.Stream, c.Group, c.Consumer, c.ClaimMinIdle
