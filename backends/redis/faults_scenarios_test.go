@@ -151,16 +151,7 @@ func TestFaultLostReadReplies(t *testing.T) {
 func TestFaultHalfOpenLink(t *testing.T) {
 	e := newFaultEnv(t)
 	const rituals = 300
-	// The last stage is the slow one: a backlog is worked through stage by
-	// stage, so rituals finish one by one over the run.
-	e.chain.slowOrgan, e.chain.slow = "Scribe", 10*time.Millisecond
-	e.seed(1, rituals)
-	e.startWorker("reader", nsredis.Config{ClaimMinIdle: time.Minute}, core.Config{})
-	e.waitFinished(50, 20*time.Second)
-	e.proxy.BlackHole()
-	time.Sleep(5 * time.Second) // the length of the fault
-	before := e.chain.finished()
-	e.proxy.Heal()
+	before := e.midRun(rituals, e.proxy.BlackHole, e.proxy.Heal)
 	healed := time.Now()
 	for e.chain.finished() <= before {
 		if time.Since(healed) > 30*time.Second {
@@ -183,13 +174,7 @@ func TestFaultHalfOpenLink(t *testing.T) {
 func TestFaultStalledLink(t *testing.T) {
 	e := newFaultEnv(t)
 	const rituals = 300
-	e.chain.slowOrgan, e.chain.slow = "Scribe", 10*time.Millisecond
-	e.seed(1, rituals)
-	e.startWorker("reader", nsredis.Config{ClaimMinIdle: time.Minute}, core.Config{})
-	e.waitFinished(50, 20*time.Second)
-	e.proxy.Stall()
-	time.Sleep(5 * time.Second) // the length of the fault
-	e.proxy.Resume()
+	e.midRun(rituals, e.proxy.Stall, e.proxy.Resume)
 	resumed := time.Now()
 	e.waitFinished(rituals, 30*time.Second)
 	took := time.Since(resumed)
@@ -197,6 +182,24 @@ func TestFaultStalledLink(t *testing.T) {
 		t.Errorf("the run ended %v after the link resumed, with ClaimMinIdle 1m: entries of late reads waited", took)
 	}
 	e.checkClean("stalled-link", rituals, took)
+}
+
+// midRun runs a worker (ClaimMinIdle 1m) on rituals and, once a sixth of
+// them are done, starts a fault that lasts 5s; it returns how many rituals
+// were done when the fault ended. The last stage is the slow one: a
+// backlog is worked through stage by stage, so rituals finish one by one
+// over the run, and the fault comes in the middle of it.
+func (e *faultEnv) midRun(rituals int, fault, end func()) int {
+	e.t.Helper()
+	e.chain.slowOrgan, e.chain.slow = "Scribe", 10*time.Millisecond
+	e.seed(1, rituals)
+	e.startWorker("reader", nsredis.Config{ClaimMinIdle: time.Minute}, core.Config{})
+	e.waitFinished(rituals/6, 20*time.Second)
+	fault()
+	time.Sleep(5 * time.Second) // the length of the fault
+	done := e.chain.finished()
+	end()
+	return done
 }
 
 // Stopping a worker while its link is half-open: Run returns within Block +
