@@ -33,4 +33,11 @@
 // Organs validate what they decode. A bad payload (an empty question, say)
 // is a core.Permanent error wrapping a *FieldError that names the field:
 // retrying cannot fix it, so the Spine dead-letters the event at once.
+//
+// # Fault injection
+//
+// FailEvery wraps an organ so that it fails, with a retryable error, on
+// every ritual whose number is a multiple of n: the Spine retries and then
+// dead-letters those rituals for that organ, for tests and demos of dead
+// letters and redrive.
 package organs
