@@ -271,6 +271,9 @@ func TestAll(t *testing.T) {
 	if got, want := strings.Join(names, ","), "Summoner,Medium,Oracle,Scribe"; got != want {
 		t.Errorf("organ names = %s, want %s", got, want)
 	}
+	if got := strings.Join(organs.Names(), ","); got != strings.Join(names, ",") {
+		t.Errorf("Names() = %s, want %s", got, strings.Join(names, ","))
+	}
 	if all[len(all)-1] != core.Organ(scribe) {
 		t.Errorf("All returned a Scribe that is not its last organ")
 	}
