@@ -18,7 +18,9 @@
 // queue, such as a Redis stream that many workers read, each ritual carries
 // its séance's id: the Scribe prints it in the ritual's header and counts
 // omens per séance and number (Scribe.OmensOf), so every séance can be
-// audited on its own.
+// audited on its own (Scribe.Audit: each ritual exactly once).
+// DescribeDeadLetter says which ritual, of which séance, a dead letter
+// held.
 //
 // # Determinism
 //
