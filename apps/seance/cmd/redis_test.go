@@ -30,6 +30,10 @@ import (
 
 var emitLine = regexp.MustCompile(`^enqueued (\d+) rituals? \(séance ([\w-]+)\) to (\S+)\n$`)
 
+// randomID matches the id a séance on Redis gets when -seance is not
+// given.
+var randomID = regexp.MustCompile(`^[a-z2-7]{8}$`)
+
 // redisArgs returns the flags of a run on the Redis at url, then more.
 func redisArgs(url string, more ...string) []string {
 	return append([]string{"-backend", "redis", "-redis-url", url}, more...)
@@ -48,6 +52,9 @@ func emitOK(t *testing.T, url string, more ...string) string {
 	}
 	if m[3] != defaultStream {
 		t.Errorf("emit printed stream %q, want %q", m[3], defaultStream)
+	}
+	if !slices.Contains(more, "-seance") && !randomID.MatchString(m[2]) {
+		t.Errorf("emit printed séance %q, want a random id (%s)", m[2], randomID)
 	}
 	return m[2]
 }
@@ -124,8 +131,11 @@ func TestRunRedis(t *testing.T) {
 			}
 			s := parse(t, stdout)
 			seance := onlySeance(t, s)
-			if tt.wantSeance != "" && seance != tt.wantSeance {
+			switch {
+			case tt.wantSeance != "" && seance != tt.wantSeance:
 				t.Errorf("séance id: got %q, want %q", seance, tt.wantSeance)
+			case tt.wantSeance == "" && !randomID.MatchString(seance):
+				t.Errorf("séance id: got %q, want a random one (%s)", seance, randomID)
 			}
 			checkComplete(t, stdout, seance, tt.rituals)
 			if want := "The candles are lit (séance " + seance + "). Mina takes a seat at the table.\n"; !strings.HasPrefix(stdout, want) {
