@@ -255,6 +255,14 @@ func TestRunBadFlags(t *testing.T) {
 		{"fault for emit", []string{"-backend", "redis", "-mode", "emit", "-fail-organ", "Oracle", "-fail-every", "2"}, "-fail-every: not used by -mode emit"},
 		{"fault for redrive", []string{"-backend", "redis", "-mode", "redrive", "-fail-organ", "Oracle", "-fail-every", "2"}, "-fail-every: not used by -mode redrive"},
 		{"fail-organ for redrive", []string{"-backend", "redis", "-mode", "redrive", "-fail-organ", "Oracle"}, "-fail-organ: not used by -mode redrive"},
+		// The runtime's, as the séance shows them, where worker's own
+		// TestUsageErrors has no case yet.
+		{"empty stream", []string{"-backend", "redis", "-stream", ""}, `invalid value "" for flag -stream: empty`},
+		{"empty group", []string{"-backend", "redis", "-group", " "}, `invalid value " " for flag -group: empty`},
+		{"bad redis url database", []string{"-backend", "redis", "-redis-url", "redis://:hunter2@localhost/zero"}, `-redis-url redis://:xxxxx@localhost/zero: redis: invalid database number: "zero"`},
+		{"claim time 0", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "0s"}, `invalid value "0s" for flag -claim-min-idle: must be at least 1ms`},
+		{"negative claim time", []string{"-backend", "redis", "-claim-min-idle", "-5s"}, `invalid value "-5s" for flag -claim-min-idle: must be at least 1ms`},
+		{"claim time below a millisecond", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "500us"}, "must be at least 1ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,6 +276,9 @@ func TestRunBadFlags(t *testing.T) {
 			}
 			if stdout != "" {
 				t.Errorf("stdout: got %q, want nothing", stdout)
+			}
+			if strings.Contains(stderr, "hunter2") {
+				t.Errorf("stderr shows the password: %q", stderr)
 			}
 		})
 	}
