@@ -151,7 +151,7 @@ func TestRedisNotYetUp(t *testing.T) {
 	checkDrained(ctx, t, rdb, f.stream)
 	for _, w := range []*workertest.Proc{w1, w2} {
 		stderr := w.Stderr()
-		if len(logLines(stderr, "redis not reachable yet")) != 1 {
+		if len(logLines(stderr, "cannot reach the server yet")) != 1 {
 			t.Errorf("%s: want one warning that Redis is not reachable yet\n%s", w, workertest.Tail(stderr, 10))
 		}
 		if n := len(logLines(stderr, "pull failed")); n != 1 {

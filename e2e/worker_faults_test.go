@@ -117,7 +117,7 @@ func TestGracefulStop(t *testing.T) {
 	if n := dlqLen(ctx, t, rdb, f.stream); n != 0 {
 		t.Errorf("dead letters: %d, want 0", n)
 	}
-	if len(logLines(leaver.Stderr(), "worker stops")) != 1 {
+	if len(logLines(leaver.Stderr(), "stopped")) != 1 {
 		t.Errorf("the leaver did not log its orderly stop")
 	}
 }

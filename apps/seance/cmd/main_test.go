@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,13 +13,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/worker"
 	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind, such as
-// a Spine that outlived its run. Like main, it silences go-redis's own logs.
-// It removes the binary the tests built once they have run.
+// a Spine that outlived its run. Like worker.Main, it silences go-redis's
+// own logs. It removes the binary the tests built once they have run.
 func TestMain(m *testing.M) {
 	goredis.SetLogger(silentRedis{})
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
@@ -29,12 +28,31 @@ func TestMain(m *testing.M) {
 	}))
 }
 
+type silentRedis struct{}
+
+func (silentRedis) Printf(context.Context, string, ...any) {}
+
+// run runs the séance in this process, as main would, with args and an
+// empty environment, and returns its exit code and output.
+func run(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errs workertest.Buffer
+	code = worker.Run(ctx, app(), args, func(string) string { return "" }, &out, &errs)
+	return code, out.String(), errs.String()
+}
+
+// runOK runs the séance and fails the test unless it exits 0.
+func runOK(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := run(context.Background(), args...)
+	if code != worker.ExitOK {
+		t.Fatalf("seance %q: exit %d, want 0; stdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+	}
+	return stdout, stderr
+}
+
 // ritualLine matches the header of a printed ritual, with its séance id
 // when it has one.
 var ritualLine = regexp.MustCompile(`(?m)^Ritual (\d+)(?: \(séance ([\w-]+)\))? — (.+) asks: "(.*)"$`)
-
-// noEnv is an empty environment.
-func noEnv(string) string { return "" }
 
 // ritualID identifies a printed ritual: numbers restart in every séance.
 type ritualID struct {
@@ -156,28 +174,36 @@ func TestRun(t *testing.T) {
 			rituals:       2,
 			wantQuestions: defaultQuestions[:2],
 			wantSummary:   "2 rituals, 2 omens",
-			wantStderr:    `"msg":"séance ends"`,
+			wantStderr:    `"msg":"stopped"`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), tt.args, noEnv, &stdout, &stderr); code != exitOK {
-				t.Fatalf("run(%q) = %d, want %d; stderr:\n%s", tt.args, code, exitOK, stderr.String())
-			}
-			s := checkComplete(t, stdout.String(), tt.seance, tt.rituals)
+			stdout, stderr := runOK(t, tt.args...)
+			s := checkComplete(t, stdout, tt.seance, tt.rituals)
 			if tt.wantQuestions != nil && strings.Join(s.questions, "\n") != strings.Join(tt.wantQuestions, "\n") {
 				t.Errorf("questions asked:\n got  %q\n want %q", s.questions, tt.wantQuestions)
+			}
+			seeker := "Mina"
+			if i := slices.Index(tt.args, "-seeker"); i >= 0 {
+				seeker = tt.args[i+1]
+			}
+			header := "The candles are lit. " + seeker + " takes a seat at the table.\n\n"
+			if tt.seance != "" {
+				header = "The candles are lit (séance " + tt.seance + "). " + seeker + " takes a seat at the table.\n\n"
+			}
+			if !strings.HasPrefix(stdout, header) {
+				t.Errorf("stdout starts %q, want %q", strings.SplitN(stdout, "\n", 2)[0], header)
 			}
 			if s.summary != tt.wantSummary {
 				t.Errorf("summary: got %q, want %q", s.summary, tt.wantSummary)
 			}
-			if tt.wantStderr == "" && stderr.Len() > 0 {
-				t.Errorf("stderr: got %q, want nothing", stderr.String())
+			if tt.wantStderr == "" && stderr != "" {
+				t.Errorf("stderr: got %q, want nothing", stderr)
 			}
-			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr: got %q, want it to contain %q", stderr, tt.wantStderr)
 			}
 		})
 	}
@@ -185,17 +211,15 @@ func TestRun(t *testing.T) {
 
 func TestRunDeterministic(t *testing.T) {
 	t.Parallel()
-	var first, second bytes.Buffer
-	args := []string{"-rituals", "6", "-seeker", "Renfield"}
-	if run(context.Background(), args, noEnv, &first, &bytes.Buffer{}) != exitOK ||
-		run(context.Background(), args, noEnv, &second, &bytes.Buffer{}) != exitOK {
-		t.Fatal("run failed")
-	}
-	if first.String() != second.String() {
-		t.Errorf("two runs with the same flags differ:\n%s\n---\n%s", first.String(), second.String())
+	first, _ := runOK(t, "-rituals", "6", "-seeker", "Renfield")
+	second, _ := runOK(t, "-rituals", "6", "-seeker", "Renfield")
+	if first != second {
+		t.Errorf("two runs with the same flags differ:\n%s\n---\n%s", first, second)
 	}
 }
 
+// The séance's own flags are checked, and refused where the mode has no use
+// for them; the runtime's are its own business (worker's TestUsageErrors).
 func TestRunBadFlags(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -203,116 +227,58 @@ func TestRunBadFlags(t *testing.T) {
 		args       []string
 		wantStderr string
 	}{
-		{"zero rituals", []string{"-rituals", "0"}, "-rituals 0: must be at least 1"},
-		{"negative rituals", []string{"-rituals", "-3"}, "-rituals -3"},
-		{"too many rituals", []string{"-rituals", "1000000"}, "-rituals 1000000: must be at most"},
-		{"zero concurrency", []string{"-concurrency", "0"}, "-concurrency 0: must be at least 1"},
-		{"unknown log level", []string{"-log-level", "loud"}, `invalid value "loud" for flag -log-level`},
-		{"unknown flag", []string{"-volume", "11"}, "flag provided but not defined: -volume"},
+		{"zero rituals", []string{"-rituals", "0"}, "seance: -rituals 0: must be at least 1\n"},
+		{"negative rituals", []string{"-rituals", "-3"}, "-rituals -3: must be at least 1"},
+		{"too many rituals", []string{"-rituals", "1000000"}, "-rituals 1000000: must be at most 100000"},
 		{"not a number", []string{"-rituals", "many"}, `invalid value "many" for flag -rituals`},
 		{"empty question", []string{"-question", "Why?", "-question", " "}, `-question " ": empty`},
 		{"empty seeker", []string{"-seeker", ""}, `-seeker "": empty`},
-		{"long question", []string{"-question", strings.Repeat("?", 281)}, "-question"},
-		{"stray argument", []string{"hello?"}, `unexpected argument "hello?"`},
-		{"unknown backend", []string{"-backend", "postgres"}, `invalid value "postgres" for flag -backend: must be memory or redis`},
-		{"unknown mode", []string{"-mode", "daemon"}, `invalid value "daemon" for flag -mode: must be run, worker, emit or redrive`},
-		{"worker on memory", []string{"-mode", "worker"}, "-mode worker: needs -backend redis"},
-		{"emit on memory", []string{"-mode", "emit", "-backend", "memory"}, "-mode emit: needs -backend redis"},
-		{"stream on memory", []string{"-stream", "s"}, "-stream: needs -backend redis"},
-		{"redis url on memory", []string{"-redis-url", "redis://localhost"}, "-redis-url: needs -backend redis"},
+		{"long question", []string{"-question", strings.Repeat("?", 281)}, "-question \"???"},
+		{"question with a newline", []string{"-question", "why?\nwhy not?"}, "contains a control character"},
+		{"bad séance id", []string{"-seance", "a b"}, `-seance "a b": only letters, digits`},
+		{"long séance id", []string{"-backend", "redis", "-seance", strings.Repeat("x", 33)}, "-seance \"xxx"},
+		{"empty séance id on redis", []string{"-backend", "redis", "-seance", ""}, `-seance "": empty`},
 		{"rituals for a worker", []string{"-backend", "redis", "-mode", "worker", "-rituals", "3"}, "-rituals: not used by -mode worker"},
 		{"question for a worker", []string{"-backend", "redis", "-mode", "worker", "-question", "Why?"}, "-question: not used by -mode worker"},
-		{"concurrency for emit", []string{"-backend", "redis", "-mode", "emit", "-concurrency", "2"}, "-concurrency: not used by -mode emit"},
-		{"bad séance id", []string{"-seance", "a b"}, `-seance "a b": only letters, digits`},
-		{"long séance id", []string{"-backend", "redis", "-seance", strings.Repeat("x", 33)}, "-seance"},
-		{"empty séance id on redis", []string{"-backend", "redis", "-seance", ""}, `-seance "": empty`},
-		{"empty stream", []string{"-backend", "redis", "-stream", ""}, `-stream "": empty`},
-		{"empty group", []string{"-backend", "redis", "-group", " "}, `-group " ": empty`},
-		{"bad redis url scheme", []string{"-backend", "redis", "-redis-url", "http://localhost"}, "-redis-url http://localhost: redis: invalid URL scheme: http"},
-		{"bad redis url port", []string{"-backend", "redis", "-redis-url", "redis://user:hunter2@localhost:port"}, `-redis-url redis://xxxxx@localhost:port: invalid port ":port" after host`},
-		{"bad redis url database", []string{"-backend", "redis", "-redis-url", "redis://:hunter2@localhost/zero"}, `-redis-url redis://:xxxxx@localhost/zero: redis: invalid database number: "zero"`},
+		{"seeker for a worker", []string{"-backend", "redis", "-mode", "worker", "-seeker", "Lucy"}, "-seeker: not used by -mode worker"},
+		{"séance for a worker", []string{"-backend", "redis", "-mode", "worker", "-seance", "s"}, "-seance: not used by -mode worker"},
+		{"rituals for redrive", []string{"-backend", "redis", "-mode", "redrive", "-rituals", "3"}, "-rituals: not used by -mode redrive"},
+		{"séance for redrive", []string{"-backend", "redis", "-mode", "redrive", "-seance", "s"}, "-seance: not used by -mode redrive"},
 		// Fault injection.
-		{"unknown organ", []string{"-fail-organ", "Banshee", "-fail-every", "2"}, `invalid value "Banshee" for flag -fail-organ: must be Summoner, Medium, Oracle or Scribe`},
-		{"organ name in lower case", []string{"-fail-organ", "oracle", "-fail-every", "2"}, `invalid value "oracle" for flag -fail-organ: must be Summoner, Medium, Oracle or Scribe`},
-		{"fail-organ without fail-every", []string{"-fail-organ", "Oracle"}, "-fail-organ Oracle: needs -fail-every"},
-		{"fail-every without fail-organ", []string{"-fail-every", "3"}, "-fail-every 3: needs -fail-organ"},
+		{"unknown organ", []string{"-fail-organ", "Banshee", "-fail-every", "2"}, `-fail-organ "Banshee": must be one of Summoner, Medium, Oracle, Scribe`},
+		{"organ name in lower case", []string{"-fail-organ", "oracle", "-fail-every", "2"}, `-fail-organ "oracle": must be one of`},
+		{"fail-organ without fail-every", []string{"-fail-organ", "Oracle"}, "-fail-organ and -fail-every go together"},
+		{"fail-every without fail-organ", []string{"-fail-every", "3"}, "-fail-organ and -fail-every go together"},
 		{"fail-every 0", []string{"-fail-organ", "Oracle", "-fail-every", "0"}, "-fail-every 0: must be at least 1"},
 		{"negative fail-every", []string{"-fail-organ", "Medium", "-fail-every", "-2"}, "-fail-every -2: must be at least 1"},
 		{"fail-every not a number", []string{"-fail-organ", "Medium", "-fail-every", "often"}, `invalid value "often" for flag -fail-every`},
 		{"fault for emit", []string{"-backend", "redis", "-mode", "emit", "-fail-organ", "Oracle", "-fail-every", "2"}, "-fail-every: not used by -mode emit"},
-		{"fault for redrive", []string{"-backend", "redis", "-mode", "redrive", "-fail-organ", "Oracle"}, "-fail-organ: not used by -mode redrive"},
-		// Redrive.
-		{"redrive on memory", []string{"-mode", "redrive"}, "-mode redrive: needs -backend redis"},
-		{"group for redrive", []string{"-backend", "redis", "-mode", "redrive", "-group", "g"}, "-group: not used by -mode redrive"},
-		{"consumer for redrive", []string{"-backend", "redis", "-mode", "redrive", "-consumer", "c"}, "-consumer: not used by -mode redrive"},
-		{"rituals for redrive", []string{"-backend", "redis", "-mode", "redrive", "-rituals", "3"}, "-rituals: not used by -mode redrive"},
-		{"séance for redrive", []string{"-backend", "redis", "-mode", "redrive", "-seance", "s"}, "-seance: not used by -mode redrive"},
-		{"concurrency for redrive", []string{"-backend", "redis", "-mode", "redrive", "-concurrency", "2"}, "-concurrency: not used by -mode redrive"},
-		// Claim time.
-		{"claim time on memory", []string{"-claim-min-idle", "5s"}, "-claim-min-idle: needs -backend redis"},
-		{"claim time 0", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "0s"}, "-claim-min-idle 0s: must be more than 0"},
-		{"negative claim time", []string{"-backend", "redis", "-claim-min-idle", "-5s"}, "-claim-min-idle -5s: must be more than 0"},
-		{"claim time below a millisecond", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "500us"}, "-claim-min-idle 500µs: below Redis's 1ms resolution"},
-		{"claim time not a duration", []string{"-backend", "redis", "-claim-min-idle", "5"}, `invalid value "5" for flag -claim-min-idle`},
-		{"claim time for emit", []string{"-backend", "redis", "-mode", "emit", "-claim-min-idle", "5s"}, "-claim-min-idle: not used by -mode emit"},
-		{"claim time for redrive", []string{"-backend", "redis", "-mode", "redrive", "-claim-min-idle", "5s"}, "-claim-min-idle: not used by -mode redrive"},
+		{"fault for redrive", []string{"-backend", "redis", "-mode", "redrive", "-fail-organ", "Oracle", "-fail-every", "2"}, "-fail-every: not used by -mode redrive"},
+		{"fail-organ for redrive", []string{"-backend", "redis", "-mode", "redrive", "-fail-organ", "Oracle"}, "-fail-organ: not used by -mode redrive"},
+		// The runtime's, as the séance shows them, where worker's own
+		// TestUsageErrors has no case yet.
+		{"empty stream", []string{"-backend", "redis", "-stream", ""}, `invalid value "" for flag -stream: empty`},
+		{"empty group", []string{"-backend", "redis", "-group", " "}, `invalid value " " for flag -group: empty`},
+		{"bad redis url database", []string{"-backend", "redis", "-redis-url", "redis://:hunter2@localhost/zero"}, `-redis-url redis://:xxxxx@localhost/zero: redis: invalid database number: "zero"`},
+		{"claim time 0", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "0s"}, `invalid value "0s" for flag -claim-min-idle: must be at least 1ms`},
+		{"negative claim time", []string{"-backend", "redis", "-claim-min-idle", "-5s"}, `invalid value "-5s" for flag -claim-min-idle: must be at least 1ms`},
+		{"claim time below a millisecond", []string{"-backend", "redis", "-mode", "worker", "-claim-min-idle", "500us"}, "must be at least 1ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), tt.args, noEnv, &stdout, &stderr); code != exitUsage {
-				t.Errorf("run(%q) = %d, want %d", tt.args, code, exitUsage)
+			code, stdout, stderr := run(context.Background(), tt.args...)
+			if code != worker.ExitUsage {
+				t.Errorf("seance %q: exit %d, want %d", tt.args, code, worker.ExitUsage)
 			}
-			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr: got %q, want it to contain %q", stderr, tt.wantStderr)
 			}
-			if stdout.Len() > 0 {
-				t.Errorf("stdout: got %q, want nothing", stdout.String())
+			if stdout != "" {
+				t.Errorf("stdout: got %q, want nothing", stdout)
 			}
-			if strings.Contains(stderr.String(), "hunter2") {
-				t.Errorf("stderr shows the password: %q", stderr.String())
-			}
-		})
-	}
-}
-
-func TestRedisURL(t *testing.T) {
-	t.Parallel()
-	env := func(url string) func(string) string {
-		return func(name string) string {
-			if name == envRedisURL {
-				return url
-			}
-			return ""
-		}
-	}
-	tests := []struct {
-		name     string
-		args     []string
-		getenv   func(string) string
-		wantAddr string
-	}{
-		{"default", nil, noEnv, "localhost:6379"},
-		{"from the environment", nil, env("redis://cache:7000/1"), "cache:7000"},
-		{"the flag wins", []string{"-redis-url", "redis://flag:7001"}, env("redis://cache:7000/1"), "flag:7001"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg, err := parseFlags(append([]string{"-backend", "redis"}, tt.args...), tt.getenv, io.Discard)
-			if err != nil {
-				t.Fatalf("parseFlags: %v", err)
-			}
-			if got := cfg.redis.options.Addr; got != tt.wantAddr {
-				t.Errorf("address: got %q, want %q", got, tt.wantAddr)
-			}
-			if cfg.redis.stream != defaultStream || cfg.redis.group != nsredis.DefaultGroup || cfg.redis.consumer != "" {
-				t.Errorf("stream, group, consumer: got %q, %q, %q; want %q, %q, \"\"",
-					cfg.redis.stream, cfg.redis.group, cfg.redis.consumer, defaultStream, nsredis.DefaultGroup)
-			}
-			if cfg.seance == "" {
-				t.Errorf("no séance id on redis, want a random one")
+			if strings.Contains(stderr, "hunter2") {
+				t.Errorf("stderr shows the password: %q", stderr)
 			}
 		})
 	}
@@ -320,40 +286,42 @@ func TestRedisURL(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, noEnv, &stdout, &stderr); code != exitOK {
-		t.Errorf("run(-h) = %d, want %d", code, exitOK)
+	code, stdout, stderr := run(context.Background(), "-h")
+	if code != worker.ExitOK || stdout != "" {
+		t.Errorf("seance -h: exit %d, stdout %q; want 0 and nothing", code, stdout)
 	}
-	for _, flag := range []string{"-question", "-seeker", "-rituals", "-concurrency", "-log-level",
-		"-mode", "-backend", "-redis-url", "-stream", "-group", "-consumer", "-seance", envRedisURL,
-		"redrive", "-fail-organ", "-fail-every", "-claim-min-idle", "Summoner, Medium, Oracle, Scribe", "reclaims"} {
-		if !strings.Contains(stderr.String(), flag) {
-			t.Errorf("usage does not mention %s:\n%s", flag, stderr.String())
+	for _, want := range []string{"Holds a séance", "-question", "-seeker", "-rituals", "-seance", "-fail-organ", "-fail-every",
+		"Summoner, Medium, Oracle, Scribe", "(default necrostack:seance)", "(default warn)", "-mode", "NECROSTACK_"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("usage does not mention %s:\n%s", want, stderr)
 		}
 	}
 }
 
+// A run stopped before its work is done fails, with its summary so far.
 func TestRunInterrupted(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var stdout, stderr bytes.Buffer
-	if code := run(ctx, []string{"-rituals", "3"}, noEnv, &stdout, &stderr); code != exitFail {
-		t.Errorf("run with a cancelled context = %d, want %d", code, exitFail)
+	code, stdout, stderr := run(ctx, "-rituals", "3")
+	if code != worker.ExitFailed {
+		t.Errorf("a run with a cancelled context: exit %d, want %d", code, worker.ExitFailed)
 	}
-	if want := "seance: interrupted: 0 of 3 rituals"; !strings.Contains(stderr.String(), want) {
-		t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), want)
+	if s := parse(t, stdout); s.summary != "3 rituals, 0 omens" {
+		t.Errorf("summary: got %q, want %q", s.summary, "3 rituals, 0 omens")
+	}
+	if want := "seance: interrupted"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr: got %q, want it to contain %q", stderr, want)
 	}
 }
 
+// At debug, every organ call of the séance is logged as JSON with core's
+// keys: four per ritual.
 func TestRunDebugLogsAreJSON(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-rituals", "2", "-log-level", "debug"}, noEnv, &stdout, &stderr); code != exitOK {
-		t.Fatalf("run = %d, want %d; stderr:\n%s", code, exitOK, stderr.String())
-	}
+	_, stderr := runOK(t, "-rituals", "2", "-log-level", "debug")
 	handled := 0
-	for line := range strings.Lines(stderr.String()) {
+	for line := range strings.Lines(stderr) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("stderr line is not JSON: %q: %v", line, err)
@@ -367,7 +335,7 @@ func TestRunDebugLogsAreJSON(t *testing.T) {
 			}
 		}
 	}
-	if want := 2 * stepsPerRitual; handled != want {
+	if want := 2 * app().StepsPerSeed; handled != want {
 		t.Errorf("%d \"handled\" log lines, want %d", handled, want)
 	}
 }
@@ -390,7 +358,7 @@ func TestBinary(t *testing.T) {
 	t.Run("séance", func(t *testing.T) {
 		t.Parallel()
 		stdout, stderr, code := workertest.Run(t.Context(), t, "seance", bin, "-rituals", "7", "-concurrency", "3", "-seeker", "Quincey")
-		if code != exitOK {
+		if code != worker.ExitOK {
 			t.Fatalf("seance: exit %d; stderr:\n%s", code, stderr)
 		}
 		s := checkComplete(t, stdout, "", 7)
@@ -400,16 +368,19 @@ func TestBinary(t *testing.T) {
 		if !strings.Contains(stdout, "Quincey asks:") {
 			t.Errorf("stdout does not name the seeker:\n%s", stdout)
 		}
+		if stderr != "" {
+			t.Errorf("stderr: got %q, want nothing at the default level, warn", stderr)
+		}
 	})
 
 	t.Run("bad flag", func(t *testing.T) {
 		t.Parallel()
 		stdout, stderr, code := workertest.Run(t.Context(), t, "seance", bin, "-rituals", "0")
-		if code != exitUsage {
-			t.Fatalf("seance -rituals 0: exit %d, want %d", code, exitUsage)
+		if code != worker.ExitUsage {
+			t.Fatalf("seance -rituals 0: exit %d, want %d", code, worker.ExitUsage)
 		}
-		if want := "-rituals 0: must be at least 1"; !strings.Contains(stderr, want) {
-			t.Errorf("stderr: got %q, want it to contain %q", stderr, want)
+		if want := "seance: -rituals 0: must be at least 1\n"; stderr != want {
+			t.Errorf("stderr: got %q, want %q", stderr, want)
 		}
 		if stdout != "" {
 			t.Errorf("stdout: got %q, want nothing", stdout)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,25 +24,23 @@ import (
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/worker"
 	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 var emitLine = regexp.MustCompile(`^enqueued (\d+) rituals? \(séance ([\w-]+)\) to (\S+)\n$`)
+
+// randomID matches the id a séance on Redis gets when -seance is not
+// given.
+var randomID = regexp.MustCompile(`^[a-z2-7]{8}$`)
 
 // redisArgs returns the flags of a run on the Redis at url, then more.
 func redisArgs(url string, more ...string) []string {
 	return append([]string{"-backend", "redis", "-redis-url", url}, more...)
 }
 
-// runOK runs the command and fails the test unless it exits 0.
-func runOK(t *testing.T, args ...string) (stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	if code := run(context.Background(), args, noEnv, &out, &errOut); code != exitOK {
-		t.Fatalf("run(%q) = %d, want %d; stdout:\n%s\nstderr:\n%s", args, code, exitOK, out.String(), errOut.String())
-	}
-	return out.String(), errOut.String()
-}
+// defaultStream is the séance's stream, App.Stream.
+const defaultStream = "necrostack:seance"
 
 // emitOK runs -mode emit and returns the séance id it printed.
 func emitOK(t *testing.T, url string, more ...string) string {
@@ -55,6 +52,9 @@ func emitOK(t *testing.T, url string, more ...string) string {
 	}
 	if m[3] != defaultStream {
 		t.Errorf("emit printed stream %q, want %q", m[3], defaultStream)
+	}
+	if !slices.Contains(more, "-seance") && !randomID.MatchString(m[2]) {
+		t.Errorf("emit printed séance %q, want a random id (%s)", m[2], randomID)
 	}
 	return m[2]
 }
@@ -131,8 +131,11 @@ func TestRunRedis(t *testing.T) {
 			}
 			s := parse(t, stdout)
 			seance := onlySeance(t, s)
-			if tt.wantSeance != "" && seance != tt.wantSeance {
+			switch {
+			case tt.wantSeance != "" && seance != tt.wantSeance:
 				t.Errorf("séance id: got %q, want %q", seance, tt.wantSeance)
+			case tt.wantSeance == "" && !randomID.MatchString(seance):
+				t.Errorf("séance id: got %q, want a random one (%s)", seance, randomID)
 			}
 			checkComplete(t, stdout, seance, tt.rituals)
 			if want := "The candles are lit (séance " + seance + "). Mina takes a seat at the table.\n"; !strings.HasPrefix(stdout, want) {
@@ -208,10 +211,9 @@ func TestRunRedisLeftovers(t *testing.T) {
 			name: "dead letters from before the run",
 			seed: func(t *testing.T, url string) {
 				enqueue(core.MustEvent("SUMMON_RITUAL", ritual("earlier", 1, "")))(t, url)
-				var stdout, stderr bytes.Buffer
-				run(context.Background(), redisArgs(url, "-rituals", "1"), noEnv, &stdout, &stderr)
-				if !strings.Contains(stderr.String(), "seance: dead letter: ") {
-					t.Fatalf("the first run reported no dead letter: %q", stderr.String())
+				_, _, stderr := run(context.Background(), redisArgs(url, "-rituals", "1")...)
+				if !strings.Contains(stderr, "seance: dead letter: ") {
+					t.Fatalf("the first run reported no dead letter: %q", stderr)
 				}
 			},
 			wantSummary: "3 rituals, 3 omens",
@@ -239,7 +241,7 @@ func TestRunRedisLeftovers(t *testing.T) {
 			name:        "a failing ritual of this séance",
 			seance:      "now",
 			seed:        enqueue(core.MustEvent("SUMMON_RITUAL", ritual("now", 9, ""))),
-			wantCode:    exitFail,
+			wantCode:    worker.ExitFailed,
 			wantSummary: "3 rituals, 3 omens, 1 dead letter",
 			wantStderr:  "(ritual 9)\nseance: 1 dead letter of this séance\n",
 		},
@@ -253,24 +255,24 @@ func TestRunRedisLeftovers(t *testing.T) {
 			if tt.seance != "" {
 				args = append(args, "-seance", tt.seance)
 			}
-			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), args, noEnv, &stdout, &stderr); code != tt.wantCode {
-				t.Errorf("run = %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+			code, stdout, stderr := run(context.Background(), args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
 			}
-			s := parse(t, stdout.String())
+			s := parse(t, stdout)
 			seance := tt.seance
 			if seance == "" {
-				seance = strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(stdout.String(), "\n", 2)[0], "The candles are lit (séance "), "). Mina takes a seat at the table.")
+				seance = strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(stdout, "\n", 2)[0], "The candles are lit (séance "), "). Mina takes a seat at the table.")
 			}
 			checkSeance(t, s, seance, 3)
 			if s.summary != tt.wantSummary {
 				t.Errorf("summary: got %q, want %q", s.summary, tt.wantSummary)
 			}
 			switch {
-			case tt.wantStderr == "" && stderr.Len() > 0:
-				t.Errorf("stderr: got %q, want nothing", stderr.String())
-			case !strings.Contains(stderr.String(), tt.wantStderr):
-				t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			case tt.wantStderr == "" && stderr != "":
+				t.Errorf("stderr: got %q, want nothing", stderr)
+			case !strings.Contains(stderr, tt.wantStderr):
+				t.Errorf("stderr: got %q, want it to contain %q", stderr, tt.wantStderr)
 			}
 		})
 	}
@@ -283,7 +285,8 @@ func startWorker(t *testing.T, url string, stdout, stderr io.Writer, more ...str
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, redisArgs(url, append([]string{"-mode", "worker"}, more...)...), noEnv, stdout, stderr)
+		args := redisArgs(url, append([]string{"-mode", "worker"}, more...)...)
+		code <- worker.Run(ctx, app(), args, func(string) string { return "" }, stdout, stderr)
 	}()
 	var once sync.Once
 	var c int
@@ -360,14 +363,18 @@ func TestEmitThenWorkers(t *testing.T) {
 			}
 			wg.Wait()
 			for i, code := range codes {
-				if code != exitOK {
-					t.Errorf("worker %d exited %d, want %d; stderr:\n%s", i, code, exitOK, errs[i].String())
+				if code != worker.ExitOK {
+					t.Errorf("worker %d exited %d, want 0; stderr:\n%s", i, code, errs[i].String())
 				}
 				if errs[i].String() != "" {
 					t.Errorf("worker %d stderr: got %q, want nothing", i, errs[i].String())
 				}
-				if want := "The medium w" + strconv.Itoa(i) + " rests after "; !strings.Contains(outs[i].String(), want) {
-					t.Errorf("worker %d stdout does not end with %q:\n%s", i, want, outs[i].String())
+				out := outs[i].String()
+				if want := "The medium w" + strconv.Itoa(i) + " listens on necrostack:seance (group necrostack).\n\n"; !strings.HasPrefix(out, want) {
+					t.Errorf("worker %d stdout does not start with %q:\n%s", i, want, out)
+				}
+				if want := "The medium w" + strconv.Itoa(i) + " rests after "; !strings.Contains(out, want) {
+					t.Errorf("worker %d stdout does not end with %q:\n%s", i, want, out)
 				}
 			}
 			s := parse(t, merged())
@@ -447,7 +454,7 @@ func TestWorkerBeforeRedis(t *testing.T) {
 
 	var stdout, stderr workertest.Buffer
 	stop := startWorker(t, url, &stdout, &stderr)
-	waitFor(t, 10*time.Second, "a warning", func() bool { return strings.Contains(stderr.String(), "redis not reachable yet") })
+	waitFor(t, 10*time.Second, "a warning", func() bool { return strings.Contains(stderr.String(), "cannot reach the server yet") })
 	if strings.Contains(stderr.String(), "hunter2") {
 		t.Errorf("stderr shows the password: %s", stderr.String())
 	}
@@ -460,50 +467,10 @@ func TestWorkerBeforeRedis(t *testing.T) {
 		distinct, _ := parse(t, stdout.String()).of(seance)
 		return distinct == 3
 	})
-	if code := stop(); code != exitOK {
-		t.Errorf("worker exited %d, want %d; stderr:\n%s", code, exitOK, stderr.String())
+	if code := stop(); code != worker.ExitOK {
+		t.Errorf("worker exited %d, want 0; stderr:\n%s", code, stderr.String())
 	}
 	checkSeance(t, parse(t, stdout.String()), seance, 3)
-}
-
-func TestRedisUnreachable(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		url     string
-		mode    string
-		wantURL string
-	}{
-		{"run", "redis://127.0.0.1:1", "run", "redis://127.0.0.1:1"},
-		{"emit", "redis://127.0.0.1:1/0", "emit", "redis://127.0.0.1:1/0"},
-		{"password hidden", "redis://ghost:s3cr3t@127.0.0.1:1/0", "run", "redis://ghost:xxxxx@127.0.0.1:1/0"},
-		{"redrive", "redis://ghost:s3cr3t@127.0.0.1:1", "redrive", "redis://ghost:xxxxx@127.0.0.1:1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			start := time.Now()
-			code := run(context.Background(), redisArgs(tt.url, "-mode", tt.mode), noEnv, &stdout, &stderr)
-			elapsed := time.Since(start)
-			if code != exitFail {
-				t.Errorf("run = %d, want %d", code, exitFail)
-			}
-			if elapsed > pingTimeout+time.Second {
-				t.Errorf("took %v, want at most %v", elapsed, pingTimeout+time.Second)
-			}
-			got := stderr.String()
-			if want := "seance: redis at " + tt.wantURL + ": "; !strings.HasPrefix(got, want) || strings.Count(got, "\n") != 1 {
-				t.Errorf("stderr: got %q, want one line starting %q", got, want)
-			}
-			if strings.Contains(got, "s3cr3t") {
-				t.Errorf("stderr shows the password: %q", got)
-			}
-			if stdout.Len() > 0 {
-				t.Errorf("stdout: got %q, want nothing", stdout.String())
-			}
-		})
-	}
 }
 
 // TestBinaryWorkers is the acceptance test of the Redis backend: a real
@@ -528,7 +495,7 @@ func TestBinaryWorkers(t *testing.T) {
 	emit := func() string {
 		t.Helper()
 		stdout, stderr, code := workertest.Run(t.Context(), t, "seance emit", bin, args("-mode", "emit", "-rituals", strconv.Itoa(rituals))...)
-		if code != exitOK {
+		if code != worker.ExitOK {
 			t.Fatalf("seance -mode emit: exit %d; stderr:\n%s", code, stderr)
 		}
 		m := emitLine.FindStringSubmatch(stdout)
@@ -538,11 +505,11 @@ func TestBinaryWorkers(t *testing.T) {
 		return m[2]
 	}
 
-	type worker struct {
+	type process struct {
 		name string
 		proc *workertest.Proc
 	}
-	workers := []*worker{{name: "alice"}, {name: "bob"}}
+	workers := []*process{{name: "alice"}, {name: "bob"}}
 	dump := func() string {
 		var b strings.Builder
 		for _, w := range workers {
@@ -616,7 +583,7 @@ func TestBinaryWorkers(t *testing.T) {
 		case err != nil:
 			w.proc.Kill()
 			t.Errorf("%s did not stop within 30s of SIGTERM", w.name)
-		case code != exitOK:
+		case code != worker.ExitOK:
 			t.Errorf("%s: exit %d, want exit status 0\n%s", w.name, code, dump())
 		}
 	}
@@ -654,7 +621,7 @@ func TestBinaryWorkers(t *testing.T) {
 	for _, w := range workers {
 		pulled[w.name] = workerPulled(t, w.name, w.proc.Stderr())
 	}
-	if got, want := pulled["alice"]+pulled["bob"], 2*rituals*stepsPerRitual; got != want {
+	if got, want := pulled["alice"]+pulled["bob"], 2*rituals*app().StepsPerSeed; got != want {
 		t.Errorf("the workers handled %d events (%v), want %d", got, pulled, want)
 	}
 	for _, w := range workers {
@@ -687,12 +654,12 @@ func workerPulled(t *testing.T, name, stderr string) int {
 			t.Errorf("%s: stderr line is not JSON: %q: %v", name, line, err)
 			continue
 		}
-		if rec.Msg == "worker stops" && rec.Pulled != nil {
+		if rec.Msg == "stopped" && rec.Pulled != nil {
 			pulled = *rec.Pulled
 		}
 	}
 	if pulled < 0 {
-		t.Errorf("%s logged no \"worker stops\" with its count:\n%s", name, stderr)
+		t.Errorf("%s logged no \"stopped\" with its count:\n%s", name, stderr)
 		return 0
 	}
 	return pulled
@@ -740,8 +707,8 @@ func TestWorkerFaultThenRedrive(t *testing.T) {
 		pending, err2 := rdb.XPending(ctx, defaultStream, nsredis.DefaultGroup).Result()
 		return err1 == nil && err2 == nil && distinct == 4 && dead == 2 && pending.Count == 0
 	})
-	if code := stopSick(); code != exitOK {
-		t.Errorf("sick worker exited %d, want %d; stderr:\n%s", code, exitOK, sickErr.String())
+	if code := stopSick(); code != worker.ExitOK {
+		t.Errorf("sick worker exited %d, want 0; stderr:\n%s", code, sickErr.String())
 	}
 	s := parse(t, sickOut.String())
 	for n := 1; n <= rituals; n++ {
@@ -796,8 +763,8 @@ func TestWorkerFaultThenRedrive(t *testing.T) {
 		distinct, _ := parse(t, wellOut.String()).of("poison")
 		return distinct == 2
 	})
-	if code := stopWell(); code != exitOK {
-		t.Errorf("well worker exited %d, want %d; stderr:\n%s", code, exitOK, wellErr.String())
+	if code := stopWell(); code != worker.ExitOK {
+		t.Errorf("well worker exited %d, want 0; stderr:\n%s", code, wellErr.String())
 	}
 	if wellErr.String() != "" {
 		t.Errorf("well worker stderr: got %q, want nothing", wellErr.String())
@@ -880,7 +847,7 @@ func TestRedrive(t *testing.T) {
 			stream:     defaultStream,
 			numbers:    []int{2, 9},
 			malformed:  2,
-			wantCode:   exitFail,
+			wantCode:   worker.ExitFailed,
 			wantStdout: "redrove 2 dead letters from necrostack:seance:dlq to necrostack:seance\n",
 			wantStderr: []string{
 				"seance: redis at redis://ADDR: redis: redrive ID: dead letter holds no valid event",
@@ -900,16 +867,15 @@ func TestRedrive(t *testing.T) {
 			defer rdb.Close()
 			events := seedDeadLetters(t, url, tt.stream, tt.numbers, tt.malformed)
 
-			var stdout, stderr bytes.Buffer
-			code := run(ctx, redisArgs(url, append([]string{"-mode", "redrive"}, tt.args...)...), noEnv, &stdout, &stderr)
+			code, stdout, stderr := run(ctx, redisArgs(url, append([]string{"-mode", "redrive"}, tt.args...)...)...)
 			if code != tt.wantCode {
-				t.Errorf("redrive = %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
+				t.Errorf("redrive: exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
 			}
-			if stdout.String() != tt.wantStdout {
-				t.Errorf("stdout: got %q, want %q", stdout.String(), tt.wantStdout)
+			if stdout != tt.wantStdout {
+				t.Errorf("stdout: got %q, want %q", stdout, tt.wantStdout)
 			}
 			var lines []string
-			for l := range strings.Lines(stderr.String()) {
+			for l := range strings.Lines(stderr) {
 				// Dead-letter ids vary.
 				l = strings.TrimSuffix(strings.ReplaceAll(l, mr.Addr(), "ADDR"), "\n")
 				if i := strings.Index(l, "redrive "); i >= 0 {
@@ -972,14 +938,6 @@ func TestClaimMinIdle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			cfg, err := parseFlags(append([]string{"-backend", "redis", "-mode", "worker"}, tt.args...), noEnv, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.redis.claimMinIdle != tt.want {
-				t.Errorf("claim time: got %v, want %v", cfg.redis.claimMinIdle, tt.want)
-			}
-
 			mr := miniredis.RunT(t)
 			url := "redis://" + mr.Addr()
 			emitOK(t, url, "-rituals", "1", "-seance", "stuck")
@@ -1024,10 +982,10 @@ func TestClaimMinIdle(t *testing.T) {
 					t.Errorf("pending entries after the worker's reclaim check: %+v, want only %s, still the ghost's", pending, stuck.Receipt)
 				}
 			}
-			if code := stop(); code != exitOK {
-				t.Errorf("worker exited %d, want %d; stderr:\n%s", code, exitOK, stderr.String())
+			if code := stop(); code != worker.ExitOK {
+				t.Errorf("worker exited %d, want 0; stderr:\n%s", code, stderr.String())
 			}
-			if want := fmt.Sprintf(`"claim_min_idle":%d`, tt.want); !strings.Contains(stderr.String(), want) {
+			if want := fmt.Sprintf(`"claim_min_idle_ms":%d`, tt.want.Milliseconds()); !strings.Contains(stderr.String(), want) {
 				t.Errorf("the worker did not log %s:\n%s", want, stderr.String())
 			}
 			if got := strings.Contains(stderr.String(), `"from_consumer":"ghost"`); got != tt.wantReclaim {

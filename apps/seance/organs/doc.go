@@ -18,7 +18,9 @@
 // queue, such as a Redis stream that many workers read, each ritual carries
 // its séance's id: the Scribe prints it in the ritual's header and counts
 // omens per séance and number (Scribe.OmensOf), so every séance can be
-// audited on its own.
+// audited on its own (Scribe.Audit: each ritual exactly once).
+// DescribeDeadLetter says which ritual, of which séance, a dead letter
+// held.
 //
 // # Determinism
 //
@@ -33,4 +35,11 @@
 // Organs validate what they decode. A bad payload (an empty question, say)
 // is a core.Permanent error wrapping a *FieldError that names the field:
 // retrying cannot fix it, so the Spine dead-letters the event at once.
+//
+// # Fault injection
+//
+// FailEvery wraps an organ so that it fails, with a retryable error, on
+// every ritual whose number is a multiple of n: the Spine retries and then
+// dead-letters those rituals for that organ, for tests and demos of dead
+// letters and redrive.
 package organs

@@ -13,6 +13,16 @@ func All(w io.Writer) ([]core.Organ, *Scribe) {
 	return []core.Organ{Summoner{}, Medium{}, Oracle{}, s}, s
 }
 
+// Names returns the names of the séance's organs, in chain order.
+func Names() []string {
+	all, _ := All(io.Discard)
+	names := make([]string, len(all))
+	for i, o := range all {
+		names[i] = core.OrganName(o)
+	}
+	return names
+}
+
 // Compile-time checks that each stage is an Organ.
 var (
 	_ core.Organ = Summoner{}

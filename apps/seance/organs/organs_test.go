@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -271,6 +272,9 @@ func TestAll(t *testing.T) {
 	if got, want := strings.Join(names, ","), "Summoner,Medium,Oracle,Scribe"; got != want {
 		t.Errorf("organ names = %s, want %s", got, want)
 	}
+	if got := strings.Join(organs.Names(), ","); got != strings.Join(names, ",") {
+		t.Errorf("Names() = %s, want %s", got, strings.Join(names, ","))
+	}
 	if all[len(all)-1] != core.Organ(scribe) {
 		t.Errorf("All returned a Scribe that is not its last organ")
 	}
@@ -344,6 +348,48 @@ func TestRitualOf(t *testing.T) {
 			got, ok := organs.RitualOf(tt.in)
 			if got != tt.want || ok != tt.wantOK {
 				t.Errorf("RitualOf = %+v, %t; want %+v, %t", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+// Audit holds a séance to its rituals 1 to n, each written exactly once,
+// and to nothing else of that séance; other séances do not count.
+func TestScribeAudit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		written []int // ritual numbers of séance s1, in order
+		n       int
+		wantErr string // "" for none
+	}{
+		{"complete", []int{1, 2, 3}, 3, ""},
+		{"missing", []int{1}, 3, "no omen for rituals [2 3]"},
+		{"repeated", []int{1, 2, 2}, 2, "more than one omen for rituals [2]"},
+		{"stray", []int{7, 1}, 1, "omens for unknown rituals [7]"},
+		{"all wrong", []int{9, 2, 2}, 3, "no omen for rituals [1 3], more than one omen for rituals [2], omens for unknown rituals [9]"},
+		{"nothing", nil, 1, "no omen for rituals [1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := organs.NewScribe(&bytes.Buffer{})
+			write := func(seance string, n int) {
+				r := reading
+				r.Seance, r.Number = seance, n
+				if _, err := s.Handle(context.Background(), mustNew(t, organs.OmenRevealed, r)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, n := range tt.written {
+				write("s1", n)
+			}
+			write("s2", 1) // another séance's ritual 1, twice, and its ritual 5
+			write("s2", 1)
+			write("s2", 5)
+			err := s.Audit("s1", tt.n)
+			if got := fmt.Sprint(err); tt.wantErr == "" && err != nil || tt.wantErr != "" && got != tt.wantErr {
+				t.Errorf("Audit(s1, %d) = %v, want %q", tt.n, err, tt.wantErr)
 			}
 		})
 	}

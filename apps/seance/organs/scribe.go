@@ -2,8 +2,11 @@ package organs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -80,6 +83,41 @@ func (s *Scribe) OmensOf(seance string) map[int]int {
 		}
 	}
 	return out
+}
+
+// Audit checks the séance with the given id ("" for rituals that carry
+// none) against its rituals 1 to n: each must have been written exactly
+// once, and no other ritual of that séance at all. The error names the
+// rituals with no omen, with more than one, and those of other numbers.
+func (s *Scribe) Audit(seance string, n int) error {
+	omens := s.OmensOf(seance)
+	var missing, repeated, stray []int
+	for i := 1; i <= n; i++ {
+		if omens[i] == 0 {
+			missing = append(missing, i)
+		}
+	}
+	for _, i := range slices.Sorted(maps.Keys(omens)) {
+		switch {
+		case i < 1 || i > n:
+			stray = append(stray, i)
+		case omens[i] > 1:
+			repeated = append(repeated, i)
+		}
+	}
+	var problems []string
+	for _, p := range []struct {
+		what    string
+		rituals []int
+	}{{"no omen for rituals", missing}, {"more than one omen for rituals", repeated}, {"omens for unknown rituals", stray}} {
+		if len(p.rituals) > 0 {
+			problems = append(problems, fmt.Sprintf("%s %v", p.what, p.rituals))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, ", "))
 }
 
 // format renders one ritual as the Scribe writes it: a few lines and a
