@@ -44,6 +44,10 @@ type App struct {
 
 	// Flags registers the app's own flags.
 	Flags func(fs *flag.FlagSet)
+	// FlagModes lists, for those of the app's flags that have an effect in
+	// some modes only, the modes: such a flag given in another mode is
+	// refused, as the runtime refuses its own.
+	FlagModes map[string][]Mode
 	// Check validates the app's flags once parsed, knowing the mode and
 	// the backend; its error is a usage error (exit 2).
 	Check func(p *Process) error

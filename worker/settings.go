@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -220,6 +221,11 @@ func (p *Process) checkCombination() error {
 			return fmt.Errorf("-%s: needs -backend redis", o.name)
 		case o.modes != nil && !slices.Contains(o.modes, p.Mode):
 			return fmt.Errorf("-%s: not used by -mode %s", o.name, p.Mode)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.App.FlagModes)) {
+		if p.given[name] && !slices.Contains(p.App.FlagModes[name], p.Mode) {
+			return fmt.Errorf("-%s: not used by -mode %s", name, p.Mode)
 		}
 	}
 	return nil

@@ -64,14 +64,19 @@ func TestAppFlagsAndHelp(t *testing.T) {
 	app := (&chain{seeds: 1}).app()
 	app.Summary = "Pings and pongs."
 	app.Flags = func(fs *flag.FlagSet) { fs.IntVar(&rituals, "rituals", 1, "how many") }
+	app.FlagModes = map[string][]worker.Mode{"rituals": {worker.ModeRun, worker.ModeEmit}}
 	app.Check = func(p *worker.Process) error {
-		if p.Mode == worker.ModeWorker && p.Given("rituals") {
-			return errUsage("-rituals: not used by -mode worker")
+		if rituals < 1 {
+			return errUsage("-rituals: must be at least 1")
 		}
 		return nil
 	}
 	code, _, stderr := run(context.Background(), app, nil, "-backend", "redis", "-mode", "worker", "-rituals", "3")
 	if code != worker.ExitUsage || !strings.Contains(stderr, "chain: -rituals: not used by -mode worker") {
+		t.Errorf("exit %d, stderr %q: want the flag refused in a mode it has no use in", code, stderr)
+	}
+	code, _, stderr = run(context.Background(), app, nil, "-rituals", "0")
+	if code != worker.ExitUsage || !strings.Contains(stderr, "chain: -rituals: must be at least 1") {
 		t.Errorf("exit %d, stderr %q: want the app's usage error", code, stderr)
 	}
 	code, _, stderr = run(context.Background(), app, nil, "-h")

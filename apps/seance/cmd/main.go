@@ -32,11 +32,13 @@ var defaultQuestions = []string{
 	"Should I open the letter from my brother?",
 }
 
-var unused = map[worker.Mode][]string{ // the séance's flags each mode has no use for
-	worker.ModeWorker:  {"question", "rituals", "seance", "seeker"},
-	worker.ModeEmit:    {"fail-every", "fail-organ"},
-	worker.ModeRedrive: {"fail-every", "fail-organ", "question", "rituals", "seance", "seeker"},
-}
+var (
+	seeding  = []worker.Mode{worker.ModeRun, worker.ModeEmit}
+	handling = []worker.Mode{worker.ModeRun, worker.ModeWorker}
+	// flagModes are the modes each of the séance's flags has a use in.
+	flagModes = map[string][]worker.Mode{"question": seeding, "rituals": seeding, "seance": seeding, "seeker": seeding,
+		"fail-every": handling, "fail-organ": handling}
+)
 
 func main() { worker.Main(app()) }
 
@@ -54,7 +56,7 @@ func app() worker.App {
 		Name: "seance", Summary: "Holds a séance and prints it, or shares one between workers on Redis.",
 		Stream: "necrostack:seance", LogLevel: slog.LevelWarn,
 		StepsPerSeed: 4, // SUMMON_RITUAL, SPIRIT_APPEARED, ANSWER_GENERATED, OMEN_REVEALED
-		Flags:        s.flags, Check: s.check, Seeds: s.seeds, Organs: s.chain, Begin: s.begin, End: s.end,
+		Flags:        s.flags, FlagModes: flagModes, Check: s.check, Seeds: s.seeds, Organs: s.chain, Begin: s.begin, End: s.end,
 	}
 }
 
@@ -69,14 +71,8 @@ func (s *seance) flags(fs *flag.FlagSet) {
 	fs.IntVar(&s.failEvery, "fail-every", 0, "with -fail-organ: the organ fails on rituals `N`, 2N, 3N...")
 }
 
-// check refuses bad values and the séance's flags the mode has no use for,
-// and settles the séance id: on Redis, one to tell séances apart by.
+// check refuses bad values and settles the séance id: on Redis, one to tell séances apart by.
 func (s *seance) check(p *worker.Process) error {
-	for _, name := range unused[p.Mode] {
-		if p.Given(name) {
-			return fmt.Errorf("-%s: not used by -mode %s", name, p.Mode)
-		}
-	}
 	if len(s.questions) == 0 {
 		s.questions = defaultQuestions
 	}
