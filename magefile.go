@@ -475,10 +475,10 @@ func E2E() error {
 	return goIn(e2eModule, env, "test", "-count=1", "-timeout", "15m", "-v", "./...")
 }
 
-// CI runs what continuous integration runs: lint, the tests, then the
-// end-to-end scenarios.
+// CI runs what continuous integration runs: lint, the tests, the release
+// check, then the end-to-end scenarios.
 func CI() {
-	mg.SerialDeps(Lint, Test, E2E)
+	mg.SerialDeps(Lint, Test, ReleaseCheck, E2E)
 }
 
 // Tidy runs go mod tidy in every module and the root.

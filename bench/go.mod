@@ -5,9 +5,9 @@ go 1.26.0
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/ThreeDotsLabs/watermill-redisstream v1.4.5
-	github.com/necrostack/necrostack/backends/memory v0.0.0
-	github.com/necrostack/necrostack/backends/redis v0.0.0
-	github.com/necrostack/necrostack/core v0.0.0
+	github.com/necrostack/necrostack/backends/memory v0.1.0
+	github.com/necrostack/necrostack/backends/redis v0.1.0
+	github.com/necrostack/necrostack/core v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 

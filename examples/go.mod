@@ -4,9 +4,9 @@ go 1.26.0
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/necrostack/necrostack/backends/memory v0.0.0
-	github.com/necrostack/necrostack/backends/redis v0.0.0
-	github.com/necrostack/necrostack/core v0.0.0
+	github.com/necrostack/necrostack/backends/memory v0.1.0
+	github.com/necrostack/necrostack/backends/redis v0.1.0
+	github.com/necrostack/necrostack/core v0.1.0
 )
 
 require (

@@ -4,10 +4,10 @@ go 1.26.0
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/necrostack/necrostack/backends/memory v0.0.0
-	github.com/necrostack/necrostack/backends/redis v0.0.0
-	github.com/necrostack/necrostack/core v0.0.0
-	github.com/necrostack/necrostack/worker v0.0.0
+	github.com/necrostack/necrostack/backends/memory v0.1.0
+	github.com/necrostack/necrostack/backends/redis v0.1.0
+	github.com/necrostack/necrostack/core v0.1.0
+	github.com/necrostack/necrostack/worker v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.uber.org/goleak v1.3.0
 )

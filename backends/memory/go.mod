@@ -3,7 +3,7 @@ module github.com/necrostack/necrostack/backends/memory
 go 1.26.0
 
 require (
-	github.com/necrostack/necrostack/core v0.0.0
+	github.com/necrostack/necrostack/core v0.1.0
 	go.uber.org/goleak v1.3.0
 )
 

@@ -12,7 +12,7 @@ require (
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/necrostack/necrostack/core v0.0.0
+	github.com/necrostack/necrostack/core v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.uber.org/goleak v1.3.0
 )
