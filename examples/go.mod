@@ -7,6 +7,7 @@ require (
 	github.com/necrostack/necrostack/backends/memory v0.1.0
 	github.com/necrostack/necrostack/backends/redis v0.1.0
 	github.com/necrostack/necrostack/core v0.1.0
+	github.com/necrostack/necrostack/worker v0.1.0
 )
 
 require (
@@ -22,4 +23,5 @@ replace (
 	github.com/necrostack/necrostack/backends/memory => ../backends/memory
 	github.com/necrostack/necrostack/backends/redis => ../backends/redis
 	github.com/necrostack/necrostack/core => ../core
+	github.com/necrostack/necrostack/worker => ../worker
 )
