@@ -31,13 +31,7 @@ func (c conformance) commit(t *testing.T) {
 	if err := cm.Commit(ctx, d, out); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	for i, want := range emitted {
-		got := c.mustPull(t, ctx, b)
-		if got.Event.ID() != want.ID() {
-			t.Fatalf("after Commit, pull #%d: got %s, want %s", i, got.Event, want)
-		}
-		_ = b.Ack(ctx, got)
-	}
+	c.mustPullInOrder(t, ctx, b, "Commit", emitted)
 	c.mustBeEmpty(t, ctx, b)
 	if out.DeadLetters != nil {
 		dls := c.DeadLetters(t, b)
@@ -109,13 +103,7 @@ func (c conformance) commitBatch(t *testing.T) {
 		wantDLs = append(append([]core.DeadLetter(nil), dlSecond...), dlAgain...)
 	}
 	t.Logf("the duplicate commit returned %v", dup)
-	for i, w := range want {
-		got := c.mustPull(t, ctx, b)
-		if got.Event.ID() != w.ID() {
-			t.Fatalf("after CommitBatch, pull #%d: got %s, want %s", i, got.Event, w)
-		}
-		_ = b.Ack(ctx, got)
-	}
+	c.mustPullInOrder(t, ctx, b, "CommitBatch", want)
 	c.mustBeEmpty(t, ctx, b)
 	if dead {
 		dls := c.DeadLetters(t, b)
@@ -142,13 +130,7 @@ func (c conformance) release(t *testing.T) {
 	if err := r.Release(ctx, d); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
-	for i, want := range events {
-		got := c.mustPull(t, ctx, b)
-		if got.Event.ID() != want.ID() {
-			t.Fatalf("after Release, pull #%d: got %s, want %s", i, got.Event, want)
-		}
-		_ = b.Ack(ctx, got)
-	}
+	c.mustPullInOrder(t, ctx, b, "Release", events)
 }
 
 func (c conformance) deadLetters(t *testing.T) {

@@ -129,16 +129,26 @@ func (c conformance) fifo(t *testing.T) {
 	ctx, b := testCtx(t), c.backend(t)
 	events := seq(t, 50, "fifo")
 	mustEnqueue(t, ctx, b, events...)
-	for i, want := range events {
+	c.mustPullInOrder(t, ctx, b, "", events)
+	c.mustBeEmpty(t, ctx, b)
+}
+
+// mustPullInOrder pulls and acknowledges the events want, in order; after
+// says what came before, for the messages.
+func (c conformance) mustPullInOrder(t *testing.T, ctx context.Context, b core.Backend, after string, want []core.Event) {
+	t.Helper()
+	if after != "" {
+		after = "after " + after + ", "
+	}
+	for i, w := range want {
 		d := c.mustPull(t, ctx, b)
-		if d.Event.ID() != want.ID() {
-			t.Fatalf("pull #%d: got %s, want %s", i, d.Event, want)
+		if d.Event.ID() != w.ID() {
+			t.Fatalf("%spull #%d: got %s, want %s", after, i, d.Event, w)
 		}
 		if err := b.Ack(ctx, d); err != nil {
 			t.Fatalf("Ack: %v", err)
 		}
 	}
-	c.mustBeEmpty(t, ctx, b)
 }
 
 func (c conformance) roundTrip(t *testing.T) {
