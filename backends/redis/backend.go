@@ -383,10 +383,11 @@ func (b *Backend) Close() error {
 		defer cancel()
 		wait := b.chores.stop()
 		left := b.reader.close()
+		reached := true
 		if b.cfg.Mode == ModeGroup && len(left) > 0 {
-			b.handBack(ctx, left)
+			reached = b.handBack(ctx, left)
 		}
-		if b.cfg.Mode == ModeGroup {
+		if b.cfg.Mode == ModeGroup && reached {
 			// Only this process's retries needed it; a crash leaves it to
 			// expire.
 			dctx, cancel := bounded(ctx, b.cfg.Timeout)
@@ -402,8 +403,8 @@ func (b *Backend) Close() error {
 }
 
 // handBack puts deliveries back in the stream, in one script call, and logs
-// those it could not.
-func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) {
+// those it could not. It reports whether Redis answered.
+func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) bool {
 	a := commitArenas.Get().(*commitArena)
 	defer a.release()
 	staged := make([]stagedCommit, 0, len(ds))
@@ -430,4 +431,6 @@ func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) {
 		}
 		b.log.LogAttrs(ctx, slog.LevelWarn, "redis: could not hand back entries at close; another consumer will reclaim them after ClaimMinIdle", attrs...)
 	}
+	var reply goredis.Error
+	return last == nil || errors.As(last, &reply)
 }

@@ -117,6 +117,11 @@ func (m *maintenance) run(b *Backend) {
 		}
 		next := time.Now().Add(time.Hour)
 		for _, c := range chores {
+			select {
+			case <-m.quit:
+				return // Close waits: no more chores, each a Timeout long on a silent link
+			default:
+			}
 			if !time.Now().Before(c.next) {
 				m.do(ctx, c)
 			}
