@@ -18,7 +18,7 @@ var ErrInvalidEvent = errors.New("invalid event")
 
 // EventError reports why an event is invalid: which field, and the reason.
 type EventError struct {
-	Field  string // "id", "timestamp", "event_type", "payload", or "" for the document itself
+	Field  string // "id", "timestamp", "event_type", "parent_id", "correlation_id", "key", "headers", "payload", or "" for the document itself
 	Reason string
 	Err    error // underlying cause, if any
 }
@@ -46,7 +46,12 @@ func invalid(field, reason string, err error) error {
 //
 // Event is a small value: copy it freely and share it between goroutines. Its
 // payload is held as canonical JSON, or as the immutable flat value it is
-// encoded from on demand, and never exposed by reference.
+// encoded from on demand, and never exposed by reference; its headers are
+// held as their canonical JSON too. Compare events with Equal.
+//
+// Beside its id, time, type and payload, an event may carry its lineage
+// (ParentID, CorrelationID), a partition key (Key) and headers: see
+// EventInit. The Spine sets the lineage of every event an organ emits.
 type Event struct {
 	id        string
 	timestamp time.Time
@@ -60,6 +65,12 @@ type Event struct {
 	// event is built: an event handed from organ to organ in memory is
 	// never encoded at all.
 	flat *jsonfast.Codec
+
+	// Lineage and routing, "" when absent, every one valid (see EventInit).
+	parentID      string
+	correlationID string // "" for a seed, whose chain id is its own id
+	key           string
+	headers       string // the canonical JSON object (see encodeHeaders)
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -73,6 +84,26 @@ type EventInit struct {
 	// Payload is anything encoding/json turns into a JSON object: a struct,
 	// a map, a json.RawMessage holding an object. nil means an empty object.
 	Payload any
+
+	// ParentID is the id of the event whose handling emitted this one, a
+	// UUID as ID is, other than ID. Default: none. The Spine sets it on the
+	// events organs emit; set it by hand only for an event emitted outside
+	// a Spine.
+	ParentID string
+	// CorrelationID is the id of the seed of the event's chain, a UUID.
+	// Default: none, which says the event is a seed: its chain id is its
+	// own id. One equal to ID says the same, and is dropped. The Spine sets
+	// it, with ParentID.
+	CorrelationID string
+	// Key is the partition key: at most MaxKeyLen bytes of valid UTF-8.
+	// Default: none ("" is none). An emitted event without a key of its own
+	// inherits its parent's.
+	Key string
+	// Headers holds string metadata, W3C trace context (traceparent,
+	// tracestate, baggage) and the like: at most MaxHeaders entries with
+	// non-empty names, at most MaxHeaderBytes of names and values in all,
+	// valid UTF-8. The map is copied. Default: none (an empty map is none).
+	Headers map[string]string
 }
 
 // NewEvent builds an event of the given type with a fresh id and the current
@@ -117,6 +148,22 @@ func Build(init EventInit) (Event, error) {
 		}
 		e.timestamp = ts
 	}
+	if init.ParentID != "" || init.CorrelationID != "" || init.Key != "" || len(init.Headers) > 0 {
+		if err := e.setLineage(init.ParentID, init.CorrelationID); err != nil {
+			return Event{}, err
+		}
+		if init.Key != "" {
+			if err := validateKey(init.Key); err != nil {
+				return Event{}, err
+			}
+			e.key = init.Key
+		}
+		h, err := encodeHeaders(init.Headers)
+		if err != nil {
+			return Event{}, err
+		}
+		e.headers = h
+	}
 	if err := e.setPayload(init.Payload); err != nil {
 		return Event{}, err
 	}
@@ -135,10 +182,12 @@ func (e Event) Type() string { return e.eventType }
 // IsZero reports whether e is the zero Event, which no constructor returns.
 func (e Event) IsZero() bool { return e.eventType == "" }
 
-// Equal reports whether e and o have the same id, time, type and payload.
+// Equal reports whether e and o have the same id, time, type, lineage, key,
+// headers and payload.
 func (e Event) Equal(o Event) bool {
-	return e.id == o.id && e.timestamp.Equal(o.timestamp) &&
-		e.eventType == o.eventType && e.payloadText() == o.payloadText()
+	return e.id == o.id && e.timestamp.Equal(o.timestamp) && e.eventType == o.eventType &&
+		e.parentID == o.parentID && e.correlationID == o.correlationID &&
+		e.key == o.key && e.headers == o.headers && e.payloadText() == o.payloadText()
 }
 
 // String returns a short description for logs and test failures.
