@@ -45,8 +45,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		n = e.flat.Size()
 	}
 	if e.hasLineage() {
-		// Field names 51 bytes; a key may grow when escaped.
-		n += 51 + len(e.parentID) + len(e.correlationID) + 2*len(e.key) + len(e.headers)
+		// Names and quotes: 55 bytes; an escaped key grows.
+		n += 55 + len(e.parentID) + len(e.correlationID) + 2*len(e.key) + len(e.headers)
 	}
 	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+n)), nil
 }
