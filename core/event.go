@@ -47,14 +47,15 @@ func invalid(field, reason string, err error) error {
 // Event is a small value: copy it freely and share it between goroutines. Its
 // payload is held as canonical JSON, or as the immutable flat value it is
 // encoded from on demand, and never exposed by reference; its headers are
-// held as their canonical JSON too. Compare events with Equal.
+// held as their canonical JSON too. Compare events with Equal: == tells
+// whether two events share their ids' memory, not whether the ids match.
 //
 // Beside its id, time, type and payload, an event may carry its lineage
 // (ParentID, CorrelationID), a partition key (Key) and headers: see
 // EventInit. The Spine sets the lineage of every event an organ emits.
 type Event struct {
-	id        string
-	timestamp time.Time
+	id        idRef
+	timestamp utcTime
 	eventType string
 	payload   string // canonical JSON object; "" with flat set: not encoded yet
 	// value is the plain Go value the payload was encoded from, when it
@@ -67,8 +68,8 @@ type Event struct {
 	flat *jsonfast.Codec
 
 	// Lineage and routing, "" when absent, every one valid (see EventInit).
-	parentID      string
-	correlationID string // "" for a seed, whose chain id is its own id
+	parentID      idRef
+	correlationID idRef // none for a seed, whose chain id is its own id
 	key           string
 	headers       string // the canonical JSON object (see encodeHeaders)
 }
@@ -131,16 +132,16 @@ func Build(init EventInit) (Event, error) {
 	var e Event
 	e.eventType = init.Type
 	if init.ID == "" {
-		e.id = newID()
+		e.id = refID(newID())
 	} else {
 		id, err := parseID(init.ID)
 		if err != nil {
 			return Event{}, err
 		}
-		e.id = id
+		e.id = refID(id)
 	}
 	if init.Timestamp.IsZero() {
-		e.timestamp = time.Now().UTC().Round(0)
+		e.timestamp = toUTCTime(time.Now())
 	} else {
 		ts, err := utcTimestamp(init.Timestamp)
 		if err != nil {
@@ -171,10 +172,10 @@ func Build(init EventInit) (Event, error) {
 }
 
 // ID returns the event's UUID in canonical lowercase form.
-func (e Event) ID() string { return e.id }
+func (e Event) ID() string { return e.id.String() }
 
 // Timestamp returns the event's creation time, in UTC.
-func (e Event) Timestamp() time.Time { return e.timestamp }
+func (e Event) Timestamp() time.Time { return e.timestamp.asTime() }
 
 // Type returns the event type.
 func (e Event) Type() string { return e.eventType }
@@ -185,14 +186,14 @@ func (e Event) IsZero() bool { return e.eventType == "" }
 // Equal reports whether e and o have the same id, time, type, lineage, key,
 // headers and payload.
 func (e Event) Equal(o Event) bool {
-	return e.id == o.id && e.timestamp.Equal(o.timestamp) && e.eventType == o.eventType &&
-		e.parentID == o.parentID && e.correlationID == o.correlationID &&
+	return e.ID() == o.ID() && e.timestamp == o.timestamp && e.eventType == o.eventType &&
+		e.ParentID() == o.ParentID() && e.correlationID.String() == o.correlationID.String() &&
 		e.key == o.key && e.headers == o.headers && e.payloadText() == o.payloadText()
 }
 
 // String returns a short description for logs and test failures.
 func (e Event) String() string {
-	return e.eventType + "(" + e.id + ")"
+	return e.eventType + "(" + e.ID() + ")"
 }
 
 // Validate checks an event obtained by means other than the constructors,
@@ -201,7 +202,7 @@ func (e Event) Validate() error {
 	if err := ValidateEventType(e.eventType); err != nil {
 		return err
 	}
-	if e.id == "" {
+	if e.id.isZero() {
 		return invalid("id", "missing", nil)
 	}
 	return nil
@@ -241,15 +242,36 @@ func ValidateEventType(t string) error {
 	return nil
 }
 
-// utcTimestamp returns t in UTC, without its monotonic reading, if RFC 3339
-// can write it: years 0000 to 9999 in UTC. ("0000-01-01T00:00:00+01:00"
-// parses, but is in year -1 in UTC, which no RFC 3339 text says.)
-func utcTimestamp(t time.Time) (time.Time, error) {
-	u := t.UTC().Round(0)
-	if y := u.Year(); y < 0 || y > 9999 {
-		return time.Time{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
+// utcTime is a UTC time without its location (always UTC) or monotonic
+// reading (never kept), in 16 bytes rather than time.Time's 24: seconds
+// since 0001-01-01T00:00:00Z, as time.Time counts them, so that the zero
+// utcTime is the zero time, and nanoseconds.
+type utcTime struct {
+	sec  int64
+	nsec int32
+}
+
+// secondsToUnix is the Unix time of 0001-01-01T00:00:00Z, negated.
+const secondsToUnix = 62135596800
+
+// toUTCTime returns t as a utcTime.
+func toUTCTime(t time.Time) utcTime {
+	return utcTime{sec: t.Unix() + secondsToUnix, nsec: int32(t.Nanosecond())}
+}
+
+// asTime returns u as a time.Time in UTC: the value t.UTC().Round(0) has.
+func (u utcTime) asTime() time.Time {
+	return time.Unix(u.sec-secondsToUnix, int64(u.nsec)).UTC()
+}
+
+// utcTimestamp returns t as a utcTime if RFC 3339 can write it: years 0000
+// to 9999 in UTC. ("0000-01-01T00:00:00+01:00" parses, but is in year -1
+// in UTC, which no RFC 3339 text says.)
+func utcTimestamp(t time.Time) (utcTime, error) {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return utcTime{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
 	}
-	return u, nil
+	return toUTCTime(t), nil
 }
 
 func truncate(s string) string {

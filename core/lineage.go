@@ -15,16 +15,16 @@ const MaxKeyLen = 256
 
 // ParentID returns the id of the event whose handling emitted e, or "" for
 // an event no organ emitted.
-func (e Event) ParentID() string { return e.parentID }
+func (e Event) ParentID() string { return e.parentID.String() }
 
 // CorrelationID returns the id of e's chain: the id of the chain's seed. A
 // seed is its own chain, so for an event that carries no correlation id it
 // is e's own id.
 func (e Event) CorrelationID() string {
-	if e.correlationID == "" {
-		return e.id
+	if e.correlationID.isZero() {
+		return e.id.String()
 	}
-	return e.correlationID
+	return e.correlationID.String()
 }
 
 // Key returns e's partition key, or "" when it has none.
@@ -40,13 +40,16 @@ func (e Event) Key() string { return e.key }
 // of parent's chain, emitted again, stays a seed (it carries no correlation
 // id, as a seed never does).
 func (e Event) emittedBy(parent Event) Event {
-	if e.id == parent.id {
+	if e.ID() == parent.ID() {
 		return e
 	}
 	e.parentID = parent.id
-	e.correlationID = parent.CorrelationID()
-	if e.correlationID == e.id {
-		e.correlationID = ""
+	e.correlationID = parent.correlationID
+	if e.correlationID.isZero() {
+		e.correlationID = parent.id
+	}
+	if e.correlationID.String() == e.ID() {
+		e.correlationID = idRef{}
 	}
 	if e.key == "" {
 		e.key = parent.key
@@ -63,18 +66,18 @@ func (e *Event) setLineage(parentID, correlationID string) error {
 		if err != nil {
 			return err
 		}
-		if p == e.id {
+		if p == e.ID() {
 			return invalid("parent_id", "is the event's own id: an event is not its own parent", nil)
 		}
-		e.parentID = p
+		e.parentID = refID(p)
 	}
 	if correlationID != "" {
 		c, err := parseUUID("correlation_id", correlationID)
 		if err != nil {
 			return err
 		}
-		if c != e.id {
-			e.correlationID = c
+		if c != e.ID() {
+			e.correlationID = refID(c)
 		}
 	}
 	return nil

@@ -38,12 +38,12 @@ func TestEmittedBy(t *testing.T) {
 		t.Errorf("re-parented: %s", again.AppendJSON(nil))
 	}
 	// An organ returning its input re-enqueues it, as it was.
-	if same := child.emittedBy(child); same != child {
+	if same := child.emittedBy(child); !same.Equal(child) || same.parentID != child.parentID {
 		t.Errorf("an event emitted by itself: %s, want %s", same.AppendJSON(nil), child.AppendJSON(nil))
 	}
 	// The seed emitted again down its chain stays a seed, and valid.
 	reSeed := seed.emittedBy(grandchild)
-	if reSeed.ParentID() != grandchild.ID() || reSeed.CorrelationID() != seed.ID() || reSeed.correlationID != "" {
+	if reSeed.ParentID() != grandchild.ID() || reSeed.CorrelationID() != seed.ID() || !reSeed.correlationID.isZero() {
 		t.Errorf("seed re-emitted: %s", reSeed.AppendJSON(nil))
 	}
 	for _, e := range []Event{child, grandchild, reSeed} {
@@ -85,10 +85,13 @@ func TestLineageAllocations(t *testing.T) {
 }
 
 // Every field of an Event is copied wherever it goes: the Spine moves events
-// by value. This fails when the struct grows, to make that a decision.
+// by value, and the backends queue them in slices. At 128 bytes an event is
+// two cache lines and a size class; at 160, with its ids and time as
+// strings and a time.Time, the in-memory séance chain ran 15 to 25% slower.
+// This fails when the struct grows, to make that a decision.
 func TestEventSize(t *testing.T) {
-	if got, want := unsafe.Sizeof(Event{}), uintptr(160); got > want {
-		t.Errorf("an Event is %d bytes, more than %d", got, want)
+	if got, want := unsafe.Sizeof(Event{}), uintptr(128); got != want {
+		t.Errorf("an Event is %d bytes, want %d", got, want)
 	}
 }
 
@@ -172,7 +175,7 @@ func checkRoundTrip(t *testing.T, e Event) {
 		t.Fatalf("round trip changed the event:\n %s\n %s", wire, back.AppendJSON(nil))
 	}
 	strict, err := decodeStrict(wire)
-	if err != nil || strict != back {
+	if err != nil || !strict.Equal(back) {
 		t.Fatalf("decoders disagree on %s: %v", wire, err)
 	}
 	escapes := strings.ContainsRune(string(jsonfast.AppendString(nil, e.key)), '\\') || strings.ContainsRune(e.headers, '\\')
@@ -181,5 +184,27 @@ func checkRoundTrip(t *testing.T, e Event) {
 	}
 	if again := back.AppendJSON(nil); string(again) != string(wire) {
 		t.Fatalf("wire form is not stable:\n %s\n %s", wire, again)
+	}
+}
+
+// An Event keeps its time as a utcTime, and gives back exactly the
+// time.Time it kept before: t in UTC, without a monotonic reading.
+func TestUTCTime(t *testing.T) {
+	paris := time.FixedZone("CET", 3600)
+	for _, ts := range []time.Time{
+		{},
+		time.Now(),
+		time.Date(2026, 10, 31, 23, 59, 59, 123456789, paris),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 1, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := toUTCTime(ts).asTime(), ts.UTC().Round(0); got != want {
+			t.Errorf("utcTime of %v gives %v back, want %v", ts, got, want)
+		}
+	}
+	if got := (Event{}).Timestamp(); got != (time.Time{}) {
+		t.Errorf("the zero Event's time is %v, want the zero time", got)
 	}
 }

@@ -46,18 +46,18 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	if e.hasLineage() {
 		// Names and quotes: 55 bytes; an escaped key grows.
-		n += 55 + len(e.parentID) + len(e.correlationID) + 2*len(e.key) + len(e.headers)
+		n += 55 + 2*36 + 2*len(e.key) + len(e.headers)
 	}
-	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+n)), nil
+	return e.AppendJSON(make([]byte, 0, 96+36+len(e.eventType)+n)), nil
 }
 
 // AppendJSON appends the wire form of e to b. It is MarshalJSON without the
 // allocation, for backends that batch.
 func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":"`...)
-	b = append(b, e.id...)
+	b = append(b, e.ID()...)
 	b = append(b, `","timestamp":"`...)
-	b = e.timestamp.AppendFormat(b, time.RFC3339Nano)
+	b = e.Timestamp().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event_type":"`...)
 	b = append(b, e.eventType...) // UPPER_SNAKE_CASE needs no escaping
 	b = append(b, '"')
@@ -70,19 +70,19 @@ func (e Event) AppendJSON(b []byte) []byte {
 
 // hasLineage reports whether e has any of the optional fields.
 func (e Event) hasLineage() bool {
-	return e.parentID != "" || e.correlationID != "" || e.key != "" || e.headers != ""
+	return !e.parentID.isZero() || !e.correlationID.isZero() || e.key != "" || e.headers != ""
 }
 
 // appendLineage appends the optional fields that e has.
 func (e Event) appendLineage(b []byte) []byte {
-	if e.parentID != "" {
+	if !e.parentID.isZero() {
 		b = append(b, `,"parent_id":"`...)
-		b = append(b, e.parentID...)
+		b = append(b, e.parentID.String()...)
 		b = append(b, '"')
 	}
-	if e.correlationID != "" {
+	if !e.correlationID.isZero() {
 		b = append(b, `,"correlation_id":"`...)
-		b = append(b, e.correlationID...)
+		b = append(b, e.correlationID.String()...)
 		b = append(b, '"')
 	}
 	if e.key != "" {
@@ -178,7 +178,7 @@ func (w *decodeWire) event() (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	e := Event{id: id, timestamp: ts, eventType: *w.EventType}
+	e := Event{id: refID(id), timestamp: ts, eventType: *w.EventType}
 	if err := w.setLineage(&e); err != nil {
 		return Event{}, err
 	}

@@ -53,7 +53,7 @@ func decodeCanonicalString(data string) (Event, bool) {
 	if !ok || ValidateEventType(typ) != nil {
 		return Event{}, false
 	}
-	e := Event{id: id, timestamp: ts, eventType: typ}
+	e := Event{id: refID(id), timestamp: ts, eventType: typ}
 	if !strings.HasPrefix(rest, `,"payload":`) {
 		if rest, ok = e.cutLineage(rest); !ok {
 			return Event{}, false
@@ -82,16 +82,16 @@ func decodeCanonicalString(data string) (Event, bool) {
 // strict decoder then rejects.
 func (e *Event) cutLineage(rest string) (string, bool) {
 	if r, ok := strings.CutPrefix(rest, `,"parent_id":"`); ok {
-		if len(r) < 37 || r[36] != '"' || !isCanonicalID(r[:36]) || r[:36] == e.id {
+		if len(r) < 37 || r[36] != '"' || !isCanonicalID(r[:36]) || r[:36] == e.ID() {
 			return "", false
 		}
-		e.parentID, rest = r[:36], r[37:]
+		e.parentID, rest = refID(r[:36]), r[37:]
 	}
 	if r, ok := strings.CutPrefix(rest, `,"correlation_id":"`); ok {
-		if len(r) < 37 || r[36] != '"' || !isCanonicalID(r[:36]) || r[:36] == e.id {
+		if len(r) < 37 || r[36] != '"' || !isCanonicalID(r[:36]) || r[:36] == e.ID() {
 			return "", false
 		}
-		e.correlationID, rest = r[:36], r[37:]
+		e.correlationID, rest = refID(r[:36]), r[37:]
 	}
 	if r, ok := strings.CutPrefix(rest, `,"key":"`); ok {
 		n, ok := jsonfast.ScanPlainString(r)
@@ -123,13 +123,13 @@ func cutQuoted(s string) (text, rest string, ok bool) {
 
 // canonicalTimestamp parses the UTC timestamp AppendJSON writes. Offsets
 // take the strict path.
-func canonicalTimestamp(text string) (time.Time, bool) {
+func canonicalTimestamp(text string) (utcTime, bool) {
 	if text == "" || text[len(text)-1] != 'Z' {
-		return time.Time{}, false
+		return utcTime{}, false
 	}
 	parsed, err := time.Parse(time.RFC3339Nano, text)
 	if err != nil {
-		return time.Time{}, false
+		return utcTime{}, false
 	}
 	ts, err := utcTimestamp(parsed)
 	return ts, err == nil
