@@ -67,7 +67,7 @@ type Event struct {
 	// never encoded at all.
 	flat *jsonfast.Codec
 
-	// Lineage and routing, "" when absent, every one valid (see EventInit).
+	// Lineage and routing, each valid (see EventInit), zero when absent.
 	parentID      idRef
 	correlationID idRef // none for a seed, whose chain id is its own id
 	key           string
