@@ -259,3 +259,61 @@ func BenchmarkPayload(b *testing.B) {
 		_ = e.Payload()
 	}
 }
+
+// benchEmitted returns events as the Spine emits them: with a parent, a
+// chain and a key; with trace context too when traced.
+func benchEmitted(b *testing.B) []struct {
+	name string
+	e    core.Event
+} {
+	init := core.EventInit{
+		Type: "SPIRIT_APPEARED", ParentID: "7d444840-9dc0-11d1-b245-5ffdce74fad2",
+		CorrelationID: "f47ac10b-58cc-4372-a567-0e02b2c3d479", Key: "hall-7",
+		Payload: benchPayload{Ritual: 1, Seeker: "Mina", Question: "Who walks?"},
+	}
+	lineage, err := core.Build(init)
+	if err != nil {
+		b.Fatal(err)
+	}
+	init.Headers = map[string]string{
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"tracestate":  "necro=00f067aa0ba902b7",
+	}
+	traced, err := core.Build(init)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []struct {
+		name string
+		e    core.Event
+	}{{"lineage", lineage}, {"traced", traced}}
+}
+
+// BenchmarkMarshalEventEmitted is BenchmarkMarshalEvent for emitted events.
+func BenchmarkMarshalEventEmitted(b *testing.B) {
+	for _, bb := range benchEmitted(b) {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = bb.e.AppendJSON(buf[:0])
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeEventStringEmitted is BenchmarkDecodeEventString for
+// emitted events.
+func BenchmarkDecodeEventStringEmitted(b *testing.B) {
+	for _, bb := range benchEmitted(b) {
+		b.Run(bb.name, func(b *testing.B) {
+			s := string(bb.e.AppendJSON(nil))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := core.DecodeEventString(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

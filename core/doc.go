@@ -5,14 +5,26 @@
 // # Events
 //
 // An Event is an immutable, validated message: a UUID id, a UTC timestamp,
-// an UPPER_SNAKE_CASE event type and a JSON object payload. Build one with
-// NewEvent, Build or a typed Kind; its wire form is JSON,
+// an UPPER_SNAKE_CASE event type and a JSON object payload. It may also
+// carry its lineage, a partition key and headers: the id of the event whose
+// handling emitted it (ParentID) and of its chain's seed (CorrelationID: a
+// seed carries none, its chain id is its own id), a key that emitted events
+// inherit unless they have their own, and string headers for trace context
+// (W3C traceparent, tracestate, baggage) and other metadata, bounded by
+// MaxKeyLen, MaxHeaders and MaxHeaderBytes. The Spine sets the lineage of
+// every event an organ emits. Build one with NewEvent, Build or a typed
+// Kind; its wire form is JSON,
 //
-//	{"id":"…","timestamp":"RFC3339Nano UTC","event_type":"…","payload":{…}}
+//	{"id":"…","timestamp":"RFC3339Nano UTC","event_type":"…","parent_id":"…",
+//	 "correlation_id":"…","key":"…","headers":{"name":"value",…},"payload":{…}}
 //
-// and DecodeEvent reads it back strictly: unknown fields, trailing data, a
-// missing id, timestamp or type, an invalid id and a payload that is not an
-// object are errors matching ErrInvalidEvent, as *EventError naming the field.
+// with the optional fields in that order, and only when set, and headers
+// sorted by name. DecodeEvent reads it back strictly: unknown fields,
+// trailing data, a missing id, timestamp or type, an invalid id, parent_id
+// or correlation_id, a key or headers out of bounds and a payload that is
+// not an object are errors matching ErrInvalidEvent, as *EventError naming
+// the field. An event with only the four original fields, as written by
+// other languages or earlier versions, is a seed without a key or headers.
 //
 // Payloads are what encoding/json makes of them, byte for byte. Structs whose
 // fields are booleans, strings, integers and floats are encoded and decoded

@@ -18,7 +18,7 @@ var ErrInvalidEvent = errors.New("invalid event")
 
 // EventError reports why an event is invalid: which field, and the reason.
 type EventError struct {
-	Field  string // "id", "timestamp", "event_type", "payload", or "" for the document itself
+	Field  string // "id", "timestamp", "event_type", "parent_id", "correlation_id", "key", "headers", "payload", or "" for the document itself
 	Reason string
 	Err    error // underlying cause, if any
 }
@@ -46,10 +46,16 @@ func invalid(field, reason string, err error) error {
 //
 // Event is a small value: copy it freely and share it between goroutines. Its
 // payload is held as canonical JSON, or as the immutable flat value it is
-// encoded from on demand, and never exposed by reference.
+// encoded from on demand, and never exposed by reference; its headers are
+// held as their canonical JSON too. Compare events with Equal: == tells
+// whether two events share their ids' memory, not whether the ids match.
+//
+// Beside its id, time, type and payload, an event may carry its lineage
+// (ParentID, CorrelationID), a partition key (Key) and headers: see
+// EventInit. The Spine sets the lineage of every event an organ emits.
 type Event struct {
-	id        string
-	timestamp time.Time
+	id        idRef
+	timestamp utcTime
 	eventType string
 	payload   string // canonical JSON object; "" with flat set: not encoded yet
 	// value is the plain Go value the payload was encoded from, when it
@@ -60,6 +66,12 @@ type Event struct {
 	// event is built: an event handed from organ to organ in memory is
 	// never encoded at all.
 	flat *jsonfast.Codec
+
+	// Lineage and routing, each valid (see EventInit), zero when absent.
+	parentID      idRef
+	correlationID idRef // none for a seed, whose chain id is its own id
+	key           string
+	headers       string // the canonical JSON object (see encodeHeaders)
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -73,6 +85,26 @@ type EventInit struct {
 	// Payload is anything encoding/json turns into a JSON object: a struct,
 	// a map, a json.RawMessage holding an object. nil means an empty object.
 	Payload any
+
+	// ParentID is the id of the event whose handling emitted this one, a
+	// UUID as ID is, other than ID. Default: none. The Spine sets it on the
+	// events organs emit; set it by hand only for an event emitted outside
+	// a Spine.
+	ParentID string
+	// CorrelationID is the id of the seed of the event's chain, a UUID.
+	// Default: none, which says the event is a seed: its chain id is its
+	// own id. One equal to ID says the same, and is dropped. The Spine sets
+	// it, with ParentID.
+	CorrelationID string
+	// Key is the partition key: at most MaxKeyLen bytes of valid UTF-8.
+	// Default: none ("" is none). An emitted event without a key of its own
+	// inherits its parent's.
+	Key string
+	// Headers holds string metadata, W3C trace context (traceparent,
+	// tracestate, baggage) and the like: at most MaxHeaders entries with
+	// non-empty names, at most MaxHeaderBytes of names and values in all,
+	// valid UTF-8. The map is copied. Default: none (an empty map is none).
+	Headers map[string]string
 }
 
 // NewEvent builds an event of the given type with a fresh id and the current
@@ -100,22 +132,38 @@ func Build(init EventInit) (Event, error) {
 	var e Event
 	e.eventType = init.Type
 	if init.ID == "" {
-		e.id = newID()
+		e.id = refID(newID())
 	} else {
 		id, err := parseID(init.ID)
 		if err != nil {
 			return Event{}, err
 		}
-		e.id = id
+		e.id = refID(id)
 	}
 	if init.Timestamp.IsZero() {
-		e.timestamp = time.Now().UTC().Round(0)
+		e.timestamp = toUTCTime(time.Now())
 	} else {
 		ts, err := utcTimestamp(init.Timestamp)
 		if err != nil {
 			return Event{}, err
 		}
 		e.timestamp = ts
+	}
+	if init.ParentID != "" || init.CorrelationID != "" || init.Key != "" || len(init.Headers) > 0 {
+		if err := e.setLineage(init.ParentID, init.CorrelationID); err != nil {
+			return Event{}, err
+		}
+		if init.Key != "" {
+			if err := validateKey(init.Key); err != nil {
+				return Event{}, err
+			}
+			e.key = init.Key
+		}
+		h, err := encodeHeaders(init.Headers)
+		if err != nil {
+			return Event{}, err
+		}
+		e.headers = h
 	}
 	if err := e.setPayload(init.Payload); err != nil {
 		return Event{}, err
@@ -124,10 +172,10 @@ func Build(init EventInit) (Event, error) {
 }
 
 // ID returns the event's UUID in canonical lowercase form.
-func (e Event) ID() string { return e.id }
+func (e Event) ID() string { return e.id.String() }
 
 // Timestamp returns the event's creation time, in UTC.
-func (e Event) Timestamp() time.Time { return e.timestamp }
+func (e Event) Timestamp() time.Time { return e.timestamp.asTime() }
 
 // Type returns the event type.
 func (e Event) Type() string { return e.eventType }
@@ -135,15 +183,17 @@ func (e Event) Type() string { return e.eventType }
 // IsZero reports whether e is the zero Event, which no constructor returns.
 func (e Event) IsZero() bool { return e.eventType == "" }
 
-// Equal reports whether e and o have the same id, time, type and payload.
+// Equal reports whether e and o have the same id, time, type, lineage, key,
+// headers and payload.
 func (e Event) Equal(o Event) bool {
-	return e.id == o.id && e.timestamp.Equal(o.timestamp) &&
-		e.eventType == o.eventType && e.payloadText() == o.payloadText()
+	return e.ID() == o.ID() && e.timestamp == o.timestamp && e.eventType == o.eventType &&
+		e.ParentID() == o.ParentID() && e.correlationID.String() == o.correlationID.String() &&
+		e.key == o.key && e.headers == o.headers && e.payloadText() == o.payloadText()
 }
 
 // String returns a short description for logs and test failures.
 func (e Event) String() string {
-	return e.eventType + "(" + e.id + ")"
+	return e.eventType + "(" + e.ID() + ")"
 }
 
 // Validate checks an event obtained by means other than the constructors,
@@ -152,7 +202,7 @@ func (e Event) Validate() error {
 	if err := ValidateEventType(e.eventType); err != nil {
 		return err
 	}
-	if e.id == "" {
+	if e.id.isZero() {
 		return invalid("id", "missing", nil)
 	}
 	return nil
@@ -192,15 +242,36 @@ func ValidateEventType(t string) error {
 	return nil
 }
 
-// utcTimestamp returns t in UTC, without its monotonic reading, if RFC 3339
-// can write it: years 0000 to 9999 in UTC. ("0000-01-01T00:00:00+01:00"
-// parses, but is in year -1 in UTC, which no RFC 3339 text says.)
-func utcTimestamp(t time.Time) (time.Time, error) {
-	u := t.UTC().Round(0)
-	if y := u.Year(); y < 0 || y > 9999 {
-		return time.Time{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
+// utcTime is a UTC time without its location (always UTC) or monotonic
+// reading (never kept), in 16 bytes rather than time.Time's 24: seconds
+// since 0001-01-01T00:00:00Z, as time.Time counts them, so that the zero
+// utcTime is the zero time, and nanoseconds.
+type utcTime struct {
+	sec  int64
+	nsec int32
+}
+
+// secondsToUnix is the Unix time of 0001-01-01T00:00:00Z, negated.
+const secondsToUnix = 62135596800
+
+// toUTCTime returns t as a utcTime.
+func toUTCTime(t time.Time) utcTime {
+	return utcTime{sec: t.Unix() + secondsToUnix, nsec: int32(t.Nanosecond())}
+}
+
+// asTime returns u as a time.Time in UTC: the value t.UTC().Round(0) has.
+func (u utcTime) asTime() time.Time {
+	return time.Unix(u.sec-secondsToUnix, int64(u.nsec)).UTC()
+}
+
+// utcTimestamp returns t as a utcTime if RFC 3339 can write it: years 0000
+// to 9999 in UTC. ("0000-01-01T00:00:00+01:00" parses, but is in year -1
+// in UTC, which no RFC 3339 text says.)
+func utcTimestamp(t time.Time) (utcTime, error) {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return utcTime{}, invalid("timestamp", fmt.Sprintf("%s is in year %d in UTC: RFC 3339 has years 0000 to 9999 only", t.Format(time.RFC3339Nano), y), nil)
 	}
-	return u, nil
+	return toUTCTime(t), nil
 }
 
 func truncate(s string) string {

@@ -46,13 +46,21 @@ func newID() string {
 
 // parseID accepts only the canonical 36-character form (any case) and
 // returns it in lowercase.
-func parseID(s string) (string, error) {
+func parseID(s string) (string, error) { return parseUUID("id", s) }
+
+// parseUUID is parseID for the field named field (the id, parent_id or
+// correlation_id). An id already in lowercase is returned as it is, without
+// a copy: strings are immutable.
+func parseUUID(field, s string) (string, error) {
+	if isCanonicalID(s) {
+		return s, nil
+	}
 	if len(s) != 36 {
-		return "", invalid("id", fmt.Sprintf("%q is not a UUID in canonical form", truncate(s)), nil)
+		return "", invalid(field, fmt.Sprintf("%q is not a UUID in canonical form", truncate(s)), nil)
 	}
 	u, err := uuid.Parse(s)
 	if err != nil {
-		return "", invalid("id", fmt.Sprintf("%q is not a UUID", truncate(s)), err)
+		return "", invalid(field, fmt.Sprintf("%q is not a UUID", truncate(s)), err)
 	}
 	return u.String(), nil
 }

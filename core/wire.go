@@ -6,22 +6,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"maps"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
-// decodeWire uses pointers to tell a missing field from an empty one.
+// decodeWire uses pointers to tell a missing field from an empty one (null
+// reads as missing), and raw values for the fields whose errors it words
+// itself.
 type decodeWire struct {
-	ID        *string         `json:"id"`
-	Timestamp *string         `json:"timestamp"`
-	EventType *string         `json:"event_type"`
-	Payload   json.RawMessage `json:"payload"`
+	ID            *string         `json:"id"`
+	Timestamp     *string         `json:"timestamp"`
+	EventType     *string         `json:"event_type"`
+	ParentID      *string         `json:"parent_id"`
+	CorrelationID *string         `json:"correlation_id"`
+	Key           json.RawMessage `json:"key"`
+	Headers       json.RawMessage `json:"headers"`
+	Payload       json.RawMessage `json:"payload"`
 }
 
 // MarshalJSON encodes the wire form:
-// {"id":"…","timestamp":"RFC3339Nano UTC","event_type":"…","payload":{…}}.
+//
+//	{"id":"…","timestamp":"RFC3339Nano UTC","event_type":"…","parent_id":"…",
+//	 "correlation_id":"…","key":"…","headers":{"name":"value",…},"payload":{…}}
+//
+// with parent_id, correlation_id, key and headers only when e has them, and
+// headers in the order of their names.
 func (e Event) MarshalJSON() ([]byte, error) {
 	if e.IsZero() {
 		return nil, invalid("", "cannot encode the zero Event", nil)
@@ -31,20 +44,56 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.flat != nil {
 		n = e.flat.Size()
 	}
-	return e.AppendJSON(make([]byte, 0, 96+len(e.id)+len(e.eventType)+n)), nil
+	if e.hasLineage() {
+		// Names and quotes: 55 bytes; an escaped key grows.
+		n += 55 + 2*36 + 2*len(e.key) + len(e.headers)
+	}
+	return e.AppendJSON(make([]byte, 0, 96+36+len(e.eventType)+n)), nil
 }
 
 // AppendJSON appends the wire form of e to b. It is MarshalJSON without the
 // allocation, for backends that batch.
 func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":"`...)
-	b = append(b, e.id...)
+	b = append(b, e.ID()...)
 	b = append(b, `","timestamp":"`...)
-	b = e.timestamp.AppendFormat(b, time.RFC3339Nano)
+	b = e.Timestamp().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event_type":"`...)
 	b = append(b, e.eventType...) // UPPER_SNAKE_CASE needs no escaping
-	b = append(b, `","payload":`...)
+	b = append(b, '"')
+	if e.hasLineage() {
+		b = e.appendLineage(b)
+	}
+	b = append(b, `,"payload":`...)
 	return append(e.appendPayload(b), '}')
+}
+
+// hasLineage reports whether e has any of the optional fields.
+func (e Event) hasLineage() bool {
+	return !e.parentID.isZero() || !e.correlationID.isZero() || e.key != "" || e.headers != ""
+}
+
+// appendLineage appends the optional fields that e has.
+func (e Event) appendLineage(b []byte) []byte {
+	if !e.parentID.isZero() {
+		b = append(b, `,"parent_id":"`...)
+		b = append(b, e.parentID.String()...)
+		b = append(b, '"')
+	}
+	if !e.correlationID.isZero() {
+		b = append(b, `,"correlation_id":"`...)
+		b = append(b, e.correlationID.String()...)
+		b = append(b, '"')
+	}
+	if e.key != "" {
+		b = append(b, `,"key":`...)
+		b = jsonfast.AppendString(b, e.key)
+	}
+	if e.headers != "" {
+		b = append(b, `,"headers":`...)
+		b = append(b, e.headers...)
+	}
+	return b
 }
 
 // UnmarshalJSON decodes the wire form strictly; see DecodeEvent.
@@ -63,6 +112,14 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 // ErrInvalidEvent. A timestamp with an offset is accepted and converted to
 // UTC. The id is required because it is the idempotency key: inventing one
 // for a redelivered message would make every delivery look new.
+//
+// The optional fields are validated as Build validates them: parent_id
+// and correlation_id are UUIDs (in any case, kept in lowercase), key is
+// a non-empty string and headers an object of strings within their bounds,
+// and the key and headers must be valid UTF-8 (not replaced, as
+// encoding/json would). Null reads as absent, and so do empty headers; a
+// correlation_id equal to the id is a seed's, and dropped. An event with
+// only the four original fields is a seed without a key or headers.
 func DecodeEvent(data []byte) (Event, error) {
 	if e, ok := decodeCanonical(data); ok {
 		return e, nil
@@ -92,6 +149,11 @@ func decodeStrict(data []byte) (Event, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Event{}, invalid("", "trailing data after the JSON object", nil)
 	}
+	return w.event()
+}
+
+// event validates w and returns the event it holds.
+func (w *decodeWire) event() (Event, error) {
 	if w.ID == nil {
 		return Event{}, invalid("id", "missing", nil)
 	}
@@ -116,11 +178,99 @@ func decodeStrict(data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	payload, err := canonicalObject(w.Payload)
-	if err != nil {
+	e := Event{id: refID(id), timestamp: ts, eventType: *w.EventType}
+	if err := w.setLineage(&e); err != nil {
 		return Event{}, err
 	}
-	return Event{id: id, timestamp: ts, eventType: *w.EventType, payload: payload}, nil
+	if e.payload, err = canonicalObject(w.Payload); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// setLineage validates the optional fields of w and sets them in e, whose
+// id is set. A field that is null is absent; one that is empty is invalid
+// (but for headers: {} is none), since the wire form leaves out what is
+// absent.
+func (w *decodeWire) setLineage(e *Event) error {
+	parentID, err := optionalID("parent_id", w.ParentID)
+	if err != nil {
+		return err
+	}
+	correlationID, err := optionalID("correlation_id", w.CorrelationID)
+	if err != nil {
+		return err
+	}
+	if err := e.setLineage(parentID, correlationID); err != nil {
+		return err
+	}
+	key, ok, err := rawString("key", w.Key)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := validateKey(key); err != nil {
+			return err
+		}
+		e.key = key
+	}
+	e.headers, err = decodeHeaders(w.Headers)
+	return err
+}
+
+// optionalID returns the id an optional field holds, "" when it is absent.
+func optionalID(field string, p *string) (string, error) {
+	switch {
+	case p == nil:
+		return "", nil
+	case *p == "":
+		return "", invalid(field, `"" is not a UUID (an event without one has no such field)`, nil)
+	}
+	return *p, nil
+}
+
+// rawString decodes the JSON string raw, if present and not null. Its text
+// must be valid UTF-8: encoding/json would replace what is not.
+func rawString(field string, raw json.RawMessage) (s string, ok bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false, nil
+	}
+	if raw[0] != '"' {
+		return "", false, invalid(field, "must be a JSON string, got "+jsonKind(raw), nil)
+	}
+	if !utf8.Valid(raw) {
+		return "", false, invalid(field, "not valid UTF-8", nil)
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, invalid(field, "not a valid JSON string", err)
+	}
+	return s, true, nil
+}
+
+// decodeHeaders validates the JSON object raw, of strings, and returns its
+// canonical text; "" when it is absent, null or empty.
+func decodeHeaders(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	if raw[0] != '{' {
+		return "", invalid("headers", "must be a JSON object of strings, got "+jsonKind(raw), nil)
+	}
+	if !utf8.Valid(raw) {
+		return "", invalid("headers", "not valid UTF-8", nil)
+	}
+	var m map[string]*string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", invalid("headers", "values must be JSON strings", err)
+	}
+	h := make(map[string]string, len(m))
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		if m[n] == nil {
+			return "", invalid("headers", fmt.Sprintf("the value of %q is null", truncate(n)), nil)
+		}
+		h[n] = *m[n]
+	}
+	return encodeHeaders(h)
 }
 
 func decodeError(err error) error {
@@ -142,84 +292,4 @@ func decodeError(err error) error {
 	}
 	// DisallowUnknownFields reports `json: unknown field "x"`.
 	return invalid("", err.Error(), err)
-}
-
-// decodeCanonical reads the wire form exactly as AppendJSON writes it:
-// fields in order, no spaces, a lowercase canonical id, a UTC timestamp, a
-// compact payload escaped as encoding/json escapes it. That is what
-// NecroStack's own backends carry, and reading it needs no reflection. It
-// returns false for anything else, valid or not, and DecodeEvent then takes
-// the strict decoder, so the two agree on every input (FuzzDecodeCanonical
-// checks it).
-func decodeCanonical(data []byte) (Event, bool) {
-	return decodeCanonicalString(string(data))
-}
-
-// decodeCanonicalString is decodeCanonical on a string, whose fields the
-// event then shares: one allocation less per field. It reads each field
-// after the prefix AppendJSON writes before it, with constant prefixes (the
-// compiler compares those without a call): an optional field is read the
-// same way, when rest starts with its prefix.
-func decodeCanonicalString(data string) (Event, bool) {
-	rest, ok := strings.CutPrefix(data, `{"id":"`)
-	if !ok || len(rest) < 36 || !isCanonicalID(rest[:36]) {
-		return Event{}, false
-	}
-	id := rest[:36]
-	rest, ok = strings.CutPrefix(rest[36:], `","timestamp":"`)
-	if !ok {
-		return Event{}, false
-	}
-	tsText, rest, ok := cutQuoted(rest)
-	if !ok {
-		return Event{}, false
-	}
-	ts, ok := canonicalTimestamp(tsText)
-	if !ok {
-		return Event{}, false
-	}
-	rest, ok = strings.CutPrefix(rest, `,"event_type":"`)
-	if !ok {
-		return Event{}, false
-	}
-	typ, rest, ok := cutQuoted(rest)
-	if !ok || ValidateEventType(typ) != nil {
-		return Event{}, false
-	}
-	rest, ok = strings.CutPrefix(rest, `,"payload":`)
-	if !ok || rest == "" || rest[0] != '{' {
-		return Event{}, false
-	}
-	// The payload is nested in the event object: one level deeper, for
-	// encoding/json's nesting limit, than it is on its own.
-	n, ok := jsonfast.ScanCanonical(rest, 1)
-	if !ok || rest[n:] != "}" {
-		return Event{}, false
-	}
-	return Event{id: id, timestamp: ts, eventType: typ, payload: rest[:n]}, true
-}
-
-// cutQuoted returns the text of s up to its first quote, and what follows
-// the quote. It does not unescape: a caller whose value may hold a
-// backslash must refuse it (no timestamp or event type holds one).
-func cutQuoted(s string) (text, rest string, ok bool) {
-	end := strings.IndexByte(s, '"')
-	if end < 0 {
-		return "", "", false
-	}
-	return s[:end], s[end+1:], true
-}
-
-// canonicalTimestamp parses the UTC timestamp AppendJSON writes. Offsets
-// take the strict path.
-func canonicalTimestamp(text string) (time.Time, bool) {
-	if text == "" || text[len(text)-1] != 'Z' {
-		return time.Time{}, false
-	}
-	parsed, err := time.Parse(time.RFC3339Nano, text)
-	if err != nil {
-		return time.Time{}, false
-	}
-	ts, err := utcTimestamp(parsed)
-	return ts, err == nil
 }

@@ -1,6 +1,9 @@
 package jsonfast
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // ScanCanonical reports whether s begins with a JSON value, valid as
 // json.Valid has it, in canonical form: compact (no space outside strings),
@@ -181,3 +184,39 @@ func skipDigits(s string, i int) int {
 	}
 	return i
 }
+
+// ScanPlainString reports whether s begins with the contents of a JSON
+// string, up to its closing quote, that json.Marshal writes as they are:
+// valid UTF-8 without a backslash, a control character or a character it
+// escapes (<, >, &, U+2028, U+2029). The string's value is then s[:n], and
+// s[n] is the closing quote. Such a string reads back as the same bytes,
+// and AppendString writes them back as they were.
+func ScanPlainString(s string) (n int, ok bool) {
+	for i := 0; i < len(s); {
+		if plainASCII[s[i]] {
+			i++
+			continue
+		}
+		switch c := s[i]; {
+		case c == '"':
+			return i, true
+		case c < utf8.RuneSelf:
+			return 0, false
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			return 0, false
+		}
+		i += size
+	}
+	return 0, false
+}
+
+// plainASCII[c] says whether json.Marshal writes the ASCII character c as
+// it is, in a string, and c is not its closing quote.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()

@@ -88,3 +88,59 @@ func TestCanonicalValidJSONDepth(t *testing.T) {
 		}
 	}
 }
+
+// plainStringRef is ScanPlainString by its definition: the string up to the
+// first quote is one AppendString writes as it is.
+func plainStringRef(s string) (int, bool) {
+	q := strings.IndexByte(s, '"')
+	if q < 0 || string(jsonfast.AppendString(nil, s[:q])) != `"`+s[:q]+`"` {
+		return 0, false
+	}
+	return q, true
+}
+
+func TestScanPlainString(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int // -1: not plain
+	}{
+		{`"`, 0},
+		{`abc"def"`, 3},
+		{`héllo ✓"`, len("héllo ✓")},
+		{`abc`, -1},
+		{`a\"b"`, -1},
+		{`a<b"`, -1},
+		{`a&b"`, -1},
+		{`a>b"`, -1},
+		{"a\u2028b\"", -1},
+		{"a\u2029b\"", -1},
+		{"a\x1fb\"", -1},
+		{"a\xffb\"", -1},
+		{"a\xe2\x80\"", -1},
+	}
+	for _, tt := range tests {
+		n, ok := jsonfast.ScanPlainString(tt.in)
+		if got := map[bool]int{true: n, false: -1}[ok]; got != tt.want {
+			t.Errorf("ScanPlainString(%q) = %d, %v; want %d", tt.in, n, ok, tt.want)
+		}
+	}
+}
+
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"`, `abc"`, `héllo"`, `a\"b"`, `a<b"`, "a\u2028\"", "\xff\"", `abc`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := jsonfast.ScanPlainString(s)
+		wantN, wantOK := plainStringRef(s)
+		if ok != wantOK || ok && n != wantN {
+			t.Fatalf("ScanPlainString(%q) = %d, %v; want %d, %v", s, n, ok, wantN, wantOK)
+		}
+		if ok {
+			var back string
+			if err := json.Unmarshal([]byte(`"`+s[:n]+`"`), &back); err != nil || back != s[:n] {
+				t.Fatalf("%q reads back as %q, %v", s[:n], back, err)
+			}
+		}
+	})
+}

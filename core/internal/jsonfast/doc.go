@@ -17,6 +17,9 @@
 // checks in one pass that a payload read off the wire is valid JSON in the
 // canonical form core keeps payloads in (FuzzCanonicalValidJSON checks it
 // against encoding/json; BenchmarkScanCanonical measures it).
+// ScanPlainString does the same for a string core keeps as it is read (an
+// event's key, its headers' names and values): one that json.Marshal, or
+// AppendString, writes without an escape (FuzzPlainString checks it).
 //
 // Outside the tests, the package uses unsafe in memory.go alone.
 package jsonfast

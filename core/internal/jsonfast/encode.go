@@ -26,7 +26,7 @@ func (c *Codec) Encode(b []byte, v any) (out []byte, ok bool) {
 				continue
 			}
 			b = appendKey(b, f.key, &first)
-			b = appendString(b, s)
+			b = AppendString(b, s)
 		case reflect.Bool:
 			v := a.loadBool()
 			if f.omitEmpty && !v {
@@ -133,9 +133,9 @@ func appendFloat(b []byte, f float64, bits int) []byte {
 	return b
 }
 
-// appendString appends s as a JSON string, escaped as encoding/json escapes
+// AppendString appends s as a JSON string, escaped as encoding/json escapes
 // it (HTML characters included, invalid UTF-8 as U+FFFD).
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
