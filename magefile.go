@@ -447,9 +447,11 @@ func (s *redisServer) waitReady() error {
 var fuzzTargets = []struct{ module, pkg, name string }{
 	{"core", ".", "FuzzDecodeEvent"},
 	{"core", ".", "FuzzDecodeCanonical"},
+	{"core", ".", "FuzzEventRoundTrip"},
 	{"core", "./internal/jsonfast", "FuzzCanonicalValidJSON"},
 	{"core", "./internal/jsonfast", "FuzzFlatEncode"},
 	{"core", "./internal/jsonfast", "FuzzFlatDecode"},
+	{"core", "./internal/jsonfast", "FuzzPlainString"},
 	{"backends/redis", ".", "FuzzDecodeEntry"},
 }
 

@@ -54,7 +54,7 @@ func invalid(field, reason string, err error) error {
 // (ParentID, CorrelationID), a partition key (Key) and headers: see
 // EventInit. The Spine sets the lineage of every event an organ emits.
 type Event struct {
-	id        idRef
+	id        jsonfast.ID
 	timestamp utcTime
 	eventType string
 	payload   string // canonical JSON object; "" with flat set: not encoded yet
@@ -68,8 +68,8 @@ type Event struct {
 	flat *jsonfast.Codec
 
 	// Lineage and routing, each valid (see EventInit), zero when absent.
-	parentID      idRef
-	correlationID idRef // none for a seed, whose chain id is its own id
+	parentID      jsonfast.ID
+	correlationID jsonfast.ID // none for a seed, whose chain id is its own id
 	key           string
 	headers       string // the canonical JSON object (see encodeHeaders)
 }
@@ -132,13 +132,13 @@ func Build(init EventInit) (Event, error) {
 	var e Event
 	e.eventType = init.Type
 	if init.ID == "" {
-		e.id = refID(newID())
+		e.id = jsonfast.RefID(newID())
 	} else {
 		id, err := parseID(init.ID)
 		if err != nil {
 			return Event{}, err
 		}
-		e.id = refID(id)
+		e.id = jsonfast.RefID(id)
 	}
 	if init.Timestamp.IsZero() {
 		e.timestamp = toUTCTime(time.Now())
@@ -202,7 +202,7 @@ func (e Event) Validate() error {
 	if err := ValidateEventType(e.eventType); err != nil {
 		return err
 	}
-	if e.id.isZero() {
+	if e.id.IsZero() {
 		return invalid("id", "missing", nil)
 	}
 	return nil

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
 // MaxKeyLen bounds the length of an event's partition key, in bytes.
@@ -21,7 +23,7 @@ func (e Event) ParentID() string { return e.parentID.String() }
 // seed is its own chain, so for an event that carries no correlation id it
 // is e's own id.
 func (e Event) CorrelationID() string {
-	if e.correlationID.isZero() {
+	if e.correlationID.IsZero() {
 		return e.id.String()
 	}
 	return e.correlationID.String()
@@ -45,11 +47,11 @@ func (e Event) emittedBy(parent Event) Event {
 	}
 	e.parentID = parent.id
 	e.correlationID = parent.correlationID
-	if e.correlationID.isZero() {
+	if e.correlationID.IsZero() {
 		e.correlationID = parent.id
 	}
 	if e.correlationID.String() == e.ID() {
-		e.correlationID = idRef{}
+		e.correlationID = jsonfast.ID{}
 	}
 	if e.key == "" {
 		e.key = parent.key
@@ -69,7 +71,7 @@ func (e *Event) setLineage(parentID, correlationID string) error {
 		if p == e.ID() {
 			return invalid("parent_id", "is the event's own id: an event is not its own parent", nil)
 		}
-		e.parentID = refID(p)
+		e.parentID = jsonfast.RefID(p)
 	}
 	if correlationID != "" {
 		c, err := parseUUID("correlation_id", correlationID)
@@ -77,7 +79,7 @@ func (e *Event) setLineage(parentID, correlationID string) error {
 			return err
 		}
 		if c != e.ID() {
-			e.correlationID = refID(c)
+			e.correlationID = jsonfast.RefID(c)
 		}
 	}
 	return nil

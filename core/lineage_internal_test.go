@@ -43,7 +43,7 @@ func TestEmittedBy(t *testing.T) {
 	}
 	// The seed emitted again down its chain stays a seed, and valid.
 	reSeed := seed.emittedBy(grandchild)
-	if reSeed.ParentID() != grandchild.ID() || reSeed.CorrelationID() != seed.ID() || !reSeed.correlationID.isZero() {
+	if reSeed.ParentID() != grandchild.ID() || reSeed.CorrelationID() != seed.ID() || !reSeed.correlationID.IsZero() {
 		t.Errorf("seed re-emitted: %s", reSeed.AppendJSON(nil))
 	}
 	for _, e := range []Event{child, grandchild, reSeed} {

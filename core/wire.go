@@ -70,17 +70,17 @@ func (e Event) AppendJSON(b []byte) []byte {
 
 // hasLineage reports whether e has any of the optional fields.
 func (e Event) hasLineage() bool {
-	return !e.parentID.isZero() || !e.correlationID.isZero() || e.key != "" || e.headers != ""
+	return !e.parentID.IsZero() || !e.correlationID.IsZero() || e.key != "" || e.headers != ""
 }
 
 // appendLineage appends the optional fields that e has.
 func (e Event) appendLineage(b []byte) []byte {
-	if !e.parentID.isZero() {
+	if !e.parentID.IsZero() {
 		b = append(b, `,"parent_id":"`...)
 		b = append(b, e.parentID.String()...)
 		b = append(b, '"')
 	}
-	if !e.correlationID.isZero() {
+	if !e.correlationID.IsZero() {
 		b = append(b, `,"correlation_id":"`...)
 		b = append(b, e.correlationID.String()...)
 		b = append(b, '"')
@@ -178,7 +178,7 @@ func (w *decodeWire) event() (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	e := Event{id: refID(id), timestamp: ts, eventType: *w.EventType}
+	e := Event{id: jsonfast.RefID(id), timestamp: ts, eventType: *w.EventType}
 	if err := w.setLineage(&e); err != nil {
 		return Event{}, err
 	}

@@ -53,7 +53,7 @@ func decodeCanonicalString(data string) (Event, bool) {
 	if !ok || ValidateEventType(typ) != nil {
 		return Event{}, false
 	}
-	e := Event{id: refID(id), timestamp: ts, eventType: typ}
+	e := Event{id: jsonfast.RefID(id), timestamp: ts, eventType: typ}
 	if !strings.HasPrefix(rest, `,"payload":`) {
 		if rest, ok = e.cutLineage(rest); !ok {
 			return Event{}, false
@@ -85,13 +85,13 @@ func (e *Event) cutLineage(rest string) (string, bool) {
 		if len(r) < 37 || r[36] != '"' || !isCanonicalID(r[:36]) || r[:36] == e.ID() {
 			return "", false
 		}
-		e.parentID, rest = refID(r[:36]), r[37:]
+		e.parentID, rest = jsonfast.RefID(r[:36]), r[37:]
 	}
 	if r, ok := strings.CutPrefix(rest, `,"correlation_id":"`); ok {
 		if len(r) < 37 || r[36] != '"' || !isCanonicalID(r[:36]) || r[:36] == e.ID() {
 			return "", false
 		}
-		e.correlationID, rest = refID(r[:36]), r[37:]
+		e.correlationID, rest = jsonfast.RefID(r[:36]), r[37:]
 	}
 	if r, ok := strings.CutPrefix(rest, `,"key":"`); ok {
 		n, ok := jsonfast.ScanPlainString(r)

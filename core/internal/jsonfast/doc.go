@@ -21,5 +21,9 @@
 // event's key, its headers' names and values): one that json.Marshal, or
 // AppendString, writes without an escape (FuzzPlainString checks it).
 //
-// Outside the tests, the package uses unsafe in memory.go alone.
+// ID holds an event's id by the address of its text, so that an Event stays
+// small (see core's TestEventSize).
+//
+// It is core's one package with unsafe: memory.go (the codec's access to a
+// struct's fields) and id.go.
 package jsonfast
