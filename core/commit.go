@@ -72,7 +72,7 @@ func (c *committer) settle(ctx context.Context, pc *pendingCommit, err error, cl
 	}
 	d := pc.d
 	attrs := []slog.Attr{
-		slog.String(KeyEventID, d.Event.ID()), slog.String(KeyEventType, d.Event.Type()),
+		slog.String(KeyEventID, d.Event.ID()), slog.String(KeyCorrelationID, d.Event.CorrelationID()), slog.String(KeyEventType, d.Event.Type()),
 		slog.Int(KeyAttempt, pc.attempt), slog.String(KeyError, err.Error()),
 	}
 	switch {

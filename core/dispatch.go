@@ -25,7 +25,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, boo
 			Error: "no organ listens to " + e.Type(),
 		})
 		s.log.LogAttrs(ctx, slog.LevelWarn, "unroutable event dead-lettered",
-			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()))
+			slog.String(KeyEventID, e.ID()), slog.String(KeyCorrelationID, e.CorrelationID()), slog.String(KeyEventType, e.Type()))
 	}
 	for _, i := range idxs {
 		org := s.organs[i]
@@ -33,7 +33,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, boo
 		if err != nil {
 			if ctx.Err() != nil {
 				s.log.LogAttrs(ctx, slog.LevelWarn, "handler interrupted by shutdown; event released",
-					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+					slog.String(KeyEventID, e.ID()), slog.String(KeyCorrelationID, e.CorrelationID()), slog.String(KeyEventType, e.Type()),
 					slog.String(KeyOrgan, org.name), slog.String(KeyError, err.Error()))
 				s.releaseDelivery(d)
 				return Outcome{}, emitters{}, false
@@ -43,12 +43,15 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, boo
 				Attempts: attempts, Time: time.Now().UTC(),
 			})
 			s.log.LogAttrs(ctx, slog.LevelError, "handler failed; event dead-lettered for organ",
-				slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+				slog.String(KeyEventID, e.ID()), slog.String(KeyCorrelationID, e.CorrelationID()), slog.String(KeyEventType, e.Type()),
 				slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempts), slog.String(KeyError, err.Error()))
 			continue
 		}
 		if len(emitted) == 0 {
 			continue
+		}
+		for i := range emitted {
+			emitted[i] = emitted[i].emittedBy(e) // the slice is the Spine's
 		}
 		from.add(org.name, len(out.Emitted), len(out.Emitted)+len(emitted))
 		if out.Emitted == nil {
@@ -136,7 +139,7 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 			s.stats.handled.Add(1)
 			if debug {
 				s.log.LogAttrs(ctx, slog.LevelDebug, "handled",
-					slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+					slog.String(KeyEventID, e.ID()), slog.String(KeyCorrelationID, e.CorrelationID()), slog.String(KeyEventType, e.Type()),
 					slog.String(KeyOrgan, org.name), slog.Int(KeyEmitted, len(emitted)),
 					millis(KeyDuration, time.Since(start)), slog.Int(KeyAttempt, attempt))
 			}
@@ -151,7 +154,7 @@ func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, i
 			obs.Retried(ctx, org.name, e, attempt, wait, err)
 		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "handler failed; retrying",
-			slog.String(KeyEventID, e.ID()), slog.String(KeyEventType, e.Type()),
+			slog.String(KeyEventID, e.ID()), slog.String(KeyCorrelationID, e.CorrelationID()), slog.String(KeyEventType, e.Type()),
 			slog.String(KeyOrgan, org.name), slog.Int(KeyAttempt, attempt),
 			slog.String(KeyError, err.Error()), millis(KeyBackoff, wait))
 		if !sleep(ctx, wait) {

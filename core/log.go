@@ -8,14 +8,17 @@ import (
 // Log keys used by the Spine. They are stable: dashboards and alerts may rely
 // on them.
 const (
-	KeyEventID   = "event_id"
-	KeyEventType = "event_type"
-	KeyOrgan     = "organ"
-	KeyEmitted   = "emitted"
-	KeyAttempt   = "attempt"
-	KeyError     = "error"
-	KeyReason    = "reason"
-	KeySteps     = "steps"
+	KeyEventID = "event_id"
+	// KeyCorrelationID is the chain's id (the id of its seed), beside
+	// KeyEventID on every line about one event.
+	KeyCorrelationID = "correlation_id"
+	KeyEventType     = "event_type"
+	KeyOrgan         = "organ"
+	KeyEmitted       = "emitted"
+	KeyAttempt       = "attempt"
+	KeyError         = "error"
+	KeyReason        = "reason"
+	KeySteps         = "steps"
 	// KeyDuration: how long something took (an organ call, the shutdown
 	// timeout), in milliseconds as a float.
 	KeyDuration = "duration_ms"

@@ -98,7 +98,7 @@ func (s *Spine) pullLoop(ctx context.Context, untilIdle bool, pool *handlerPool)
 			pool.unreserve()
 			s.releaseDelivery(d)
 			s.log.LogAttrs(ctx, slog.LevelError, "max steps exceeded",
-				slog.Int(KeySteps, s.opts.MaxSteps), slog.String(KeyEventID, d.Event.ID()),
+				slog.Int(KeySteps, s.opts.MaxSteps), slog.String(KeyEventID, d.Event.ID()), slog.String(KeyCorrelationID, d.Event.CorrelationID()),
 				slog.String(KeyEventType, d.Event.Type()))
 			return ErrMaxStepsExceeded
 		}

@@ -191,7 +191,7 @@ func (s *Spine) releaseDelivery(d Delivery) {
 	defer cancel()
 	if err := s.release.Release(ctx, d); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "release failed",
-			slog.String(KeyEventID, d.Event.ID()), slog.String(KeyError, err.Error()))
+			slog.String(KeyEventID, d.Event.ID()), slog.String(KeyCorrelationID, d.Event.CorrelationID()), slog.String(KeyError, err.Error()))
 		return
 	}
 	if o := s.opts.Observer; o != nil && o.Released != nil {

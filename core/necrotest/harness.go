@@ -191,9 +191,15 @@ func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) err
 	}
 	id := d.Event.ID()
 	if len(out.Emitted) > 0 { // none when the outcome is a rejected one's dead letter
+		// The events as the Spine commits them, with their lineage; the
+		// recorders saw them in the same order, organ by organ.
+		k := 0
 		for _, em := range q.pending[id] {
-			for _, e := range em.events {
-				q.push(e, id, em.organ)
+			for range em.events {
+				if k < len(out.Emitted) {
+					q.push(out.Emitted[k], id, em.organ)
+				}
+				k++
 			}
 		}
 	}

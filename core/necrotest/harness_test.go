@@ -147,15 +147,26 @@ func TestRunWithRejectsBadInput(t *testing.T) {
 }
 
 // sized returns an event of type typ whose wire form is exactly n bytes.
-func sized(t *testing.T, typ string, n int) core.Event {
+func sized(t *testing.T, typ string, n int) core.Event { return sizedChild(t, typ, n, core.Event{}) }
+
+// sizedChild is sized for an event emitted while handling parent (the zero
+// Event for a seed): the Spine gives it the lineage that makes it so long.
+func sizedChild(t *testing.T, typ string, n int, parent core.Event) core.Event {
 	t.Helper()
-	e := core.MustEvent(typ, map[string]string{"x": ""})
+	init := core.EventInit{Type: typ, Payload: map[string]string{"x": ""}}
+	if !parent.IsZero() {
+		init.ParentID, init.CorrelationID = parent.ID(), parent.CorrelationID()
+	}
+	e, err := core.Build(init)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pad := n - len(e.AppendJSON(nil))
 	if pad < 0 {
 		t.Fatalf("sized(%d): too small", n)
 	}
-	e, err := core.Build(core.EventInit{ID: e.ID(), Timestamp: e.Timestamp(), Type: typ,
-		Payload: map[string]string{"x": strings.Repeat("o", pad)}})
+	init.ID, init.Timestamp, init.Payload = e.ID(), e.Timestamp(), map[string]string{"x": strings.Repeat("o", pad)}
+	e, err = core.Build(init)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +202,7 @@ func TestRunRefusesOversizedEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			seed := core.MustEvent("ROOT", nil)
-			big := sized(t, "BIG", tt.size)
+			big := sizedChild(t, "BIG", tt.size, seed)
 			organs := []core.Organ{emit("Quiet", core.MustEvent("SMALL", nil)), emit("Bloat", big), sink("Sink", "SMALL", "BIG")}
 			tr, err := necrotest.RunWith(context.Background(), necrotest.Config{MaxEventBytes: tt.max}, organs, seed)
 			if err != nil {
