@@ -58,3 +58,33 @@ func TestRedrive(t *testing.T) {
 		t.Errorf("redriven: %v, want %s and %s", got, events[0].ID(), events[2].ID())
 	}
 }
+
+// A dead-lettered event emitted by an organ keeps its lineage through the
+// dead-letter stream and a redrive: the same id, parent, chain, key and
+// headers.
+func TestRedriveKeepsLineage(t *testing.T) {
+	mr := miniredis.RunT(t)
+	b := newBackend(t, nsredis.Config{URL: "redis://" + mr.Addr()})
+	ctx := ctxT(t)
+	seed := ev(t, "A", 0)
+	child, err := core.Build(core.EventInit{Type: "B", ParentID: seed.ID(), CorrelationID: seed.ID(), Key: "k",
+		Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeadLetter(ctx, core.DeadLetter{Event: child, Organ: "Oracle", Reason: core.ReasonHandlerFailed}); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := b.DeadLetters(ctx, "", 10)
+	if err != nil || len(dls) != 1 || !dls[0].Event.Equal(child) {
+		t.Fatalf("dead letters %+v (%v): want the child, lineage and all", dls, err)
+	}
+	if n, err := b.Redrive(ctx); err != nil || n != 1 {
+		t.Fatalf("Redrive: %d %v", n, err)
+	}
+	d := mustPull(t, b)
+	if !d.Event.Equal(child) || d.Event.ParentID() != seed.ID() || d.Event.CorrelationID() != seed.ID() ||
+		d.Event.Key() != "k" || d.Event.Header("traceparent") == "" {
+		t.Errorf("redriven: %s parent %q chain %q key %q; want the child as it was", d.Event, d.Event.ParentID(), d.Event.CorrelationID(), d.Event.Key())
+	}
+}
