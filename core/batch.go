@@ -55,7 +55,7 @@ func startBatcher(ctx context.Context, c committer, backend BatchCommitter, max 
 }
 
 // add queues pc, a delivery's outcome not yet attempted, for the next batch.
-func (b *batcher) add(pc pendingCommit) { b.ch <- pc }
+func (b *batcher) add(pc *pendingCommit) { b.ch <- *pc }
 
 // close commits what is queued and returns when that is done.
 func (b *batcher) close() {

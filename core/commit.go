@@ -201,18 +201,18 @@ type directCommitter struct {
 
 // commit records pc's outcome and acknowledges its delivery, retrying
 // transient backend failures until it succeeds or ctx is done.
-func (c *directCommitter) commit(ctx context.Context, pc pendingCommit) {
+func (c *directCommitter) commit(ctx context.Context, pc *pendingCommit) {
 	for {
 		var start time.Time
 		if c.observe.timing() {
 			start = time.Now()
 		}
-		err := c.try(ctx, &pc)
+		err := c.try(ctx, pc)
 		info := attemptInfo{batch: 1}
 		if !start.IsZero() {
 			info.took = time.Since(start)
 		}
-		switch c.settle(ctx, &pc, err, nil, info) {
+		switch c.settle(ctx, pc, err, nil, info) {
 		case settled:
 			return
 		case retryLater:

@@ -9,19 +9,19 @@ import (
 	"time"
 )
 
-// process handles one delivery with every organ that listens to it and
-// returns the outcome to commit, and which organ emitted which of its
-// events. If ctx is cancelled before that (a forced shutdown), it releases
-// the delivery instead and returns false.
-func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, bool) {
-	e := d.Event
-	ctx = withDelivery(ctx, d)
-	var out Outcome
-	var from emitters
+// process handles pc's delivery with every organ that listens to it and
+// sets pc's outcome to commit, and which organ emitted which of its events.
+// If ctx is cancelled before that (a forced shutdown), it releases the
+// delivery instead and returns false.
+func (s *Spine) process(ctx context.Context, pc *pendingCommit) bool {
+	d := &pc.d
+	e := &d.Event
+	ctx = withDelivery(ctx, d.Attempt)
+	out, from := &pc.out, &pc.from
 	idxs := s.routes[e.Type()]
 	if len(idxs) == 0 {
 		out.DeadLetters = append(out.DeadLetters, DeadLetter{
-			Event: e, Reason: ReasonUnroutable, Time: time.Now().UTC(),
+			Event: *e, Reason: ReasonUnroutable, Time: time.Now().UTC(),
 			Error: "no organ listens to " + e.Type(),
 		})
 		s.log.LogAttrs(ctx, slog.LevelWarn, "unroutable event dead-lettered",
@@ -29,17 +29,18 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, boo
 	}
 	for _, i := range idxs {
 		org := s.organs[i]
-		emitted, attempts, err := s.invoke(ctx, org, e)
+		emitted, attempts, err := s.invoke(ctx, org, *e)
 		if err != nil {
 			if ctx.Err() != nil {
 				s.log.LogAttrs(ctx, slog.LevelWarn, "handler interrupted by shutdown; event released",
 					slog.String(KeyEventID, e.ID()), slog.String(KeyCorrelationID, e.CorrelationID()), slog.String(KeyEventType, e.Type()),
 					slog.String(KeyOrgan, org.name), slog.String(KeyError, err.Error()))
-				s.releaseDelivery(d)
-				return Outcome{}, emitters{}, false
+				s.releaseDelivery(*d)
+				pc.out, pc.from = Outcome{}, emitters{}
+				return false
 			}
 			out.DeadLetters = append(out.DeadLetters, DeadLetter{
-				Event: e, Organ: org.name, Reason: ReasonHandlerFailed, Error: err.Error(),
+				Event: *e, Organ: org.name, Reason: ReasonHandlerFailed, Error: err.Error(),
 				Attempts: attempts, Time: time.Now().UTC(),
 			})
 			s.log.LogAttrs(ctx, slog.LevelError, "handler failed; event dead-lettered for organ",
@@ -51,7 +52,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, boo
 			continue
 		}
 		for i := range emitted {
-			emitted[i] = emitted[i].emittedBy(e) // the slice is the Spine's
+			emitted[i].setParent(e) // the slice is the Spine's
 		}
 		from.add(org.name, len(out.Emitted), len(out.Emitted)+len(emitted))
 		if out.Emitted == nil {
@@ -60,7 +61,7 @@ func (s *Spine) process(ctx context.Context, d Delivery) (Outcome, emitters, boo
 			out.Emitted = append(out.Emitted, emitted...)
 		}
 	}
-	return out, from, true
+	return true
 }
 
 // emitters says which organ emitted which events of an outcome, so that a

@@ -57,21 +57,54 @@ type Event struct {
 	id        jsonfast.ID
 	timestamp utcTime
 	eventType string
-	payload   string // canonical JSON object; "" with flat set: not encoded yet
+	payload   string // canonical JSON object; "" with value set: not encoded yet
 	// value is the plain Go value the payload was encoded from, when it
-	// decodes back to an equal value (see setPayload); nil otherwise.
+	// decodes back to an equal value (see setPayload); nil otherwise. With
+	// payload "", value is of a flat type, and the payload is encoded from
+	// it when it is needed (wire form, Payload), not when the event is
+	// built: an event handed from organ to organ in memory is never encoded
+	// at all.
 	value any
-	// flat, when set, is the codec of value's flat type, and the payload is
-	// encoded from value when it is needed (wire form, Payload), not when the
-	// event is built: an event handed from organ to organ in memory is
-	// never encoded at all.
-	flat *jsonfast.Codec
 
 	// Lineage and routing, each valid (see EventInit), zero when absent.
 	parentID      jsonfast.ID
 	correlationID jsonfast.ID // none for a seed, whose chain id is its own id
-	key           string
-	headers       string // the canonical JSON object (see encodeHeaders)
+	// ext holds the key and headers, rarer than lineage, behind a pointer:
+	// an Event is copied wherever it goes, and at 96 bytes it fits a size
+	// class exactly. nil when the event has neither.
+	ext *eventExt
+}
+
+// eventExt is an event's key and headers. It is immutable once set: events
+// share it.
+type eventExt struct {
+	key     string
+	headers string // the canonical JSON object (see encodeHeaders)
+}
+
+// key returns e's partition key, "" for none.
+func (e Event) key() string {
+	if e.ext == nil {
+		return ""
+	}
+	return e.ext.key
+}
+
+// headerText returns e's headers as their canonical JSON object, "" for none.
+func (e Event) headerText() string {
+	if e.ext == nil {
+		return ""
+	}
+	return e.ext.headers
+}
+
+// setExt sets e's key and headers, sharing nothing with other events.
+func (e *Event) setExt(key, headers string) {
+	if key == "" && headers == "" {
+		e.ext = nil
+		return
+	}
+	e.ext = &eventExt{key: key, headers: headers}
 }
 
 // EventInit holds the fields for Build. Zero fields take their defaults.
@@ -157,13 +190,12 @@ func Build(init EventInit) (Event, error) {
 			if err := validateKey(init.Key); err != nil {
 				return Event{}, err
 			}
-			e.key = init.Key
 		}
 		h, err := encodeHeaders(init.Headers)
 		if err != nil {
 			return Event{}, err
 		}
-		e.headers = h
+		e.setExt(init.Key, h)
 	}
 	if err := e.setPayload(init.Payload); err != nil {
 		return Event{}, err
@@ -188,7 +220,7 @@ func (e Event) IsZero() bool { return e.eventType == "" }
 func (e Event) Equal(o Event) bool {
 	return e.ID() == o.ID() && e.timestamp == o.timestamp && e.eventType == o.eventType &&
 		e.ParentID() == o.ParentID() && e.correlationID.String() == o.correlationID.String() &&
-		e.key == o.key && e.headers == o.headers && e.payloadText() == o.payloadText()
+		e.key() == o.key() && e.headerText() == o.headerText() && e.payloadText() == o.payloadText()
 }
 
 // String returns a short description for logs and test failures.

@@ -93,14 +93,14 @@ func (p *handlerPool) dispatch(d Delivery) {
 // handle processes d and commits the outcome: at once, or through the
 // batcher when the backend commits in batches.
 func (p *handlerPool) handle(d Delivery) {
-	out, from, ok := p.s.process(p.ctx, d)
+	pc := pendingCommit{d: d}
 	switch {
-	case !ok:
+	case !p.s.process(p.ctx, &pc):
 		p.done()
 	case p.bat != nil:
-		p.bat.add(pendingCommit{d: d, out: out, from: from}) // the batcher calls done
+		p.bat.add(&pc) // the batcher calls done
 	default:
-		p.s.commits.commit(p.ctx, pendingCommit{d: d, out: out, from: from})
+		p.s.commits.commit(p.ctx, &pc)
 		p.done()
 	}
 }

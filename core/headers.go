@@ -28,7 +28,7 @@ const (
 // Header returns the value of e's header name, or "" when it has none.
 // Names are compared exactly, case included.
 func (e Event) Header(name string) string {
-	for c := (headerCursor{rest: e.headers}); ; {
+	for c := (headerCursor{rest: e.headerText()}); ; {
 		n, v, ok := c.next()
 		if !ok || n > name { // names are sorted
 			return ""
@@ -41,11 +41,11 @@ func (e Event) Header(name string) string {
 
 // Headers returns a copy of e's headers, or nil when it has none.
 func (e Event) Headers() map[string]string {
-	if e.headers == "" {
+	if e.headerText() == "" {
 		return nil
 	}
 	h := make(map[string]string)
-	for c := (headerCursor{rest: e.headers}); ; {
+	for c := (headerCursor{rest: e.headerText()}); ; {
 		n, v, ok := c.next()
 		if !ok {
 			return h
@@ -71,7 +71,7 @@ func (e Event) WithHeaders(h map[string]string) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	e.headers = text
+	e.setExt(e.key(), text)
 	return e, nil
 }
 

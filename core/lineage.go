@@ -30,11 +30,12 @@ func (e Event) CorrelationID() string {
 }
 
 // Key returns e's partition key, or "" when it has none.
-func (e Event) Key() string { return e.key }
+func (e Event) Key() string { return e.key() }
 
 // emittedBy returns e as emitted by the handling of parent: parent's child,
 // in parent's chain, and with parent's key unless e has one of its own. It
-// shares strings and does not allocate: the Spine calls it for every event
+// shares strings and, unless it gives e
+// parent's key beside headers of e's own or of parent's, does not allocate: the Spine calls it for every event
 // an organ emits.
 //
 // An organ that returns the event it was given re-enqueues it: an event is
@@ -42,8 +43,15 @@ func (e Event) Key() string { return e.key }
 // of parent's chain, emitted again, stays a seed (it carries no correlation
 // id, as a seed never does).
 func (e Event) emittedBy(parent Event) Event {
-	if e.ID() == parent.ID() {
-		return e
+	e.setParent(&parent)
+	return e
+}
+
+// setParent makes e as emittedBy(parent) returns it, in place: the Spine's
+// way, which copies neither event.
+func (e *Event) setParent(parent *Event) {
+	if e.id == parent.id || e.ID() == parent.ID() {
+		return
 	}
 	e.parentID = parent.id
 	e.correlationID = parent.correlationID
@@ -53,10 +61,13 @@ func (e Event) emittedBy(parent Event) Event {
 	if e.correlationID.String() == e.ID() {
 		e.correlationID = jsonfast.ID{}
 	}
-	if e.key == "" {
-		e.key = parent.key
+	if k := parent.key(); k != "" && e.key() == "" {
+		if e.ext == nil && parent.headerText() == "" {
+			e.ext = parent.ext // the key alone: share it
+		} else {
+			e.setExt(k, e.headerText())
+		}
 	}
-	return e
 }
 
 // setLineage validates and sets the parent and correlation ids of e, whose

@@ -72,11 +72,12 @@ func DeliveryAttempt(ctx context.Context) int {
 	return 1
 }
 
-// withDelivery returns the context the organs handling d get: ctx itself
-// for a first delivery, so that the common case costs nothing.
-func withDelivery(ctx context.Context, d Delivery) context.Context {
-	if d.Attempt <= 1 {
+// withDelivery returns the context the organs handling a delivery, at its
+// attempt, get: ctx itself for a first delivery, so that the common case
+// costs nothing.
+func withDelivery(ctx context.Context, attempt int) context.Context {
+	if attempt <= 1 {
 		return ctx
 	}
-	return context.WithValue(ctx, deliveryKey{}, d.Attempt)
+	return context.WithValue(ctx, deliveryKey{}, attempt)
 }

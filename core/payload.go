@@ -19,7 +19,7 @@ func (e *Event) setPayload(p any) error {
 		if c.Encodable(p) {
 			// Encoded later, exactly as now: the value is immutable (the
 			// interface holds its own copy, and strings are immutable).
-			e.value, e.flat = p, c
+			e.value = p
 			return nil
 		}
 		// It would not read back the same (the value is not kept), or it is
@@ -45,8 +45,8 @@ func (e *Event) setPayload(p any) error {
 
 // Payload returns a copy of the payload as a JSON object.
 func (e Event) Payload() json.RawMessage {
-	if e.flat != nil {
-		return e.appendPayload(make([]byte, 0, e.flat.Size()))
+	if c := e.flatCodec(); c != nil {
+		return e.appendPayload(make([]byte, 0, c.Size()))
 	}
 	if e.payload == "" {
 		return json.RawMessage("{}")
@@ -85,7 +85,7 @@ func (e Event) unmarshalPayload(v any) error {
 
 // payloadText returns the payload's JSON object, encoding a flat value.
 func (e Event) payloadText() string {
-	if e.flat != nil {
+	if e.payload == "" && e.value != nil {
 		var buf [256]byte
 		return string(e.appendPayload(buf[:0]))
 	}
@@ -95,12 +95,21 @@ func (e Event) payloadText() string {
 	return e.payload
 }
 
+// flatCodec returns the codec of e's payload value when the payload is
+// not encoded yet, nil when it is.
+func (e Event) flatCodec() *jsonfast.Codec {
+	if e.payload != "" || e.value == nil {
+		return nil
+	}
+	return jsonfast.For(reflect.TypeOf(e.value))
+}
+
 // appendPayload appends the payload's JSON object to b.
 func (e Event) appendPayload(b []byte) []byte {
 	switch {
-	case e.flat != nil:
+	case e.payload == "" && e.value != nil:
 		// Build checked that the value encodes, without loss.
-		b, _ = e.flat.Encode(b, e.value)
+		b, _ = e.flatCodec().Encode(b, e.value)
 		return b
 	case e.payload == "":
 		return append(b, "{}"...)

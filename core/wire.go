@@ -41,12 +41,12 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	// The fixed text is 61 bytes; a timestamp at most 35.
 	n := len(e.payload)
-	if e.flat != nil {
-		n = e.flat.Size()
+	if c := e.flatCodec(); c != nil {
+		n = c.Size()
 	}
 	if e.hasLineage() {
 		// Names and quotes: 55 bytes; an escaped key grows.
-		n += 55 + 2*36 + 2*len(e.key) + len(e.headers)
+		n += 55 + 2*36 + 2*len(e.key()) + len(e.headerText())
 	}
 	return e.AppendJSON(make([]byte, 0, 96+36+len(e.eventType)+n)), nil
 }
@@ -70,7 +70,7 @@ func (e Event) AppendJSON(b []byte) []byte {
 
 // hasLineage reports whether e has any of the optional fields.
 func (e Event) hasLineage() bool {
-	return !e.parentID.IsZero() || !e.correlationID.IsZero() || e.key != "" || e.headers != ""
+	return !e.parentID.IsZero() || !e.correlationID.IsZero() || e.ext != nil
 }
 
 // appendLineage appends the optional fields that e has.
@@ -85,13 +85,13 @@ func (e Event) appendLineage(b []byte) []byte {
 		b = append(b, e.correlationID.String()...)
 		b = append(b, '"')
 	}
-	if e.key != "" {
+	if k := e.key(); k != "" {
 		b = append(b, `,"key":`...)
-		b = jsonfast.AppendString(b, e.key)
+		b = jsonfast.AppendString(b, k)
 	}
-	if e.headers != "" {
+	if h := e.headerText(); h != "" {
 		b = append(b, `,"headers":`...)
-		b = append(b, e.headers...)
+		b = append(b, h...)
 	}
 	return b
 }
@@ -212,10 +212,13 @@ func (w *decodeWire) setLineage(e *Event) error {
 		if err := validateKey(key); err != nil {
 			return err
 		}
-		e.key = key
 	}
-	e.headers, err = decodeHeaders(w.Headers)
-	return err
+	headers, err := decodeHeaders(w.Headers)
+	if err != nil {
+		return err
+	}
+	e.setExt(key, headers)
+	return nil
 }
 
 // optionalID returns the id an optional field holds, "" when it is absent.

@@ -93,20 +93,22 @@ func (e *Event) cutLineage(rest string) (string, bool) {
 		}
 		e.correlationID, rest = jsonfast.RefID(r[:36]), r[37:]
 	}
+	var key, headers string
 	if r, ok := strings.CutPrefix(rest, `,"key":"`); ok {
 		n, ok := jsonfast.ScanPlainString(r)
 		if !ok || n == 0 || n > MaxKeyLen {
 			return "", false
 		}
-		e.key, rest = r[:n], r[n+1:]
+		key, rest = r[:n], r[n+1:]
 	}
 	if r, ok := strings.CutPrefix(rest, `,"headers":`); ok {
 		n, ok := scanHeaders(r)
 		if !ok {
 			return "", false
 		}
-		e.headers, rest = r[:n], r[n:]
+		headers, rest = r[:n], r[n:]
 	}
+	e.setExt(key, headers)
 	return rest, true
 }
 

@@ -5,8 +5,8 @@ import "unsafe"
 // ID is a canonical id (a UUID's 36 characters) by the address of its
 // text: a string without its length, which is always 36. An Event holds its
 // three ids (its own, its parent's, its chain's) so, in 8 bytes each rather
-// than 16, because the Spine copies events wherever they go: at 128 bytes
-// an Event fills two cache lines and a size class exactly. The zero ID is
+// than 16, because the Spine copies events wherever they go: at 96 bytes
+// an Event fills a size class exactly. The zero ID is
 // no id. Its text is never written: strings are immutable, and an ID keeps
 // the string it points into alive as a substring would.
 type ID struct{ p *byte }
