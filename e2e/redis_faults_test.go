@@ -143,6 +143,13 @@ func TestRedisNotYetUp(t *testing.T) {
 	f.emitSeance(ctx, "late", rituals)
 
 	f.waitRun(ctx, "every ritual", "late", rituals, w1, w2)
+	// One worker may finish the rituals while the other is still backing
+	// off (up to 5s between pulls): wait for both to come back.
+	waitFor(ctx, t, "both workers' pulls to recover", func() (bool, string) {
+		f.alive()
+		n1, n2 := len(logLines(w1.Stderr(), "pull recovered")), len(logLines(w2.Stderr(), "pull recovered"))
+		return n1 > 0 && n2 > 0, fmt.Sprintf("\"pull recovered\" logged %d and %d times", n1, n2)
+	})
 	f.stop()
 
 	problems, _ := omenProblems(omens("late", w1, w2), rituals, false)
