@@ -27,6 +27,7 @@ var modules = []string{
 	"core",
 	"backends/memory",
 	"backends/redis",
+	"necrotel",
 	"worker",
 	"apps/seance",
 	"apps/etl",

@@ -25,7 +25,7 @@ const modulePrefix = "github.com/necrostack/necrostack/"
 // libraries are the modules released for users to require, in dependency
 // order. They are released in lockstep: one version, in VERSION, and a tag
 // <folder>/<version> for each.
-var libraries = []string{"core", "backends/memory", "backends/redis", "worker"}
+var libraries = []string{"core", "backends/memory", "backends/redis", "necrotel", "worker"}
 
 // consumers are the programs ReleaseCheck builds against the released
 // libraries, from outside the workspace, each with the packages it must

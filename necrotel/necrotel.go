@@ -1,0 +1,130 @@
+package necrotel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/necrostack/necrostack/core"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the spans and metrics.
+const ScopeName = "github.com/necrostack/necrostack/necrotel"
+
+// System is the value of messaging.system.
+const System = "necrostack"
+
+// Config says where the telemetry goes and how a delivery's span relates to
+// the span that produced its event. The zero Config uses OpenTelemetry's
+// global providers, W3C trace context and baggage, and links.
+type Config struct {
+	// Stream is messaging.destination.name: the stream the Spine reads and
+	// the organs' events go to. "" leaves the attribute out.
+	Stream string
+	// Group is messaging.consumer.group.name on consumer spans and
+	// metrics. "" leaves it out.
+	Group string
+
+	// TracerProvider makes the spans. Default: otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the metrics. Default: otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// Propagator writes the producer's span context into an event's headers
+	// and reads it back on the consumer side. Default: W3C trace context and
+	// baggage (not the global propagator, which is a no-op unless set).
+	Propagator propagation.TextMapPropagator
+
+	// Parent makes the span that produced an event the parent of the spans
+	// that process it, so that a whole chain, from its seed's send to its
+	// last organ, is one trace. By default, as the messaging semantic
+	// conventions recommend, a process span starts a trace of its own and
+	// links to the producer's span: a chain is then one trace per hop,
+	// joined by links and by messaging.message.conversation_id (the chain
+	// id).
+	Parent bool
+}
+
+// Telemetry instruments Spines and producers. Make one with New, install
+// it with Instrument, and use one per stream and group: its attributes name
+// them. It is safe for concurrent use.
+type Telemetry struct {
+	cfg    Config
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	// consumer are the attributes of every consumer span and metric
+	// (system, stream, group); producer those of producer spans (system,
+	// stream).
+	consumer, producer []attribute.KeyValue
+	m                  instruments
+	opts               sync.Map // optionKey → []metric.MeasurementOption (see options)
+}
+
+// New returns the Telemetry that cfg describes, with its instruments
+// created.
+func New(cfg Config) (*Telemetry, error) {
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	prop := cfg.Propagator
+	if prop == nil {
+		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
+	t := &Telemetry{cfg: cfg, tracer: tp.Tracer(ScopeName), prop: prop}
+	t.producer = []attribute.KeyValue{semconv.MessagingSystemKey.String(System)}
+	if cfg.Stream != "" {
+		t.producer = append(t.producer, semconv.MessagingDestinationName(cfg.Stream))
+	}
+	t.consumer = append([]attribute.KeyValue(nil), t.producer...)
+	if cfg.Group != "" {
+		t.consumer = append(t.consumer, semconv.MessagingConsumerGroupName(cfg.Group))
+	}
+	m, err := newInstruments(mp.Meter(ScopeName))
+	if err != nil {
+		return nil, fmt.Errorf("necrotel: %w", err)
+	}
+	t.m = m
+	return t, nil
+}
+
+// Instrument installs t in a Spine's configuration: its Middleware,
+// innermost of those already there, and its Observer, called after the
+// hooks of one already set.
+func (t *Telemetry) Instrument(cfg *core.Config) {
+	cfg.Middleware = append(cfg.Middleware, t.Middleware)
+	cfg.Observer = chain(cfg.Observer, t.Observer())
+}
+
+// errorType is error.type for err, a value of low cardinality as the
+// semantic conventions ask: "timeout" for a deadline, "canceled" for a
+// cancelled context, "panic" for a recovered panic, "permanent" for an
+// error wrapped with core.Permanent, else the Go type of the innermost
+// error (as fmt's %T prints it).
+func errorType(err error) string {
+	var p *core.PanicError
+	switch {
+	case errors.As(err, &p):
+		return "panic"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, core.ErrPermanent):
+		return "permanent"
+	}
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
+		err = u
+	}
+	return fmt.Sprintf("%T", err)
+}

@@ -1,0 +1,182 @@
+package necrotel
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/necrostack/necrostack/core"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Names of NecroStack's own span and metric attributes.
+const (
+	AttrOrgan     = attribute.Key("necrostack.organ")
+	AttrEventType = attribute.Key("necrostack.event_type")
+	AttrAttempt   = attribute.Key("necrostack.attempt")
+	AttrReason    = attribute.Key("necrostack.reason")
+)
+
+// Middleware wraps org so that each call of its Handle is a process span
+// (CONSUMER) and each event it emits has a create span (PRODUCER), child of
+// the process span, whose context is written into the event's headers. The
+// process span links to the context the delivered event carries, or, with
+// Config.Parent, is its child.
+func (t *Telemetry) Middleware(org core.Organ) core.Organ {
+	return &tracedOrgan{Organ: org, name: core.OrganName(org), t: t}
+}
+
+type tracedOrgan struct {
+	core.Organ
+	name string
+	t    *Telemetry
+}
+
+func (o *tracedOrgan) Name() string { return o.name }
+
+func (o *tracedOrgan) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	t := o.t
+	ctx, span := t.startProcess(ctx, o.name, e)
+	emitted, err := o.Organ.Handle(ctx, e)
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		span.End()
+		return emitted, err
+	}
+	for i := range emitted {
+		if emitted[i].ID() == e.ID() {
+			continue // the input re-enqueued: it keeps its headers
+		}
+		if out, ierr := t.create(ctx, emitted[i], e.CorrelationID()); ierr == nil {
+			emitted[i] = out // the slice is the Spine's, as it would be
+		}
+	}
+	span.End()
+	return emitted, nil
+}
+
+// startProcess starts the process span of organ's call for e.
+func (t *Telemetry) startProcess(ctx context.Context, organ string, e core.Event) (context.Context, trace.Span) {
+	attrs := make([]attribute.KeyValue, 0, len(t.consumer)+7)
+	attrs = append(attrs, t.consumer...)
+	attrs = append(attrs,
+		semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
+		semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
+		AttrOrgan.String(organ), AttrEventType.String(e.Type()), AttrAttempt.Int(core.DeliveryAttempt(ctx)))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
+	producer := t.Extract(ctx, e)
+	if sc := trace.SpanContextFromContext(producer); sc.IsValid() {
+		if t.cfg.Parent {
+			ctx = producer
+		} else {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+	}
+	if !t.cfg.Parent {
+		// The baggage travels with the event, span or no span.
+		if b := baggage.FromContext(producer); b.Len() > 0 {
+			ctx = baggage.ContextWithBaggage(ctx, b)
+		}
+	}
+	return t.tracer.Start(ctx, t.spanName("process"), opts...)
+}
+
+// create ends a create span for e, an event emitted in ctx's span, in
+// chain, and returns e with the span's context in its headers.
+func (t *Telemetry) create(ctx context.Context, e core.Event, chain string) (core.Event, error) {
+	ctx, span := t.tracer.Start(ctx, t.spanName("create"), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(t.producerAttrs("create", semconv.MessagingOperationTypeCreate, e, chain)...))
+	defer span.End()
+	out, err := t.Inject(ctx, e)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return out, err
+}
+
+// producerAttrs returns the attributes of a producer span for e.
+func (t *Telemetry) producerAttrs(op string, opType attribute.KeyValue, e core.Event, chain string) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, len(t.producer)+5)
+	attrs = append(attrs, t.producer...)
+	return append(attrs, semconv.MessagingOperationName(op), opType,
+		semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(chain),
+		AttrEventType.String(e.Type()))
+}
+
+// spanName is the span name the semantic conventions give an operation:
+// "{operation} {destination}".
+func (t *Telemetry) spanName(op string) string {
+	if t.cfg.Stream == "" {
+		return op
+	}
+	return op + " " + t.cfg.Stream
+}
+
+// Inject returns e with the span context (and baggage) of ctx written into
+// its headers, for an event produced outside an organ. Without a span in
+// ctx it returns e unchanged.
+func (t *Telemetry) Inject(ctx context.Context, e core.Event) (core.Event, error) {
+	c := propagation.MapCarrier{}
+	t.prop.Inject(ctx, c)
+	if len(c) == 0 {
+		return e, nil
+	}
+	return e.WithHeaders(c)
+}
+
+// Extract returns ctx with the span context (and baggage) e's headers
+// carry, as Inject wrote them.
+func (t *Telemetry) Extract(ctx context.Context, e core.Event) context.Context {
+	return t.prop.Extract(ctx, eventCarrier{e})
+}
+
+// Send enqueues seed events on b, each in a send span (PRODUCER) whose
+// context it writes into the event's headers: the root of the seed's chain
+// when Config.Parent is set.
+func (t *Telemetry) Send(ctx context.Context, b core.Backend, events ...core.Event) error {
+	for _, e := range events {
+		if err := t.send(ctx, b, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Telemetry) send(ctx context.Context, b core.Backend, e core.Event) error {
+	ctx, span := t.tracer.Start(ctx, t.spanName("send"), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(t.producerAttrs("send", semconv.MessagingOperationTypeSend, e, e.CorrelationID())...))
+	defer span.End()
+	out, err := t.Inject(ctx, e)
+	if err == nil {
+		err = b.Enqueue(ctx, out)
+	}
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return fmt.Errorf("send %s: %w", e, err)
+	}
+	t.m.sent.Add(ctx, 1, t.options(optionKey{op: "send"})...)
+	return nil
+}
+
+// eventCarrier reads an event's headers for a propagator.
+type eventCarrier struct{ e core.Event }
+
+func (c eventCarrier) Get(key string) string { return c.e.Header(key) }
+func (c eventCarrier) Set(string, string)    {} // events are immutable: Inject writes a MapCarrier
+func (c eventCarrier) Keys() []string {
+	h := c.e.Headers()
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
+}
