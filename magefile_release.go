@@ -85,7 +85,7 @@ func main() {
 	},
 	{
 		name:     "worker",
-		requires: []string{"core", "backends/memory", "backends/redis", "worker"},
+		requires: []string{"core", "backends/memory", "backends/redis", "necrotel", "worker"},
 		main: `package main
 
 import (

@@ -61,8 +61,10 @@ func (r *rig) run(t *testing.T, seeds ...core.Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.tel.Send(ctx, r.backend, seeds...); err != nil {
-		t.Fatal(err)
+	for _, e := range seeds {
+		if err := r.tel.Send(ctx, r.backend, e); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := r.spine.RunUntilIdle(ctx); err != nil {
 		t.Fatal(err)

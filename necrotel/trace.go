@@ -2,7 +2,6 @@ package necrotel
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/necrostack/necrostack/core"
 	"go.opentelemetry.io/otel/attribute"
@@ -137,19 +136,11 @@ func (t *Telemetry) Extract(ctx context.Context, e core.Event) context.Context {
 	return t.prop.Extract(ctx, eventCarrier{e})
 }
 
-// Send enqueues seed events on b, each in a send span (PRODUCER) whose
-// context it writes into the event's headers: the root of the seed's chain
-// when Config.Parent is set.
-func (t *Telemetry) Send(ctx context.Context, b core.Backend, events ...core.Event) error {
-	for _, e := range events {
-		if err := t.send(ctx, b, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (t *Telemetry) send(ctx context.Context, b core.Backend, e core.Event) error {
+// Send enqueues e, an event produced outside an organ (a seed), on b, in a
+// send span (PRODUCER) whose context it writes into e's headers: the root
+// of e's chain when Config.Parent is set. It returns the error of the
+// header or of the Enqueue.
+func (t *Telemetry) Send(ctx context.Context, b core.Backend, e core.Event) error {
 	ctx, span := t.tracer.Start(ctx, t.spanName("send"), trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(t.producerAttrs("send", semconv.MessagingOperationTypeSend, e, e.CorrelationID())...))
 	defer span.End()
@@ -161,7 +152,7 @@ func (t *Telemetry) send(ctx context.Context, b core.Backend, e core.Event) erro
 		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return fmt.Errorf("send %s: %w", e, err)
+		return err
 	}
 	t.m.sent.Add(ctx, 1, t.options(optionKey{op: "send"})...)
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/necrotel"
 )
 
 // App describes a program: its organs, and what it adds to the runtime.
@@ -104,7 +105,9 @@ type Process struct {
 	Log            *slog.Logger
 
 	given  map[string]bool
-	redis  *nsredis.Backend // once open, on Redis
+	otel   *telemetry          // nil: neither -listen nor -traces
+	tel    *necrotel.Telemetry // once the backend is open, with otel
+	redis  *nsredis.Backend    // once open, on Redis
 	mu     sync.Mutex
 	finish context.CancelFunc // ends a run; nil outside one
 	done   bool

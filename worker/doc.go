@@ -50,6 +50,8 @@
 //	-log-format        NECROSTACK_LOG_FORMAT        json (or text)
 //	-listen            NECROSTACK_LISTEN            off
 //	-input             NECROSTACK_INPUT             - (standard input)
+//	-traces            NECROSTACK_TRACES            off
+//	-trace-hops        NECROSTACK_TRACE_HOPS        link (or parent)
 //
 // A flag that would have no effect in the mode or on the backend chosen is
 // refused, rather than let a user believe it did something; a variable in
@@ -65,7 +67,22 @@
 //   - /readyz: 200 when the backend answers and lets this process do what
 //     it needs (on Redis, Backend.Ready: a ping and a check of every
 //     command the backend sends), 503 with the reason otherwise;
+//   - /metrics: the OpenTelemetry metrics of package necrotel (calls,
+//     retries, dead letters, commits; on Redis, the stream's length, its
+//     dead letters, each group's lag and pending count) with Go's runtime
+//     metrics, in Prometheus's text format;
 //   - whatever App.HTTP adds.
+//
+// # Traces
+//
+// -traces FILE writes every span of package necrotel (send for the seeds,
+// then process, create and settle for each delivery) to FILE, one JSON
+// object per line as OpenTelemetry's stdout exporter writes them. The trace
+// context travels in the events' headers, so that the spans of a chain
+// handled by several workers join up: by links (-trace-hops link), or as one
+// trace (-trace-hops parent). Process.Telemetry gives the app the same
+// instrumentation, for its own producers. Without -traces and -listen the
+// runtime installs none.
 //
 // # Exit status
 //

@@ -49,6 +49,7 @@ func (p *Process) listen() (*listener, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	p.otel.serve(mux)
 	if p.App.HTTP != nil {
 		p.App.HTTP(mux, p)
 	}

@@ -17,6 +17,7 @@ import (
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/necrotel"
 )
 
 // Main runs app as the program: it reads os.Args and the environment,
@@ -58,6 +59,11 @@ func Run(ctx context.Context, app App, args []string, getenv func(string) string
 		return ExitUsage
 	}
 	p.Stdout, p.Stderr, p.Log = stdout, stderr, newLogger(stderr, p.Settings)
+	if p.otel, err = p.startTelemetry(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", app.Name, err)
+		return ExitUsage
+	}
+	defer p.stopTelemetry()
 	if app.Check != nil {
 		if err := app.Check(p); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", app.Name, err)
@@ -83,12 +89,18 @@ func Run(ctx context.Context, app App, args []string, getenv func(string) string
 	return ExitOK
 }
 
+// newLogger returns the process's logger: with the trace and span ids of
+// the organ's span on the lines logged in it, when traced.
 func newLogger(w io.Writer, s Settings) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: s.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if s.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if s.Traces != "" {
+		h = necrotel.LogHandler(h)
+	}
+	return slog.New(h)
 }
 
 // runMode opens the backend and runs the mode. The Result is empty when
@@ -107,6 +119,16 @@ func (p *Process) runMode(ctx context.Context, l *listener) (Result, error) {
 		return Result{}, err
 	}
 	defer q.close()
+	tel, err := p.otel.instrument(p, q.redis != nil)
+	if err == nil {
+		err = p.otel.observeStream(tel, q.redis)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	p.mu.Lock()
+	p.tel = tel
+	p.mu.Unlock()
 	l.setReady(q.ready)
 	defer l.setReady(nil) // stopping: not ready
 	r := Result{Mode: p.Mode, Stream: q.stream()}
@@ -144,6 +166,9 @@ func (p *Process) handle(ctx context.Context, q *queue, seeds []core.Event, r *R
 		case n > 0:
 			cfg.MaxSteps = (q.backlog + len(seeds)) * n
 		}
+	}
+	if tel := p.Telemetry(); tel != nil {
+		tel.Instrument(&cfg)
 	}
 	if p.App.Spine != nil {
 		p.App.Spine(p, &cfg)
@@ -202,7 +227,7 @@ func (p *Process) handle(ctx context.Context, q *queue, seeds []core.Event, r *R
 // enqueue enqueues seeds, counting them in r.
 func (p *Process) enqueue(ctx context.Context, q *queue, seeds []core.Event, r *Result) error {
 	for i, e := range seeds {
-		if err := q.backend.Enqueue(ctx, e); err != nil {
+		if err := p.send(ctx, q.backend, e); err != nil {
 			if ctx.Err() != nil {
 				err = errors.New("interrupted")
 			}

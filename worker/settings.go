@@ -42,6 +42,12 @@ type Settings struct {
 	// Input is where a run or an emit reads its seeds when the app has
 	// none of its own: a file, or "-" for standard input.
 	Input string
+	// Traces is where the spans go, one JSON object per line: a file, or
+	// "-" for stderr; "" for no tracing. TraceHops says how a delivery's
+	// spans relate to those of the span that produced its event: "link"
+	// (the semantic conventions' way) or "parent" (a chain is one trace).
+	Traces    string
+	TraceHops string
 }
 
 const (
@@ -127,6 +133,16 @@ var options = []option{
 		}},
 	{name: "input", modes: []Mode{ModeRun, ModeEmit}, get: func(s *Settings) string { return s.Input }, usage: "`file` of events to seed, one JSON per line (- for standard input)",
 		set: func(s *Settings, v string) error { return nonEmpty(&s.Input, v) }},
+	{name: "traces", modes: []Mode{ModeRun, ModeWorker, ModeEmit}, usage: "write every span (OpenTelemetry, all sampled) to `file`, one JSON object per line (- for stderr; default: no tracing)",
+		set: func(s *Settings, v string) error { return nonEmpty(&s.Traces, v) }},
+	{name: "trace-hops", modes: []Mode{ModeRun, ModeWorker, ModeEmit}, get: func(s *Settings) string { return s.TraceHops }, usage: "how the spans of a delivery relate to the span that produced its event: `link` (a trace per hop, linked) or parent (a chain is one trace)",
+		set: func(s *Settings, v string) error {
+			if v != "link" && v != "parent" {
+				return errors.New("must be link or parent")
+			}
+			s.TraceHops = v
+			return nil
+		}},
 }
 
 // optionValue is an option as a flag.Value; it shows the value in force as
@@ -155,7 +171,7 @@ func parse(app *App, args []string, getenv func(string) string, stderr io.Writer
 		Mode: ModeWorker, Backend: BackendMemory, RedisURL: defaultRedisURL,
 		Stream: nsredis.DefaultStream, Group: nsredis.DefaultGroup, Concurrency: 1,
 		ClaimMinIdle: nsredis.DefaultClaimMinIdle, ShutdownTimeout: 10 * time.Second,
-		LogLevel: app.LogLevel, LogFormat: "json", Input: "-",
+		LogLevel: app.LogLevel, LogFormat: "json", Input: "-", TraceHops: "link",
 	}
 	if app.Seeds != nil {
 		s.Mode = ModeRun
@@ -222,6 +238,9 @@ func (p *Process) checkCombination() error {
 		case o.modes != nil && !slices.Contains(o.modes, p.Mode):
 			return fmt.Errorf("-%s: not used by -mode %s", o.name, p.Mode)
 		}
+	}
+	if p.given["trace-hops"] && p.Traces == "" {
+		return errors.New("-trace-hops: needs -traces (or $NECROSTACK_TRACES)")
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.App.FlagModes)) {
 		if p.given[name] && !slices.Contains(p.App.FlagModes[name], p.Mode) {
