@@ -6,9 +6,9 @@
 //
 //	tel, err := necrotel.New(necrotel.Config{Stream: "orders", Group: "billing"})
 //	...
-//	cfg := core.Config{Backend: backend, Organs: organs}
-//	tel.Instrument(&cfg)
-//	spine, err := core.NewSpine(cfg)
+//	var cfg core.Config
+//	tel.Instrument(&cfg) // a Middleware, and an Observer chained with any already there
+//	spine, err := core.NewSpine(backend, organs, cfg)
 //
 // Each organ call is then a process span (CONSUMER) and each event an organ
 // emits has a create span (PRODUCER), whose context goes into the event's

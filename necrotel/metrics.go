@@ -6,7 +6,6 @@ import (
 
 	"github.com/necrostack/necrostack/core"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -159,7 +158,9 @@ func (t *Telemetry) committed(ctx context.Context, d core.Delivery, out core.Out
 	rec := t.measure(optionKey{op: "settle"}).rec
 	t.m.commitBatch.Record(ctx, int64(batch), rec...)
 	t.m.commitDuration.Record(ctx, took.Seconds(), rec...)
-	t.settle(ctx, d, took, batch)
+	if !t.untraced {
+		t.settle(ctx, d, took, batch)
+	}
 }
 
 // settle records the settle span of d's commit, which took took, after the
@@ -167,21 +168,19 @@ func (t *Telemetry) committed(ctx context.Context, d core.Delivery, out core.Out
 func (t *Telemetry) settle(ctx context.Context, d core.Delivery, took time.Duration, batch int) {
 	end := time.Now()
 	e := d.Event
-	attrs := make([]attribute.KeyValue, 0, len(t.consumer)+5)
-	attrs = append(attrs, t.consumer...)
-	attrs = append(attrs, semconv.MessagingOperationName("settle"), semconv.MessagingOperationTypeSettle,
-		semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
-		semconv.MessagingBatchMessageCount(batch))
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(end.Add(-took)), trace.WithAttributes(attrs...)}
+	more := []trace.SpanStartOption{trace.WithTimestamp(end.Add(-took))}
 	producer := t.Extract(ctx, e)
 	if sc := trace.SpanContextFromContext(producer); sc.IsValid() {
 		if t.cfg.Parent {
 			ctx = producer
 		} else {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			more = append(more, trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 	}
-	_, span := t.tracer.Start(ctx, t.spanName("settle"), opts...)
-	span.SetStatus(codes.Unset, "")
+	_, span := t.start(ctx, "settle", more)
+	if span.IsRecording() {
+		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
+			semconv.MessagingBatchMessageCount(batch))
+	}
 	span.End(trace.WithTimestamp(end))
 }

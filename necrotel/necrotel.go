@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of the spans and metrics.
@@ -64,6 +65,15 @@ type Telemetry struct {
 	consumer, producer []attribute.KeyValue
 	m                  instruments
 	opts               sync.Map // optionKey → []metric.MeasurementOption (see options)
+	// untraced: the TracerProvider is OpenTelemetry's no-op, so there is
+	// no span to make, and Instrument installs the metrics alone.
+	untraced bool
+	// starts are the start options of each operation's spans: the kind,
+	// and the attributes that are the same for every span of t (those a
+	// sampler may look at); the message's own are set once a span is
+	// known to record.
+	starts map[string][]trace.SpanStartOption
+	names  map[string]string // operation → span name
 }
 
 // New returns the Telemetry that cfg describes, with its instruments
@@ -82,6 +92,7 @@ func New(cfg Config) (*Telemetry, error) {
 		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
 	t := &Telemetry{cfg: cfg, tracer: tp.Tracer(ScopeName), prop: prop}
+	_, t.untraced = tp.(tracenoop.TracerProvider)
 	t.producer = []attribute.KeyValue{semconv.MessagingSystemKey.String(System)}
 	if cfg.Stream != "" {
 		t.producer = append(t.producer, semconv.MessagingDestinationName(cfg.Stream))
@@ -89,6 +100,25 @@ func New(cfg Config) (*Telemetry, error) {
 	t.consumer = append([]attribute.KeyValue(nil), t.producer...)
 	if cfg.Group != "" {
 		t.consumer = append(t.consumer, semconv.MessagingConsumerGroupName(cfg.Group))
+	}
+	t.starts, t.names = make(map[string][]trace.SpanStartOption), make(map[string]string)
+	for _, op := range []struct {
+		name  string
+		kind  trace.SpanKind
+		typ   attribute.KeyValue
+		attrs []attribute.KeyValue
+	}{
+		{"process", trace.SpanKindConsumer, semconv.MessagingOperationTypeProcess, t.consumer},
+		{"settle", trace.SpanKindClient, semconv.MessagingOperationTypeSettle, t.consumer},
+		{"create", trace.SpanKindProducer, semconv.MessagingOperationTypeCreate, t.producer},
+		{"send", trace.SpanKindProducer, semconv.MessagingOperationTypeSend, t.producer},
+	} {
+		attrs := append(append([]attribute.KeyValue(nil), op.attrs...), semconv.MessagingOperationName(op.name), op.typ)
+		t.starts[op.name] = []trace.SpanStartOption{trace.WithSpanKind(op.kind), trace.WithAttributes(attrs...)}
+		t.names[op.name] = op.name
+		if cfg.Stream != "" {
+			t.names[op.name] = op.name + " " + cfg.Stream // the conventions' "{operation} {destination}"
+		}
 	}
 	m, err := newInstruments(mp.Meter(ScopeName))
 	if err != nil {
@@ -100,9 +130,14 @@ func New(cfg Config) (*Telemetry, error) {
 
 // Instrument installs t in a Spine's configuration: its Middleware,
 // innermost of those already there, and its Observer, called after the
-// hooks of one already set.
+// hooks of one already set. With OpenTelemetry's no-op TracerProvider
+// (trace/noop) it installs the Observer alone: the metrics, and no work
+// for spans nobody records; events then pass on the headers they have
+// but gain none.
 func (t *Telemetry) Instrument(cfg *core.Config) {
-	cfg.Middleware = append(cfg.Middleware, t.Middleware)
+	if !t.untraced {
+		cfg.Middleware = append(cfg.Middleware, t.Middleware)
+	}
 	cfg.Observer = chain(cfg.Observer, t.Observer())
 }
 

@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/goleak"
 )
 
@@ -330,5 +331,60 @@ func TestInstrumentKeepsObserver(t *testing.T) {
 	}
 	if n := sum(t, r.collect(t)[necrotel.MetricConsumed]); n != 3 {
 		t.Errorf("necrotel counted %d consumed, want 3", n)
+	}
+}
+
+// With OpenTelemetry's no-op TracerProvider, Instrument installs the
+// metrics alone: no middleware, no headers added to the emitted events,
+// and every metric still counted.
+func TestMetricsWithoutTracing(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	tel, err := necrotel.New(necrotel.Config{Stream: "rites", TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := core.Config{PullTimeout: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	tel.Instrument(&cfg)
+	if len(cfg.Middleware) != 0 || cfg.Observer == nil {
+		t.Fatalf("Instrument without tracing: %d middlewares, observer %v; want none and one", len(cfg.Middleware), cfg.Observer)
+	}
+	var headers int
+	organs := append(séance(), core.OrganFunc("Reader", []string{"OMEN"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
+		headers += len(e.Headers())
+		return nil, nil
+	}))
+	b := memory.New(memory.Config{})
+	spine, err := core.NewSpine(b, organs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 4 {
+		if err := tel.Send(ctx, b, core.MustEvent("SUMMON", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := spine.RunUntilIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, p := range s.DataPoints {
+					got[m.Name] += p.Value
+				}
+			}
+		}
+	}
+	if got[necrotel.MetricHandled] != 4*4 || got[necrotel.MetricConsumed] != 4*3 || got[necrotel.MetricSent] != 4+4*2 || headers != 0 {
+		t.Errorf("handled %d, consumed %d, sent %d, headers %d; want 16, 12, 12 and 0",
+			got[necrotel.MetricHandled], got[necrotel.MetricConsumed], got[necrotel.MetricSent], headers)
 	}
 }

@@ -62,19 +62,13 @@ func (o *tracedOrgan) Handle(ctx context.Context, e core.Event) ([]core.Event, e
 
 // startProcess starts the process span of organ's call for e.
 func (t *Telemetry) startProcess(ctx context.Context, organ string, e core.Event) (context.Context, trace.Span) {
-	attrs := make([]attribute.KeyValue, 0, len(t.consumer)+7)
-	attrs = append(attrs, t.consumer...)
-	attrs = append(attrs,
-		semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
-		semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
-		AttrOrgan.String(organ), AttrEventType.String(e.Type()), AttrAttempt.Int(core.DeliveryAttempt(ctx)))
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
 	producer := t.Extract(ctx, e)
+	var link []trace.SpanStartOption
 	if sc := trace.SpanContextFromContext(producer); sc.IsValid() {
 		if t.cfg.Parent {
 			ctx = producer
 		} else {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			link = []trace.SpanStartOption{trace.WithLinks(trace.Link{SpanContext: sc})}
 		}
 	}
 	if !t.cfg.Parent {
@@ -83,14 +77,37 @@ func (t *Telemetry) startProcess(ctx context.Context, organ string, e core.Event
 			ctx = baggage.ContextWithBaggage(ctx, b)
 		}
 	}
-	return t.tracer.Start(ctx, t.spanName("process"), opts...)
+	ctx, span := t.start(ctx, "process", link)
+	if span.IsRecording() {
+		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
+			AttrOrgan.String(organ), AttrEventType.String(e.Type()), AttrAttempt.Int(core.DeliveryAttempt(ctx)))
+	}
+	return ctx, span
+}
+
+// start starts a span of operation op, with more options.
+func (t *Telemetry) start(ctx context.Context, op string, more []trace.SpanStartOption) (context.Context, trace.Span) {
+	opts := t.starts[op]
+	if len(more) > 0 {
+		opts = append(append(make([]trace.SpanStartOption, 0, len(opts)+len(more)), opts...), more...)
+	}
+	return t.tracer.Start(ctx, t.names[op], opts...)
+}
+
+// startProducer starts the create or send span (op) of e, in chain.
+func (t *Telemetry) startProducer(ctx context.Context, op string, e core.Event, chain string) (context.Context, trace.Span) {
+	ctx, span := t.start(ctx, op, nil)
+	if span.IsRecording() {
+		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(chain),
+			AttrEventType.String(e.Type()))
+	}
+	return ctx, span
 }
 
 // create ends a create span for e, an event emitted in ctx's span, in
 // chain, and returns e with the span's context in its headers.
 func (t *Telemetry) create(ctx context.Context, e core.Event, chain string) (core.Event, error) {
-	ctx, span := t.tracer.Start(ctx, t.spanName("create"), trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(t.producerAttrs("create", semconv.MessagingOperationTypeCreate, e, chain)...))
+	ctx, span := t.startProducer(ctx, "create", e, chain)
 	defer span.End()
 	out, err := t.Inject(ctx, e)
 	if err != nil {
@@ -98,24 +115,6 @@ func (t *Telemetry) create(ctx context.Context, e core.Event, chain string) (cor
 		span.SetStatus(codes.Error, err.Error())
 	}
 	return out, err
-}
-
-// producerAttrs returns the attributes of a producer span for e.
-func (t *Telemetry) producerAttrs(op string, opType attribute.KeyValue, e core.Event, chain string) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, len(t.producer)+5)
-	attrs = append(attrs, t.producer...)
-	return append(attrs, semconv.MessagingOperationName(op), opType,
-		semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(chain),
-		AttrEventType.String(e.Type()))
-}
-
-// spanName is the span name the semantic conventions give an operation:
-// "{operation} {destination}".
-func (t *Telemetry) spanName(op string) string {
-	if t.cfg.Stream == "" {
-		return op
-	}
-	return op + " " + t.cfg.Stream
 }
 
 // Inject returns e with the span context (and baggage) of ctx written into
@@ -141,8 +140,7 @@ func (t *Telemetry) Extract(ctx context.Context, e core.Event) context.Context {
 // of e's chain when Config.Parent is set. It returns the error of the
 // header or of the Enqueue.
 func (t *Telemetry) Send(ctx context.Context, b core.Backend, e core.Event) error {
-	ctx, span := t.tracer.Start(ctx, t.spanName("send"), trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(t.producerAttrs("send", semconv.MessagingOperationTypeSend, e, e.CorrelationID())...))
+	ctx, span := t.startProducer(ctx, "send", e, e.CorrelationID())
 	defer span.End()
 	out, err := t.Inject(ctx, e)
 	if err == nil {
