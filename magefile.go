@@ -107,7 +107,8 @@ func BenchGo() error {
 
 // Bench runs the benchmark command (bench/cmd): the séance chain on NecroStack
 // and on Watermill, in memory and on Redis, one JSON line per run, then the
-// NecroStack/Watermill ratios and the issue #5 targets. Unless
+// NecroStack/Watermill ratios, OpenTelemetry's overhead (-otel off, metrics,
+// sampled, all) and the issue #5 targets. Unless
 // NECROSTACK_BENCH_REDIS_URL names a Redis (without persistence), it starts
 // two redis-servers on free loopback ports, one without persistence and one
 // with appendfsync always (NECROSTACK_BENCH_REDIS_FSYNC_URL names your own;
@@ -149,6 +150,21 @@ func Bench() error {
 		{name: "necrostack/redis-fsync", rituals: 100_000, args: []string{"-system", "necrostack", "-backend", "redis", "-redis-url", fsyncURL, "-persistence", "appendfsync-always"}},
 		{name: "necrostack/redis-latency", rituals: 100_000, args: []string{"-system", "necrostack", "-backend", "redis", "-redis-url", plainURL, "-persistence", "none", "-rate", "10000"}},
 	}
+	// OpenTelemetry's overhead: each run again, fewer rituals, off and
+	// with necrotel's metrics, 1% of spans, every span.
+	for _, b := range []struct {
+		name    string
+		rituals int
+		args    []string
+	}{
+		{"memory", 300_000, []string{"-backend", "memory"}},
+		{"redis", 100_000, []string{"-backend", "redis", "-redis-url", plainURL, "-persistence", "none"}},
+	} {
+		for _, mode := range otelModes {
+			runs = append(runs, benchRun{name: "necrostack/" + b.name + "-otel-" + mode, rituals: b.rituals,
+				args: append([]string{"-system", "necrostack", "-otel", mode}, b.args...)})
+		}
+	}
 	results := map[string]map[string]any{}
 	for _, r := range runs {
 		if strings.Contains(r.name, "/redis") {
@@ -170,6 +186,22 @@ func Bench() error {
 	for _, b := range []string{"memory", "redis"} {
 		n, w := num(results["necrostack/"+b], "handled_per_s"), num(results["watermill/"+b], "handled_per_s")
 		fmt.Printf("%-8s %14.0f %14.0f %7.1fx\n", b, n, w, n/w)
+	}
+	fmt.Println()
+	fmt.Println("OpenTelemetry (necrotel), handled/s and against off:")
+	fmt.Printf("%-8s", "backend")
+	for _, mode := range otelModes {
+		fmt.Printf(" %20s", mode)
+	}
+	fmt.Println()
+	for _, b := range []string{"memory", "redis"} {
+		off := num(results["necrostack/"+b+"-otel-off"], "handled_per_s")
+		fmt.Printf("%-8s", b)
+		for _, mode := range otelModes {
+			n := num(results["necrostack/"+b+"-otel-"+mode], "handled_per_s")
+			fmt.Printf(" %20s", fmt.Sprintf("%.0f (%.0f%%)", n, 100*n/off))
+		}
+		fmt.Println()
 	}
 	fmt.Println()
 	fmt.Println("issue #5 targets (2 cores):")
@@ -280,6 +312,10 @@ func onCPUs(cpus string) string {
 	}
 	return " (CPU " + cpus + ")"
 }
+
+// otelModes are the bench command's -otel values, in the order Bench runs
+// and prints them.
+var otelModes = []string{"off", "metrics", "sampled", "all"}
 
 // buildBench builds the benchmark command, once for all runs, into a new
 // temporary folder that the caller removes (also where the redis-servers it

@@ -74,7 +74,21 @@ type Config struct {
 	// MemProfile, when set, receives the allocation profile as of the last
 	// omen.
 	MemProfile string
+	// OTel instruments NecroStack with OpenTelemetry (package necrotel),
+	// for its overhead: OTelOff (default), OTelMetrics (the metrics only),
+	// OTelSampled (the metrics, and spans sampled at 1%, as production
+	// would) or OTelAll (the metrics, and every span sampled). Sampled
+	// spans are batched, then dropped. NecroStack only.
+	OTel string
 }
+
+// Values of Config.OTel.
+const (
+	OTelOff     = "off"
+	OTelMetrics = "metrics"
+	OTelSampled = "sampled"
+	OTelAll     = "all"
+)
 
 // Validate reports the first invalid field, defaults applied.
 func (c Config) Validate() error {
@@ -104,6 +118,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Stall == 0 {
 		c.Stall = DefaultStall
 	}
+	if c.OTel == "" {
+		c.OTel = OTelOff
+	}
 	switch {
 	case c.System != SystemNecrostack && c.System != SystemWatermill:
 		return c, fmt.Errorf("system %q: want %s or %s", c.System, SystemNecrostack, SystemWatermill)
@@ -123,6 +140,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("a Redis URL is required with the redis backend")
 	case c.Stall < 0:
 		return c, fmt.Errorf("stall %v: must be positive", c.Stall)
+	case c.OTel != OTelOff && c.OTel != OTelMetrics && c.OTel != OTelSampled && c.OTel != OTelAll:
+		return c, fmt.Errorf("otel %q: want %s, %s, %s or %s", c.OTel, OTelOff, OTelMetrics, OTelSampled, OTelAll)
+	case c.OTel != OTelOff && c.System != SystemNecrostack:
+		return c, fmt.Errorf("otel %s: instruments NecroStack only, not %s", c.OTel, c.System)
 	}
 	if c.Backend == BackendRedis && c.Stream == "" {
 		c.Stream = freshStream(c.System)
@@ -148,6 +169,7 @@ type Result struct {
 	Rate             float64 `json:"rate"`       // rituals/s asked; 0: as fast as possible
 	Window           int     `json:"window"`     // most rituals in flight (Rituals when Rate > 0)
 	GOMAXPROCS       int     `json:"gomaxprocs"` // Go's processors: the CPUs the process may use
+	OTel             string  `json:"otel"`       // OpenTelemetry: off, metrics, sampled (1% of spans) or all
 }
 
 // system is a system under test running the chain.
@@ -266,6 +288,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		Rate:             cfg.Rate,
 		Window:           window,
 		GOMAXPROCS:       runtime.GOMAXPROCS(0),
+		OTel:             cfg.OTel,
 	}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/necrostack/necrostack/backends/memory"
 	"github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/necrotel"
 )
 
 // The chain's kinds: one per event type, all carrying a Ritual.
@@ -90,6 +91,7 @@ type necrostack struct {
 	spine   *core.Spine
 	rdb     goredis.UniversalClient // Redis only: seeds and checks
 	dlq     string
+	otel    *telemetry // with Config.OTel
 
 	cancel context.CancelFunc
 	runErr chan error
@@ -119,11 +121,25 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		s.backend, s.closer, s.rdb, s.dlq = b, b.Close, b.Client(), b.Config().DeadLetterStream
 	}
 	organs := []core.Organ{Summoner{rec}, Medium{rec}, Oracle{rec}, Scribe{rec}}
-	spine, err := core.NewSpine(s.backend, organs, core.Config{
+	spineCfg := core.Config{
 		MaxSteps:    core.NoStepLimit,
 		Concurrency: cfg.Concurrency,
 		Logger:      log,
-	})
+	}
+	if cfg.OTel != OTelOff {
+		var stream, group string
+		if b, ok := s.backend.(*redis.Backend); ok {
+			stream, group = b.Config().Stream, b.Config().Group
+		}
+		o, err := newTelemetry(stream, group, cfg.OTel)
+		if err != nil {
+			_ = s.closer()
+			return nil, err
+		}
+		s.otel = o
+		o.tel.Instrument(&spineCfg)
+	}
+	spine, err := core.NewSpine(s.backend, organs, spineCfg)
 	if err != nil {
 		_ = s.closer()
 		return nil, err
@@ -198,6 +214,13 @@ func (s *necrostack) stop(ctx context.Context) error {
 	errs := []error{<-s.runErr}
 	if want, got := s.rec.totalHandled(), s.spine.Stats().Handled; got != want {
 		errs = append(errs, fmt.Errorf("the Spine counted %d organ calls, the organs %d", got, want))
+	}
+	if s.otel != nil {
+		got, err := s.otel.handled(ctx)
+		if want := s.rec.totalHandled(); err == nil && got != want {
+			err = fmt.Errorf("the %s metric counted %d organ calls, the organs %d", necrotel.MetricHandled, got, want)
+		}
+		errs = append(errs, err, s.otel.shutdown(ctx))
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.failed(ctx))

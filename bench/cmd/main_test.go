@@ -42,7 +42,7 @@ func runOK(t *testing.T, args ...string) (bench.Result, map[string]any) {
 func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, backend string, rituals, concurrency int, persistence string) {
 	t.Helper()
 	for _, k := range []string{"system", "backend", "chain", "rituals", "handled", "seconds", "handled_per_s",
-		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs"} {
+		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs", "otel"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("field %q missing from %v", k, fields)
 		}
@@ -79,6 +79,21 @@ func TestMemory(t *testing.T) {
 			checkResult(t, res, fields, tc.system, "memory", 200, tc.concurrency, "none")
 			if res.Rate != 0 || res.Window != bench.DefaultWindow {
 				t.Errorf("rate %v, window %d; want 0 and %d", res.Rate, res.Window, bench.DefaultWindow)
+			}
+		})
+	}
+}
+
+// With -otel, the chain runs instrumented: the run checks that the
+// necrostack.handled metric counted every organ call, and says which
+// instrumentation it measured.
+func TestOTel(t *testing.T) {
+	for _, mode := range []string{"off", "metrics", "sampled", "all"} {
+		t.Run(mode, func(t *testing.T) {
+			res, fields := runOK(t, "-rituals", "200", "-concurrency", "2", "-otel", mode)
+			checkResult(t, res, fields, "necrostack", "memory", 200, 2, "none")
+			if res.OTel != mode {
+				t.Errorf("otel %q, want %q", res.OTel, mode)
 			}
 		})
 	}
@@ -151,6 +166,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-window", "0"}, 2, "window 0"},
 		{[]string{"-concurrency", "0"}, 2, "concurrency 0"},
 		{[]string{"-stall", "0s"}, 2, "stall 0s"},
+		{[]string{"-otel", "yes"}, 2, `otel "yes": want off, metrics, sampled or all`},
+		{[]string{"-system", "watermill", "-otel", "all"}, 2, "otel all: instruments NecroStack only"},
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-h"}, 0, "usage: necrobench"},
