@@ -18,7 +18,8 @@
 //
 // Each test starts its own Redis: a container through testcontainers-go
 // when a Docker engine answers, else a redis-server child process (see
-// package redisenv for the image and the environment variables). The first
+// package redisenv for the image and the environment variables); the
+// telemetry scenario also needs Debian's prometheus on PATH. The first
 // line of output says which kind ran. NECROSTACK_E2E_REQUIRE_DOCKER=1 turns
 // a missing Docker engine into a failure, as CI does;
 // NECROSTACK_E2E_REDIS_KIND=process runs without Docker on purpose. The
@@ -85,4 +86,15 @@
 //     and commits what is in flight, hands back what it read but did not
 //     start, exits 0 with nothing pending in its name; the other worker
 //     finishes the run, and every ritual has exactly one omen.
+//   - TestTelemetry (9): two workers serving /metrics (-listen) and
+//     writing their spans (-traces, -trace-hops parent), scraped every
+//     second by a real Prometheus (Debian's prometheus package, started by
+//     the test on a loopback port; NECROSTACK_E2E_PROMETHEUS_BIN names
+//     another binary). Queried over its HTTP API, Prometheus counts exactly
+//     4 handled calls per ritual over the two workers, as many dead letters
+//     committed as the dead-letter stream holds, and a lag and pending
+//     count of 0; the spans of the emit and of both workers, joined by
+//     trace id, make each ritual one trace (a send, four process, three
+//     create and four settle spans, each delivery the child of the span
+//     that produced its event), most of them crossing both workers.
 package e2e
