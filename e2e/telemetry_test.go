@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -137,25 +136,25 @@ func checkRitualTraces(t *testing.T, stream, emitted string, files []string, for
 		spanIDs map[string]bool
 	}
 	traces := make(map[string]*trace)
-	for _, s := range readSpans(t, emitted) {
-		if s.Name != "send "+stream || s.attr("messaging.operation.type") != "send" || s.Parent.SpanID != noSpan {
-			t.Errorf("emit span %q (operation %q, parent %s), want a root send %s", s.Name, s.attr("messaging.operation.type"), s.Parent.SpanID, stream)
+	for _, s := range workertest.ReadSpans(t, emitted) {
+		if s.Name != "send "+stream || s.Attr("messaging.operation.type") != "send" || s.Parent.SpanID != workertest.NoSpan {
+			t.Errorf("emit span %q (operation %q, parent %s), want a root send %s", s.Name, s.Attr("messaging.operation.type"), s.Parent.SpanID, stream)
 		}
-		traces[s.SpanContext.TraceID] = &trace{seed: s.attr("messaging.message.id"), names: map[string]int{s.Name: 1},
+		traces[s.SpanContext.TraceID] = &trace{seed: s.Attr("messaging.message.id"), names: map[string]int{s.Name: 1},
 			files: make(map[int]bool), spanIDs: map[string]bool{s.SpanContext.SpanID: true}}
 	}
 	if len(traces) != rituals {
 		t.Fatalf("the emit wrote %d traces, want %d: one per ritual", len(traces), rituals)
 	}
-	var worker [][]span
+	var worker [][]workertest.Span
 	for i, file := range files {
-		spans := readSpans(t, file)
+		spans := workertest.ReadSpans(t, file)
 		worker = append(worker, spans)
 		for _, s := range spans {
 			tr := traces[s.SpanContext.TraceID]
 			if tr == nil {
-				if !foreign[s.attr("messaging.message.id")] {
-					t.Errorf("%s: span %s of message %s is in trace %s, which no seed started", file, s.Name, s.attr("messaging.message.id"), s.SpanContext.TraceID)
+				if !foreign[s.Attr("messaging.message.id")] {
+					t.Errorf("%s: span %s of message %s is in trace %s, which no seed started", file, s.Name, s.Attr("messaging.message.id"), s.SpanContext.TraceID)
 				}
 				continue
 			}
@@ -167,20 +166,20 @@ func checkRitualTraces(t *testing.T, stream, emitted string, files []string, for
 	for _, spans := range worker {
 		for _, s := range spans {
 			tr := traces[s.SpanContext.TraceID]
-			if tr == nil || s.attr("messaging.operation.type") != "process" {
+			if tr == nil || s.Attr("messaging.operation.type") != "process" {
 				continue
 			}
 			want := map[string]string{"messaging.system": "necrostack", "messaging.operation.name": "process",
 				"messaging.destination.name": stream, "messaging.consumer.group.name": group,
 				"messaging.message.conversation_id": tr.seed}
 			for k, v := range want {
-				if got := s.attr(k); got != v {
-					t.Errorf("span %s (message %s): %s = %q, want %q", s.Name, s.attr("messaging.message.id"), k, got, v)
+				if got := s.Attr(k); got != v {
+					t.Errorf("span %s (message %s): %s = %q, want %q", s.Name, s.Attr("messaging.message.id"), k, got, v)
 				}
 			}
-			if s.attr("messaging.message.id") == "" || s.attr("necrostack.organ") == "" || !tr.spanIDs[s.Parent.SpanID] {
+			if s.Attr("messaging.message.id") == "" || s.Attr("necrostack.organ") == "" || !tr.spanIDs[s.Parent.SpanID] {
 				t.Errorf("span %s: message %q, organ %q, parent %s in its trace: %v; want all three", s.Name,
-					s.attr("messaging.message.id"), s.attr("necrostack.organ"), s.Parent.SpanID, tr.spanIDs[s.Parent.SpanID])
+					s.Attr("messaging.message.id"), s.Attr("necrostack.organ"), s.Parent.SpanID, tr.spanIDs[s.Parent.SpanID])
 			}
 		}
 	}
@@ -201,54 +200,6 @@ func checkRitualTraces(t *testing.T, stream, emitted string, files []string, for
 	if across == 0 {
 		t.Errorf("no ritual's trace crosses both workers: the trace context did not travel through Redis between them")
 	}
-}
-
-// noSpan is the parent span id of a root span, as -traces writes it.
-const noSpan = "0000000000000000"
-
-// span is what the scenario reads of a span as -traces writes it (the
-// OpenTelemetry SDK's stdout exporter).
-type span struct {
-	Name        string
-	SpanContext struct{ TraceID, SpanID string }
-	Parent      struct{ TraceID, SpanID string }
-	Attributes  []struct {
-		Key   string
-		Value struct{ Value any }
-	}
-}
-
-func (s span) attr(key string) string {
-	for _, a := range s.Attributes {
-		if a.Key == key {
-			v, _ := a.Value.Value.(string)
-			return v
-		}
-	}
-	return ""
-}
-
-func readSpans(t *testing.T, path string) []span {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []span
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var s span
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatalf("%s: %v: %s", path, err, sc.Text())
-		}
-		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return out
 }
 
 // prometheusBinary is Debian's prometheus (package prometheus), or the one

@@ -1,10 +1,7 @@
 package worker_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/necrostack/necrostack/backends/redis/redistest"
 	"github.com/necrostack/necrostack/worker"
+	"github.com/necrostack/necrostack/worker/workertest"
 )
 
 // metricLine is one sample of Prometheus's text format.
@@ -43,47 +41,6 @@ func scrape(t *testing.T, body, name string, labels ...string) (sum float64, n i
 		n++
 	}
 	return sum, n
-}
-
-// span is what the tests read of a span as -traces writes it.
-type span struct {
-	Name        string
-	SpanContext struct{ TraceID, SpanID string }
-	Parent      struct{ TraceID, SpanID string }
-	Attributes  []struct {
-		Key   string
-		Value struct{ Value any }
-	}
-}
-
-func (s span) attr(key string) string {
-	for _, a := range s.Attributes {
-		if a.Key == key {
-			v, _ := a.Value.Value.(string)
-			return v
-		}
-	}
-	return ""
-}
-
-func readSpans(t *testing.T, path string) []span {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []span
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var s span
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatalf("%s: %v: %s", path, err, sc.Text())
-		}
-		out = append(out, s)
-	}
-	return out
 }
 
 // With -listen, /metrics serves the metrics of what the worker did and of
@@ -137,21 +94,21 @@ func TestMetricsAndTraces(t *testing.T) {
 		t.Fatalf("worker: exit %d; stderr:\n%s", code, stderr)
 	}
 
-	sends := readSpans(t, emitTraces)
+	sends := workertest.ReadSpans(t, emitTraces)
 	if len(sends) != 20 {
 		t.Fatalf("the emit wrote %d spans, want 20 sends", len(sends))
 	}
 	traces := make(map[string]map[string]int) // trace → span name → count
 	for _, s := range sends {
-		if s.Name != "send chain:events" || s.attr("messaging.operation.type") != "send" {
-			t.Errorf("emit span %q (operation %q), want send chain:events", s.Name, s.attr("messaging.operation.type"))
+		if s.Name != "send chain:events" || s.Attr("messaging.operation.type") != "send" {
+			t.Errorf("emit span %q (operation %q), want send chain:events", s.Name, s.Attr("messaging.operation.type"))
 		}
 		traces[s.SpanContext.TraceID] = map[string]int{s.Name: 1}
 	}
-	for _, s := range readSpans(t, workerTraces) {
+	for _, s := range workertest.ReadSpans(t, workerTraces) {
 		m, ok := traces[s.SpanContext.TraceID]
 		if !ok {
-			t.Errorf("worker span %s (message %s) is in trace %s, which no seed started", s.Name, s.attr("messaging.message.id"), s.SpanContext.TraceID)
+			t.Errorf("worker span %s (message %s) is in trace %s, which no seed started", s.Name, s.Attr("messaging.message.id"), s.SpanContext.TraceID)
 			continue
 		}
 		m[s.Name]++
