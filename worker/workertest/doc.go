@@ -3,7 +3,7 @@
 // stdout and stderr are captured while it runs, stopped with SIGTERM or
 // killed with SIGKILL, and never left running after the test; and a Buffer
 // that a test reads while a program writes it, in a goroutine or a child
-// process.
+// process; ReadSpans reads the spans a program's -traces wrote.
 //
 // # Building
 //
