@@ -7,7 +7,9 @@ require (
 	github.com/necrostack/necrostack/backends/memory v0.1.0
 	github.com/necrostack/necrostack/backends/redis v0.1.0
 	github.com/necrostack/necrostack/core v0.1.0
+	github.com/necrostack/necrostack/necrotel v0.1.0
 	github.com/necrostack/necrostack/worker v0.1.0
+	go.opentelemetry.io/otel/sdk v1.47.0
 )
 
 require (
@@ -17,7 +19,6 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/necrostack/necrostack/necrotel v0.1.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
@@ -31,7 +32,6 @@ require (
 	go.opentelemetry.io/otel/exporters/stdout/stdouttrace v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
-	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
 	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
