@@ -185,10 +185,13 @@ func benchChain() []core.Organ {
 // benchSpine runs b.N chains through a Spine over backend and reports
 // handled events per second and allocations per handled event.
 func benchSpine(b *testing.B, backend core.Backend, concurrency int) {
-	s, err := core.NewSpine(backend, benchChain(), core.Config{
-		MaxSteps: core.NoStepLimit, Concurrency: concurrency,
-		PullTimeout: time.Millisecond, Logger: quiet(),
-	})
+	benchSpineWith(b, backend, core.Config{Concurrency: concurrency})
+}
+
+// benchSpineWith is benchSpine with cfg's concurrency and hooks.
+func benchSpineWith(b *testing.B, backend core.Backend, cfg core.Config) {
+	cfg.MaxSteps, cfg.PullTimeout, cfg.Logger = core.NoStepLimit, time.Millisecond, quiet()
+	s, err := core.NewSpine(backend, benchChain(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -208,6 +211,34 @@ func BenchmarkSpineChain(b *testing.B) {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
 			benchSpine(b, newBenchQueue(), conc)
 		})
+	}
+}
+
+// BenchmarkSpineHooks is the chain without hooks (as BenchmarkSpineChain
+// at concurrency 1), with an Observer whose hooks are all nil, and with
+// every hook and a middleware that do nothing: the hooks cost nothing
+// unless set, and what the Spine spends to call them when they are.
+func BenchmarkSpineHooks(b *testing.B) {
+	noop := &core.Observer{
+		Pulled:        func(context.Context, core.Delivery) {},
+		OrganStarted:  func(context.Context, string, core.Event, int) {},
+		OrganFinished: func(context.Context, string, core.Event, int, []core.Event, time.Duration, error) {},
+		Retried:       func(context.Context, string, core.Event, int, time.Duration, error) {},
+		Committed:     func(context.Context, core.Delivery, core.Outcome, time.Duration, int) {},
+		DeadLettered:  func(context.Context, core.DeadLetter) {},
+		CommitFailed:  func(context.Context, core.Delivery, error, int) {},
+		Released:      func(context.Context, core.Delivery) {},
+	}
+	pass := func(o core.Organ) core.Organ { return o }
+	for _, c := range []struct {
+		name string
+		cfg  core.Config
+	}{
+		{"none", core.Config{}},
+		{"nil-hooks", core.Config{Observer: &core.Observer{}}},
+		{"noop-hooks", core.Config{Observer: noop, Middleware: []core.Middleware{pass}}},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchSpineWith(b, newBenchQueue(), c.cfg) })
 	}
 }
 
