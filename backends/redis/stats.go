@@ -52,20 +52,25 @@ const lagScan = 10_000
 func (b *Backend) Stats(ctx context.Context) (StreamStats, error) {
 	ctx, cancel := bounded(ctx, b.cfg.Timeout)
 	defer cancel()
-	st := StreamStats{Stream: b.cfg.Stream}
+	return streamStats(ctx, b.rdb, b.cfg.Stream, b.cfg.DeadLetterStream)
+}
+
+// streamStats is Stats of stream, whose dead letters are in dlq.
+func streamStats(ctx context.Context, rdb goredis.UniversalClient, stream, dlq string) (StreamStats, error) {
+	st := StreamStats{Stream: stream}
 	var err error
-	if st.Length, err = b.rdb.XLen(ctx, b.cfg.Stream).Result(); err != nil {
+	if st.Length, err = rdb.XLen(ctx, stream).Result(); err != nil {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
-	if st.DeadLetters, err = b.rdb.XLen(ctx, b.cfg.DeadLetterStream).Result(); err != nil {
+	if st.DeadLetters, err = rdb.XLen(ctx, dlq).Result(); err != nil {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
-	groups, err := b.rdb.XInfoGroups(ctx, b.cfg.Stream).Result()
+	groups, err := rdb.XInfoGroups(ctx, stream).Result()
 	if err != nil && !goredis.HasErrorPrefix(err, "ERR no such key") {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
 	for _, g := range groups {
-		gs, err := b.groupStats(ctx, g)
+		gs, err := groupStats(ctx, rdb, stream, g)
 		if err != nil {
 			return st, fmt.Errorf("redis: stats of group %q: %w", g.Name, classify(err))
 		}
@@ -74,17 +79,17 @@ func (b *Backend) Stats(ctx context.Context) (StreamStats, error) {
 	return st, nil
 }
 
-func (b *Backend) groupStats(ctx context.Context, g goredis.XInfoGroup) (GroupStats, error) {
+func groupStats(ctx context.Context, rdb goredis.UniversalClient, stream string, g goredis.XInfoGroup) (GroupStats, error) {
 	gs := GroupStats{Name: g.Name, Pending: g.Pending, Lag: g.Lag, LastDelivered: g.LastDeliveredID}
 	if gs.Lag < 0 {
-		msgs, err := b.rdb.XRangeN(ctx, b.cfg.Stream, "("+g.LastDeliveredID, "+", lagScan).Result()
+		msgs, err := rdb.XRangeN(ctx, stream, "("+g.LastDeliveredID, "+", lagScan).Result()
 		if err != nil {
 			return gs, err
 		}
 		gs.Lag = int64(len(msgs))
 	}
 	if g.Pending > 0 {
-		oldest, err := b.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: b.cfg.Stream, Group: g.Name, Start: "-", End: "+", Count: 1}).Result()
+		oldest, err := rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: g.Name, Start: "-", End: "+", Count: 1}).Result()
 		if err != nil && !errors.Is(err, goredis.Nil) {
 			return gs, err
 		}
@@ -92,7 +97,7 @@ func (b *Backend) groupStats(ctx context.Context, g goredis.XInfoGroup) (GroupSt
 			gs.OldestPending = oldest[0].Idle
 		}
 	}
-	consumers, err := b.rdb.XInfoConsumers(ctx, b.cfg.Stream, g.Name).Result()
+	consumers, err := rdb.XInfoConsumers(ctx, stream, g.Name).Result()
 	if err != nil {
 		return gs, err
 	}

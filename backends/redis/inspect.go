@@ -1,0 +1,194 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// Inspector reads the NecroStack streams of a Redis server for operators'
+// tools (the necro command): which streams there are, their groups,
+// consumers and lag, and what each consumer holds. Unlike a Backend it
+// joins no group and writes nothing. It is safe for concurrent use.
+type Inspector struct {
+	rdb     *goredis.Client
+	url     string // redacted
+	timeout time.Duration
+}
+
+// NewInspector connects to the server at url (as Config.URL; "" is
+// redis://localhost:6379/0) and checks that it answers, within timeout
+// (0: DefaultTimeout) per command. A refused password is fatal
+// (core.ErrFatal); the error never holds the password.
+func NewInspector(ctx context.Context, url string, timeout time.Duration) (*Inspector, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	rdb, err := clientFromURL(url)
+	if err != nil {
+		return nil, err
+	}
+	if url == "" {
+		url = "redis://localhost:6379/0"
+	}
+	in := &Inspector{rdb: rdb, url: RedactURL(url), timeout: timeout}
+	pctx, cancel := bounded(ctx, timeout)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		redacted := errors.New(Redact(err.Error(), url))
+		if errors.Is(classify(err), core.ErrFatal) {
+			redacted = core.Fatal(redacted)
+		}
+		return nil, fmt.Errorf("redis: %s: %w", in.url, redacted)
+	}
+	return in, nil
+}
+
+// Close closes the Inspector's connections.
+func (in *Inspector) Close() error { return in.rdb.Close() }
+
+// URL is the server's URL, without its password.
+func (in *Inspector) URL() string { return in.url }
+
+// ErrNoStream is the error of an Inspector asked about a key that holds no
+// stream.
+var ErrNoStream = errors.New("no such stream")
+
+// Streams returns the NecroStack streams on the server, sorted: the keys
+// holding a stream whose newest entry is an event (a field "event"), or
+// that has a consumer group; not the dead-letter streams (Stream+":dlq",
+// or any stream whose newest entry is a dead letter).
+func (in *Inspector) Streams(ctx context.Context) ([]string, error) {
+	ctx, cancel := bounded(ctx, 4*in.timeout)
+	defer cancel()
+	var keys []string
+	var cursor uint64
+	for {
+		batch, next, err := in.rdb.ScanType(ctx, cursor, "*", 1000, "stream").Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis: list streams: %w", classify(err))
+		}
+		keys = append(keys, batch...)
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var out []string
+	for _, k := range keys {
+		if strings.HasSuffix(k, ":dlq") && slices.Contains(keys, strings.TrimSuffix(k, ":dlq")) {
+			continue
+		}
+		ok, err := in.isEventStream(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("redis: stream %q: %w", k, classify(err))
+		}
+		if ok {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// isEventStream reports whether key looks like a NecroStack stream.
+func (in *Inspector) isEventStream(ctx context.Context, key string) (bool, error) {
+	last, err := in.rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()
+	if err != nil {
+		return false, err
+	}
+	if len(last) == 1 {
+		_, event := last[0].Values[fieldEvent]
+		_, dead := last[0].Values[dlReason]
+		if dead {
+			return false, nil
+		}
+		if event {
+			return true, nil
+		}
+	}
+	groups, err := in.rdb.XInfoGroups(ctx, key).Result()
+	if err != nil {
+		return false, err
+	}
+	return len(groups) > 0, nil
+}
+
+// Stats is what Backend.Stats says of stream, whose dead letters are in
+// stream+":dlq". A key that holds no stream is ErrNoStream.
+func (in *Inspector) Stats(ctx context.Context, stream string) (StreamStats, error) {
+	ctx, cancel := bounded(ctx, 4*in.timeout)
+	defer cancel()
+	if err := in.check(ctx, stream); err != nil {
+		return StreamStats{Stream: stream}, err
+	}
+	return streamStats(ctx, in.rdb, stream, stream+":dlq")
+}
+
+// check returns ErrNoStream, naming it, unless key holds a stream.
+func (in *Inspector) check(ctx context.Context, key string) error {
+	t, err := in.rdb.Type(ctx, key).Result()
+	if err != nil {
+		return fmt.Errorf("redis: %s: %w", key, classify(err))
+	}
+	if t != "stream" {
+		what := "nothing"
+		if t != "none" {
+			what = "a " + t
+		}
+		return fmt.Errorf("redis: %s on %s: %w (the key holds %s)", key, in.url, ErrNoStream, what)
+	}
+	return nil
+}
+
+// PendingEntry is an entry delivered to a consumer and not yet
+// acknowledged.
+type PendingEntry struct {
+	ID       string
+	Consumer string
+	// Idle is how long since it was last delivered; Deliveries how many
+	// times it was.
+	Idle       time.Duration
+	Deliveries int64
+}
+
+// Pending returns up to limit (0: all) entries pending in group of
+// stream, oldest id first; consumer, when not "", keeps that consumer's.
+func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string, limit int) ([]PendingEntry, error) {
+	ctx, cancel := bounded(ctx, 4*in.timeout)
+	defer cancel()
+	if err := in.check(ctx, stream); err != nil {
+		return nil, err
+	}
+	var out []PendingEntry
+	start := "-"
+	for limit <= 0 || len(out) < limit {
+		n := int64(1000)
+		if limit > 0 {
+			n = min(n, int64(limit-len(out)))
+		}
+		page, err := in.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			if goredis.HasErrorPrefix(err, "NOGROUP") {
+				return nil, fmt.Errorf("redis: %s has no group %q", stream, group)
+			}
+			return nil, fmt.Errorf("redis: pending of %q on %s: %w", group, stream, classify(err))
+		}
+		for _, p := range page {
+			out = append(out, PendingEntry{ID: p.ID, Consumer: p.Consumer, Idle: p.Idle, Deliveries: p.RetryCount})
+		}
+		if int64(len(page)) < n {
+			break
+		}
+		start = "(" + page[len(page)-1].ID
+	}
+	return out, nil
+}

@@ -1,0 +1,175 @@
+package redis_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/core"
+)
+
+// The Inspector finds the NecroStack streams among a server's keys (not
+// their dead-letter streams, not other streams), reports each as
+// Backend.Stats does, and lists pending entries by consumer, page after
+// page; it creates no group on the streams it reads.
+func TestInspector(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "me", Batch: 1})
+	for i := range 5 {
+		if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := mustPull(t, b)
+	if err := b.Commit(ctx, d, core.Outcome{DeadLetters: []core.DeadLetter{{Event: d.Event, Reason: "test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mustPull(t, b) // held by "me"
+	readAs(t, rdb, "gone", 2)
+	newBackend(t, nsredis.Config{URL: srv.URL(), Stream: "quiet:events"}) // a group, no entry
+	for _, c := range []struct {
+		key    string
+		values []any
+	}{
+		{"metrics:raw", []any{"cpu", "0.5"}},     // a stream, not NecroStack's
+		{"orphan:dlq", []any{"reason", "test"}}, // a dead-letter stream alone
+	} {
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: c.key, Values: c.values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.Set(ctx, "a-string", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	in, err := nsredis.NewInspector(ctx, srv.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	streams, err := in.Streams(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{stream, "quiet:events"}; strings.Join(streams, ",") != strings.Join(want, ",") {
+		t.Errorf("Streams: %q, want %q", streams, want)
+	}
+	st, err := in.Stats(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Length != 5 || st.DeadLetters != 1 || len(st.Groups) != 1 || st.Groups[0].Pending != 3 || st.Groups[0].Lag != 1 {
+		t.Errorf("Stats: %+v; want 5 entries, 1 dead letter, one group with 3 pending and a lag of 1", st)
+	}
+	all, err := in.Pending(ctx, stream, nsredis.DefaultGroup, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]int{}
+	for _, p := range all {
+		by[p.Consumer]++
+		if p.Deliveries != 1 || p.ID == "" {
+			t.Errorf("pending %+v: want an id, delivered once", p)
+		}
+	}
+	if len(all) != 3 || by["me"] != 1 || by["gone"] != 2 {
+		t.Errorf("Pending: %+v; want 1 of me and 2 of gone", all)
+	}
+	if mine, err := in.Pending(ctx, stream, nsredis.DefaultGroup, "gone", 1); err != nil || len(mine) != 1 || mine[0].Consumer != "gone" {
+		t.Errorf("Pending of gone, at most 1: %+v, %v", mine, err)
+	}
+	groups, err := rdb.XInfoGroups(ctx, "metrics:raw").Result()
+	if err != nil || len(groups) != 0 {
+		t.Errorf("the inspected foreign stream has groups %v (%v): the Inspector must write nothing", groups, err)
+	}
+}
+
+// Pending pages through more entries than one XPENDING returns.
+func TestInspectorPendingPages(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	newBackend(t, nsredis.Config{URL: srv.URL()}) // the group
+	pipe := rdb.Pipeline()
+	for range 2_345 {
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"event", "{}"}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	readAs(t, rdb, "w1", 2_345)
+	in, err := nsredis.NewInspector(ctx, srv.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	all, err := in.Pending(ctx, stream, nsredis.DefaultGroup, "", 0)
+	if err != nil || len(all) != 2_345 {
+		t.Fatalf("Pending: %d entries, %v; want 2,345", len(all), err)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].ID == all[i-1].ID {
+			t.Fatalf("entry %s listed twice", all[i].ID)
+		}
+	}
+	if some, err := in.Pending(ctx, stream, nsredis.DefaultGroup, "", 1_500); err != nil || len(some) != 1_500 {
+		t.Errorf("Pending, at most 1,500: %d entries, %v", len(some), err)
+	}
+}
+
+// What the Inspector says of bad input names it: a key holding no stream,
+// a missing group, a server that does not answer, a refused password.
+func TestInspectorErrors(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "s3cret")
+	ctx := ctxT(t)
+	url := "redis://:s3cret@" + srv.Addr()
+	in, err := nsredis.NewInspector(ctx, url, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Password: "s3cret"})
+	defer rdb.Close()
+	if err := rdb.Set(ctx, "a-string", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"no key", second(in.Stats(ctx, "nope")), "nope on redis://:xxxxx@" + srv.Addr() + ": no such stream (the key holds nothing)"},
+		{"a string", second(in.Stats(ctx, "a-string")), "no such stream (the key holds a string)"},
+	} {
+		if !errors.Is(c.err, nsredis.ErrNoStream) || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrNoStream and %q", c.what, c.err, c.want)
+		}
+	}
+	if _, err := in.Pending(ctx, "a-string", "g", "", 0); !errors.Is(err, nsredis.ErrNoStream) {
+		t.Errorf("Pending of a string: %v", err)
+	}
+	if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: "s", Values: []any{"event", "{}"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Pending(ctx, "s", "nobody", "", 0); err == nil || err.Error() != `redis: s has no group "nobody"` {
+		t.Errorf("Pending of a missing group: %v", err)
+	}
+
+	if _, err := nsredis.NewInspector(ctx, "redis://127.0.0.1:1", 300*time.Millisecond); err == nil || errors.Is(err, core.ErrFatal) ||
+		!strings.Contains(err.Error(), "redis://127.0.0.1:1") {
+		t.Errorf("nobody there: %v, want a transient error naming the URL", err)
+	}
+	_, err = nsredis.NewInspector(ctx, "redis://:wrong@"+srv.Addr(), 0)
+	if !errors.Is(err, core.ErrFatal) || !strings.Contains(err.Error(), "WRONGPASS") || strings.Contains(err.Error(), "wrong@") {
+		t.Errorf("a wrong password: %v, want a fatal WRONGPASS without the password", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
