@@ -38,7 +38,7 @@ func TestInspector(t *testing.T) {
 		key    string
 		values []any
 	}{
-		{"metrics:raw", []any{"cpu", "0.5"}},     // a stream, not NecroStack's
+		{"metrics:raw", []any{"cpu", "0.5"}},    // a stream, not NecroStack's
 		{"orphan:dlq", []any{"reason", "test"}}, // a dead-letter stream alone
 	} {
 		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: c.key, Values: c.values}).Err(); err != nil {
