@@ -141,6 +141,9 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 	}
 	spine, err := core.NewSpine(s.backend, organs, spineCfg)
 	if err != nil {
+		if s.otel != nil {
+			_ = s.otel.shutdown(ctx)
+		}
 		_ = s.closer()
 		return nil, err
 	}

@@ -30,6 +30,8 @@
 // LogHandler adds trace_id and span_id to the log lines an organ writes with
 // its context.
 //
-// With the global providers unset (OpenTelemetry's no-ops), a Telemetry
-// costs little; a Spine without one pays nothing.
+// With OpenTelemetry's no-op TracerProvider (trace/noop), a Telemetry makes
+// no span: it records the metrics and passes the trace context events
+// carry on to the events emitted from them. A Spine without one pays
+// nothing.
 package necrotel

@@ -66,7 +66,8 @@ type Telemetry struct {
 	m                  instruments
 	opts               sync.Map // optionKey → []metric.MeasurementOption (see options)
 	// untraced: the TracerProvider is OpenTelemetry's no-op, so there is
-	// no span to make, and Instrument installs the metrics alone.
+	// no span to make: Instrument installs the metrics, and a middleware
+	// that only passes the trace context on (passContext).
 	untraced bool
 	// starts are the start options of each operation's spans: the kind,
 	// and the attributes that are the same for every span of t (those a
@@ -131,11 +132,14 @@ func New(cfg Config) (*Telemetry, error) {
 // Instrument installs t in a Spine's configuration: its Middleware,
 // innermost of those already there, and its Observer, called after the
 // hooks of one already set. With OpenTelemetry's no-op TracerProvider
-// (trace/noop) it installs the Observer alone: the metrics, and no work
-// for spans nobody records; events then pass on the headers they have
-// but gain none.
+// (trace/noop) there is no span to make: the middleware then only passes
+// the trace context and baggage an event carries on to the events its
+// organs emit, as an uninstrumented hop would, so that a metrics-only
+// process in the middle of a chain does not break its trace.
 func (t *Telemetry) Instrument(cfg *core.Config) {
-	if !t.untraced {
+	if t.untraced {
+		cfg.Middleware = append(cfg.Middleware, passContext)
+	} else {
 		cfg.Middleware = append(cfg.Middleware, t.Middleware)
 	}
 	cfg.Observer = chain(cfg.Observer, t.Observer())

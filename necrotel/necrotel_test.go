@@ -334,9 +334,10 @@ func TestInstrumentKeepsObserver(t *testing.T) {
 	}
 }
 
-// With OpenTelemetry's no-op TracerProvider, Instrument installs the
-// metrics alone: no middleware, no headers added to the emitted events,
-// and every metric still counted.
+// With OpenTelemetry's no-op TracerProvider, Instrument makes no span:
+// every metric is still counted, and the trace context and baggage an
+// event carries pass on unchanged to the events emitted from it, as
+// through an uninstrumented hop; events without any gain none.
 func TestMetricsWithoutTracing(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -347,12 +348,9 @@ func TestMetricsWithoutTracing(t *testing.T) {
 	}
 	cfg := core.Config{PullTimeout: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	tel.Instrument(&cfg)
-	if len(cfg.Middleware) != 0 || cfg.Observer == nil {
-		t.Fatalf("Instrument without tracing: %d middlewares, observer %v; want none and one", len(cfg.Middleware), cfg.Observer)
-	}
-	var headers int
+	seen := map[string]int{} // traceparent + baggage at the chain's end → events
 	organs := append(séance(), core.OrganFunc("Reader", []string{"OMEN"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
-		headers += len(e.Headers())
+		seen[e.Header("traceparent")+"|"+e.Header("baggage")]++
 		return nil, nil
 	}))
 	b := memory.New(memory.Config{})
@@ -361,13 +359,21 @@ func TestMetricsWithoutTracing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for range 4 {
-		if err := tel.Send(ctx, b, core.MustEvent("SUMMON", nil)); err != nil {
+	const upstream = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	traced, err := core.Build(core.EventInit{Type: "SUMMON", Headers: map[string]string{"traceparent": upstream, "baggage": "room=7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []core.Event{core.MustEvent("SUMMON", nil), core.MustEvent("SUMMON", nil), core.MustEvent("SUMMON", nil), core.MustEvent("SUMMON", nil), traced} {
+		if err := tel.Send(ctx, b, e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := spine.RunUntilIdle(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if seen["|"] != 4 || seen[upstream+"|room=7"] != 1 {
+		t.Errorf("headers at the chain's end: %v; want 4 without any, 1 with the seed's traceparent and baggage", seen)
 	}
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
@@ -383,8 +389,34 @@ func TestMetricsWithoutTracing(t *testing.T) {
 			}
 		}
 	}
-	if got[necrotel.MetricHandled] != 4*4 || got[necrotel.MetricConsumed] != 4*3 || got[necrotel.MetricSent] != 4+4*2 || headers != 0 {
-		t.Errorf("handled %d, consumed %d, sent %d, headers %d; want 16, 12, 12 and 0",
-			got[necrotel.MetricHandled], got[necrotel.MetricConsumed], got[necrotel.MetricSent], headers)
+	if got[necrotel.MetricHandled] != 5*4 || got[necrotel.MetricConsumed] != 5*3 || got[necrotel.MetricSent] != 5+5*2 {
+		t.Errorf("handled %d, consumed %d, sent %d; want 20, 15 and 15",
+			got[necrotel.MetricHandled], got[necrotel.MetricConsumed], got[necrotel.MetricSent])
+	}
+}
+
+// A seed that already carries a trace context (from another traced
+// system) keeps it: Send's span is its child with Config.Parent, and links
+// to it by default.
+func TestSendContinuesUpstreamTrace(t *testing.T) {
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	seed, err := core.Build(core.EventInit{Type: "SUMMON", Headers: map[string]string{"traceparent": "00-" + traceID + "-" + spanID + "-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, parent := range []bool{true, false} {
+		r := newRig(t, parent, séance(), core.Config{})
+		r.run(t, seed)
+		sends := byName(r.spans.Ended())["send rites"]
+		if len(sends) != 1 {
+			t.Fatalf("parent=%v: %d send spans", parent, len(sends))
+		}
+		s := sends[0]
+		if parent && (s.SpanContext().TraceID().String() != traceID || s.Parent().SpanID().String() != spanID) {
+			t.Errorf("with Parent: send span in trace %s, parent %s; want trace %s, parent %s", s.SpanContext().TraceID(), s.Parent().SpanID(), traceID, spanID)
+		}
+		if !parent && (len(s.Links()) != 1 || s.Links()[0].SpanContext.SpanID().String() != spanID || s.SpanContext().TraceID().String() == traceID) {
+			t.Errorf("by default: send span in trace %s with links %v; want a trace of its own linked to span %s", s.SpanContext().TraceID(), s.Links(), spanID)
+		}
 	}
 }

@@ -137,10 +137,24 @@ func (t *Telemetry) Extract(ctx context.Context, e core.Event) context.Context {
 
 // Send enqueues e, an event produced outside an organ (a seed), on b, in a
 // send span (PRODUCER) whose context it writes into e's headers: the root
-// of e's chain when Config.Parent is set. It returns the error of the
-// header or of the Enqueue.
+// of e's chain when Config.Parent is set, unless e already carries a trace
+// context (a seed from another traced system), which the send span then
+// continues (Parent) or links to. It returns the error of the header or of
+// the Enqueue.
 func (t *Telemetry) Send(ctx context.Context, b core.Backend, e core.Event) error {
-	ctx, span := t.startProducer(ctx, "send", e, e.CorrelationID())
+	var link []trace.SpanStartOption
+	if upstream := t.Extract(ctx, e); trace.SpanContextFromContext(upstream).IsValid() {
+		if t.cfg.Parent {
+			ctx = upstream
+		} else {
+			link = []trace.SpanStartOption{trace.WithLinks(trace.Link{SpanContext: trace.SpanContextFromContext(upstream)})}
+		}
+	}
+	ctx, span := t.start(ctx, "send", link)
+	if span.IsRecording() {
+		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
+			AttrEventType.String(e.Type()))
+	}
 	defer span.End()
 	out, err := t.Inject(ctx, e)
 	if err == nil {
@@ -154,6 +168,49 @@ func (t *Telemetry) Send(ctx context.Context, b core.Backend, e core.Event) erro
 	}
 	t.m.sent.Add(ctx, 1, t.options(optionKey{op: "send"})...)
 	return nil
+}
+
+// contextHeaders are the headers of the W3C trace context and baggage.
+var contextHeaders = []string{"traceparent", "tracestate", "baggage"}
+
+// passContext is the middleware of an untraced Telemetry: the events org
+// emits get the trace context and baggage headers of its input, unless
+// they have their own.
+func passContext(org core.Organ) core.Organ {
+	return &passingOrgan{Organ: org, name: core.OrganName(org)}
+}
+
+type passingOrgan struct {
+	core.Organ
+	name string
+}
+
+func (o *passingOrgan) Name() string { return o.name }
+
+func (o *passingOrgan) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	emitted, err := o.Organ.Handle(ctx, e)
+	if err != nil || len(emitted) == 0 || e.Header("traceparent") == "" && e.Header("baggage") == "" {
+		return emitted, err
+	}
+	for i := range emitted {
+		out := emitted[i]
+		if out.ID() == e.ID() || out.Header("traceparent") != "" {
+			continue
+		}
+		h := out.Headers()
+		if h == nil {
+			h = make(map[string]string, len(contextHeaders))
+		}
+		for _, k := range contextHeaders {
+			if v := e.Header(k); v != "" {
+				h[k] = v
+			}
+		}
+		if withCtx, herr := out.WithHeaders(h); herr == nil {
+			emitted[i] = withCtx
+		}
+	}
+	return emitted, nil
 }
 
 // eventCarrier reads an event's headers for a propagator.

@@ -54,7 +54,9 @@ type App struct {
 	Check func(p *Process) error
 	// Spine adjusts the Spine's configuration of a run or a worker, once
 	// the runtime has filled it: its retry policy, its Observer, the
-	// middleware around the organs (instrumentation).
+	// middleware around the organs (instrumentation). With -listen or
+	// -traces the configuration already holds the runtime's telemetry: add
+	// to cfg.Middleware and chain cfg.Observer rather than replace them.
 	Spine func(p *Process, cfg *core.Config)
 	// Begin runs before a run or a worker handles anything.
 	Begin func(p *Process)
@@ -62,7 +64,8 @@ type App struct {
 	// it; its error fails the process (exit 1). Without it the runtime
 	// prints one line for emit and redrive.
 	End func(p *Process, r Result) error
-	// HTTP adds handlers to the -listen listener, such as /metrics.
+	// HTTP adds handlers to the -listen listener. /healthz and /readyz are
+	// the runtime's; /metrics too, unless the app serves it here.
 	HTTP func(mux *http.ServeMux, p *Process)
 }
 

@@ -49,10 +49,10 @@ func (p *Process) listen() (*listener, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	p.otel.serve(mux)
 	if p.App.HTTP != nil {
 		p.App.HTTP(mux, p)
 	}
+	p.otel.serve(mux) // unless the app serves /metrics itself
 	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	l.done = make(chan struct{})
 	go func() {

@@ -135,7 +135,7 @@ var options = []option{
 		set: func(s *Settings, v string) error { return nonEmpty(&s.Input, v) }},
 	{name: "traces", modes: []Mode{ModeRun, ModeWorker, ModeEmit}, usage: "write every span (OpenTelemetry, all sampled) to `file`, one JSON object per line (- for stderr; default: no tracing)",
 		set: func(s *Settings, v string) error { return nonEmpty(&s.Traces, v) }},
-	{name: "trace-hops", modes: []Mode{ModeRun, ModeWorker, ModeEmit}, get: func(s *Settings) string { return s.TraceHops }, usage: "how the spans of a delivery relate to the span that produced its event: `link` (a trace per hop, linked) or parent (a chain is one trace)",
+	{name: "trace-hops", modes: []Mode{ModeRun, ModeWorker}, get: func(s *Settings) string { return s.TraceHops }, usage: "how the spans of a delivery relate to the span that produced its event: `link` (a trace per hop, linked) or parent (a chain is one trace)",
 		set: func(s *Settings, v string) error {
 			if v != "link" && v != "parent" {
 				return errors.New("must be link or parent")

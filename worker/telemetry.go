@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/metric"
@@ -48,6 +50,12 @@ func (p *Process) startTelemetry() (*telemetry, error) {
 	}
 	res := resource.NewSchemaless(semconv.ServiceName(p.App.Name))
 	o := &telemetry{}
+	// OpenTelemetry's own errors (a span not written, a scrape whose
+	// stream state failed) go to the process's log, not as plain text
+	// to stderr.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		p.Log.LogAttrs(context.Background(), slog.LevelWarn, "telemetry", slog.String(core.KeyError, err.Error()))
+	}))
 	if p.Listen != "" {
 		o.registry = prometheus.NewRegistry()
 		o.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -73,15 +81,21 @@ func (p *Process) startTelemetry() (*telemetry, error) {
 			o.shutdown(context.Background())
 			return nil, fmt.Errorf("-traces: %w", err)
 		}
-		o.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res),
+		// Blocking: every span is written, as -traces promises, at the
+		// cost of waiting for the exporter when the queue is full.
+		o.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBlocking()), sdktrace.WithResource(res),
 			sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	}
 	return o, nil
 }
 
-// serve adds /metrics to mux, when there are metrics.
+// serve adds /metrics to mux, when there are metrics and mux has no
+// handler for it yet (the app's own, from App.HTTP, wins).
 func (o *telemetry) serve(mux *http.ServeMux) {
 	if o == nil || o.registry == nil {
+		return
+	}
+	if _, pattern := mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/metrics"}}); pattern != "" {
 		return
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{}))
@@ -119,7 +133,7 @@ func (o *telemetry) observeStream(tel *necrotel.Telemetry, b *nsredis.Backend) e
 		return nil
 	}
 	_, err := tel.ObserveStream(func(ctx context.Context) (necrotel.StreamState, error) {
-		st, err := b.Stats(ctx)
+		st, err := b.Stats(ctx) // bounded by the backend's Timeout
 		if err != nil {
 			return necrotel.StreamState{}, err
 		}
