@@ -29,6 +29,7 @@ var modules = []string{
 	"backends/redis",
 	"necrotel",
 	"worker",
+	"necro",
 	"apps/seance",
 	"apps/etl",
 	"examples",

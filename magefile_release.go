@@ -22,10 +22,11 @@ import (
 // modulePrefix is the path all of the repository's modules share.
 const modulePrefix = "github.com/necrostack/necrostack/"
 
-// libraries are the modules released for users to require, in dependency
+// libraries are the modules released for users to require (and necro, to
+// go install), in dependency
 // order. They are released in lockstep: one version, in VERSION, and a tag
 // <folder>/<version> for each.
-var libraries = []string{"core", "backends/memory", "backends/redis", "necrotel", "worker"}
+var libraries = []string{"core", "backends/memory", "backends/redis", "necrotel", "worker", "necro"}
 
 // consumers are the programs ReleaseCheck builds against the released
 // libraries, from outside the workspace, each with the packages it must

@@ -43,6 +43,9 @@ func NewInspector(ctx context.Context, url string, timeout time.Duration) (*Insp
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("redis: %s: no answer within %v", in.url, timeout)
+		}
 		redacted := errors.New(Redact(err.Error(), url))
 		if errors.Is(classify(err), core.ErrFatal) {
 			redacted = core.Fatal(redacted)
@@ -59,8 +62,11 @@ func (in *Inspector) Close() error { return in.rdb.Close() }
 func (in *Inspector) URL() string { return in.url }
 
 // ErrNoStream is the error of an Inspector asked about a key that holds no
-// stream.
-var ErrNoStream = errors.New("no such stream")
+// stream, ErrNoGroup about a group the stream does not have.
+var (
+	ErrNoStream = errors.New("no such stream")
+	ErrNoGroup  = errors.New("no such group")
+)
 
 // Streams returns the NecroStack streams on the server, sorted: the keys
 // holding a stream whose newest entry is an event (a field "event"), or
@@ -178,7 +184,7 @@ func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string
 		page, err := in.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
 		if err != nil && !errors.Is(err, goredis.Nil) {
 			if goredis.HasErrorPrefix(err, "NOGROUP") {
-				return nil, fmt.Errorf("redis: %s has no group %q", stream, group)
+				return nil, fmt.Errorf("redis: %s: %w %q", stream, ErrNoGroup, group)
 			}
 			return nil, fmt.Errorf("redis: pending of %q on %s: %w", group, stream, classify(err))
 		}

@@ -158,7 +158,7 @@ func TestInspectorErrors(t *testing.T) {
 	if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: "s", Values: []any{"event", "{}"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Pending(ctx, "s", "nobody", "", 0); err == nil || err.Error() != `redis: s has no group "nobody"` {
+	if _, err := in.Pending(ctx, "s", "nobody", "", 0); !errors.Is(err, nsredis.ErrNoGroup) || err.Error() != `redis: s: no such group "nobody"` {
 		t.Errorf("Pending of a missing group: %v", err)
 	}
 
