@@ -29,7 +29,9 @@ type options struct {
 	url     string
 	output  string
 	timeout time.Duration
+	stdin   io.Reader
 	stdout  io.Writer
+	stderr  io.Writer
 }
 
 // usageError is a bad flag or argument.
@@ -40,8 +42,8 @@ type notFound struct{ error }
 
 // run runs the command line args and returns the exit code; errors go to
 // stderr, one line each.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	o := &options{stdout: stdout}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(ctx, o, getenv)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -55,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	var ue usageError
 	var ce *nsredis.ConfigError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &ce):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, nsredis.ErrNotEntryID):
 		return exitUsage
 	case errors.As(err, &nf):
 		return exitNotFound
@@ -106,7 +108,7 @@ func newRoot(ctx context.Context, o *options, getenv func(string) string) *cobra
 	root.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "text for people, json for scripts")
 	root.PersistentFlags().DurationVar(&o.timeout, "timeout", 2*time.Second, "bound of each Redis command")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(statusCommand(o), pendingCommand(o))
+	root.AddCommand(statusCommand(o), pendingCommand(o), dlqCommand(o))
 	return root
 }
 
@@ -122,9 +124,10 @@ func (o *options) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// notThere turns the Inspector's "no such stream" into a notFound.
+// notThere turns the Inspector's "no such stream", "no such group" and
+// "no such dead letter" into a notFound.
 func notThere(err error) error {
-	if errors.Is(err, nsredis.ErrNoStream) {
+	if errors.Is(err, nsredis.ErrNoStream) || errors.Is(err, nsredis.ErrNoGroup) || errors.Is(err, nsredis.ErrNoDeadLetter) {
 		return notFound{err}
 	}
 	return err

@@ -4,6 +4,7 @@
 //	necro status                     every NecroStack stream: length, dead letters, groups, lag, consumers
 //	necro status orders:events -o json
 //	necro pending orders:events      entries delivered and not acknowledged, by consumer
+//	necro dlq ls orders:events       dead letters; dlq show, dlq redrive, dlq purge act on them
 //
 // It reads the server through the Redis backend's Inspector: it joins no
 // consumer group and changes nothing. --redis-url (default
@@ -33,7 +34,7 @@ func (silent) Printf(context.Context, string, ...any) {}
 func main() {
 	goredis.SetLogger(silent{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }

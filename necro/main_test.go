@@ -26,10 +26,16 @@ func TestMain(m *testing.M) {
 // stdout and stderr.
 func necro(t *testing.T, url string, args ...string) (int, string, string) {
 	t.Helper()
+	return necroIn(t, url, "", args...)
+}
+
+// necroIn is necro with stdin as the standard input.
+func necroIn(t *testing.T, url, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	code := run(ctx, args, &stdout, &stderr, func(k string) string {
+	code := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr, func(k string) string {
 		if k == "NECROSTACK_REDIS_URL" {
 			return url
 		}
@@ -220,8 +226,8 @@ func TestBadInput(t *testing.T) {
 
 // Every command has help with an example, and a completion script.
 func TestHelpAndCompletion(t *testing.T) {
-	for _, cmd := range []string{"status", "pending"} {
-		code, out, _ := necro(t, "", cmd, "--help")
+	for _, cmd := range []string{"status", "pending", "dlq", "dlq ls", "dlq show", "dlq redrive", "dlq purge"} {
+		code, out, _ := necro(t, "", append(strings.Fields(cmd), "--help")...)
 		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "necro "+cmd) {
 			t.Errorf("%s --help: exit %d:\n%s", cmd, code, out)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -40,9 +39,6 @@ func pendingCommand(o *options) *cobra.Command {
 			}
 			defer in.Close()
 			entries, err := in.Pending(cmd.Context(), args[0], group, consumer, limit)
-			if errors.Is(err, nsredis.ErrNoGroup) {
-				return notFound{err}
-			}
 			if err != nil {
 				return notThere(err)
 			}

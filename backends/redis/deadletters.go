@@ -119,6 +119,11 @@ type DeadLetter struct {
 // DeadLetters lists up to count dead letters, oldest first, starting after
 // the dead-letter id after ("" for the beginning). count <= 0 means 100.
 func (b *Backend) DeadLetters(ctx context.Context, after string, count int64) ([]DeadLetter, error) {
+	return listDeadLetters(ctx, b.rdb, b.cfg.DeadLetterStream, after, count)
+}
+
+// listDeadLetters is DeadLetters of the dead-letter stream dlq.
+func listDeadLetters(ctx context.Context, rdb goredis.UniversalClient, dlq, after string, count int64) ([]DeadLetter, error) {
 	if count <= 0 {
 		count = 100
 	}
@@ -126,9 +131,9 @@ func (b *Backend) DeadLetters(ctx context.Context, after string, count int64) ([
 	if after != "" {
 		start = "(" + after
 	}
-	msgs, err := b.rdb.XRangeN(ctx, b.cfg.DeadLetterStream, start, "+", count).Result()
+	msgs, err := rdb.XRangeN(ctx, dlq, start, "+", count).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: list dead letters: %w", err)
+		return nil, fmt.Errorf("redis: list dead letters: %w", classify(err))
 	}
 	out := make([]DeadLetter, len(msgs))
 	for i, m := range msgs {
@@ -170,6 +175,9 @@ func parseDeadLetter(m goredis.XMessage) DeadLetter {
 // valid event (a malformed entry): there is nothing to hand back.
 var ErrNotRedrivable = errors.New("dead letter holds no valid event")
 
+// ErrNoDeadLetter is the error of a dead-letter id that is not there.
+var ErrNoDeadLetter = errors.New("no such dead letter")
+
 // Redrive moves dead letters back to the main stream, as new entries
 // carrying the same event (same id, so idempotent handlers see a repeat),
 // and deletes them from the dead-letter stream, each atomically. With ids it
@@ -180,7 +188,7 @@ func (b *Backend) Redrive(ctx context.Context, ids ...string) (int, error) {
 	if b.isClosed() {
 		return 0, core.ErrClosed
 	}
-	r := redrive{b: b}
+	r := redrive{rdb: b.rdb, stream: b.cfg.Stream, dlq: b.cfg.DeadLetterStream}
 	if len(ids) > 0 {
 		for _, id := range ids {
 			r.byID(ctx, id)
@@ -191,11 +199,13 @@ func (b *Backend) Redrive(ctx context.Context, ids ...string) (int, error) {
 	return r.moved, errors.Join(append(r.errs, err)...)
 }
 
-// redrive is one Redrive call: what it moved, and what it could not.
+// redrive is one Redrive call, from dlq back to stream: what it moved,
+// and what it could not.
 type redrive struct {
-	b     *Backend
-	moved int
-	errs  []error
+	rdb         goredis.UniversalClient
+	stream, dlq string
+	moved       int
+	errs        []error
 }
 
 func (r *redrive) one(ctx context.Context, dl DeadLetter) {
@@ -204,8 +214,7 @@ func (r *redrive) one(ctx context.Context, dl DeadLetter) {
 		return
 	}
 	wire, _ := dl.Event.MarshalJSON()
-	n, err := redriveScript.Run(ctx, r.b.rdb, []string{r.b.cfg.Stream, r.b.cfg.DeadLetterStream},
-		dl.ID, string(wire), fieldEvent).Int()
+	n, err := redriveScript.Run(ctx, r.rdb, []string{r.stream, r.dlq}, dl.ID, string(wire), fieldEvent).Int()
 	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", dl.ID, err))
 		return
@@ -214,12 +223,12 @@ func (r *redrive) one(ctx context.Context, dl DeadLetter) {
 }
 
 func (r *redrive) byID(ctx context.Context, id string) {
-	msgs, err := r.b.rdb.XRangeN(ctx, r.b.cfg.DeadLetterStream, id, id, 1).Result()
+	msgs, err := r.rdb.XRangeN(ctx, r.dlq, id, id, 1).Result()
 	switch {
 	case err != nil:
 		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", id, err))
 	case len(msgs) == 0:
-		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: no such dead letter", id))
+		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", id, ErrNoDeadLetter))
 	default:
 		r.one(ctx, parseDeadLetter(msgs[0]))
 	}
@@ -229,7 +238,7 @@ func (r *redrive) byID(ctx context.Context, id string) {
 // an event redriven while workers run may fail again and come back behind
 // it.
 func (r *redrive) all(ctx context.Context) error {
-	last, err := r.b.rdb.XRevRangeN(ctx, r.b.cfg.DeadLetterStream, "+", "-", 1).Result()
+	last, err := r.rdb.XRevRangeN(ctx, r.dlq, "+", "-", 1).Result()
 	if err != nil {
 		return fmt.Errorf("redis: redrive: %w", err)
 	}
@@ -241,7 +250,7 @@ func (r *redrive) all(ctx context.Context) error {
 		return err
 	}
 	for after := ""; ; {
-		page, err := r.b.DeadLetters(ctx, after, 100)
+		page, err := listDeadLetters(ctx, r.rdb, r.dlq, after, 100)
 		if err != nil || len(page) == 0 {
 			return err
 		}

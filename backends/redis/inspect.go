@@ -15,8 +15,10 @@ import (
 
 // Inspector reads the NecroStack streams of a Redis server for operators'
 // tools (the necro command): which streams there are, their groups,
-// consumers and lag, and what each consumer holds. Unlike a Backend it
-// joins no group and writes nothing. It is safe for concurrent use.
+// consumers and lag, what each consumer holds, and the dead letters; and
+// acts on dead letters when asked (Redrive, RedriveEdited, Purge). Unlike
+// a Backend it joins no group, and it writes nothing else. It is safe for
+// concurrent use.
 type Inspector struct {
 	rdb     *goredis.Client
 	url     string // redacted
@@ -197,4 +199,133 @@ func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string
 		start = "(" + page[len(page)-1].ID
 	}
 	return out, nil
+}
+
+// DeadLetters lists up to count (0: all) dead letters of stream (in
+// stream+":dlq"), oldest first, after the dead-letter id after ("" for
+// the beginning).
+func (in *Inspector) DeadLetters(ctx context.Context, stream, after string, count int) ([]DeadLetter, error) {
+	ctx, cancel := bounded(ctx, 4*in.timeout)
+	defer cancel()
+	if err := in.check(ctx, stream); err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for count <= 0 || len(out) < count {
+		n := int64(1000)
+		if count > 0 {
+			n = min(n, int64(count-len(out)))
+		}
+		page, err := listDeadLetters(ctx, in.rdb, stream+":dlq", after, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if int64(len(page)) < n {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	return out, nil
+}
+
+// DeadLetter returns the dead letter id of stream; a missing one is
+// ErrNoDeadLetter.
+func (in *Inspector) DeadLetter(ctx context.Context, stream, id string) (DeadLetter, error) {
+	ctx, cancel := bounded(ctx, in.timeout)
+	defer cancel()
+	if err := in.check(ctx, stream); err != nil {
+		return DeadLetter{}, err
+	}
+	if err := checkIDs([]string{id}); err != nil {
+		return DeadLetter{}, err
+	}
+	msgs, err := in.rdb.XRangeN(ctx, stream+":dlq", id, id, 1).Result()
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("redis: dead letter %s: %w", id, classify(err))
+	}
+	if len(msgs) == 0 {
+		return DeadLetter{}, fmt.Errorf("redis: %s:dlq: %w %s", stream, ErrNoDeadLetter, id)
+	}
+	return parseDeadLetter(msgs[0]), nil
+}
+
+// Redrive moves the dead letters ids of stream back to it, as
+// Backend.Redrive does: each atomically, as a new entry with the same
+// event. It returns how many it moved; one that holds no valid event is
+// left in place and reported with ErrNotRedrivable, one that is gone with
+// ErrNoDeadLetter.
+func (in *Inspector) Redrive(ctx context.Context, stream string, ids ...string) (int, error) {
+	ctx, cancel := bounded(ctx, 4*in.timeout)
+	defer cancel()
+	if err := in.check(ctx, stream); err != nil {
+		return 0, err
+	}
+	if err := checkIDs(ids); err != nil {
+		return 0, err
+	}
+	r := redrive{rdb: in.rdb, stream: stream, dlq: stream + ":dlq"}
+	for _, id := range ids {
+		r.byID(ctx, id)
+	}
+	return r.moved, errors.Join(r.errs...)
+}
+
+// RedriveEdited replaces the dead letter id of stream by event, an edited
+// wire form, and redrives that: for a dead letter whose entry was not a
+// valid event (ReasonMalformed) once it has been mended. The edit must
+// decode as an event (core.DecodeEvent, strictly); the error says what is
+// wrong with it otherwise, and nothing changes.
+func (in *Inspector) RedriveEdited(ctx context.Context, stream, id string, event []byte) error {
+	e, err := core.DecodeEvent(event)
+	if err != nil {
+		return fmt.Errorf("redis: the edited event of %s: %w", id, err)
+	}
+	dl, err := in.DeadLetter(ctx, stream, id)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := bounded(ctx, in.timeout)
+	defer cancel()
+	dl.Event = e
+	r := redrive{rdb: in.rdb, stream: stream, dlq: stream + ":dlq"}
+	if r.one(ctx, dl); len(r.errs) > 0 {
+		return r.errs[0]
+	}
+	if r.moved == 0 {
+		return fmt.Errorf("redis: %s:dlq: %w %s (redriven or purged meanwhile)", stream, ErrNoDeadLetter, id)
+	}
+	return nil
+}
+
+// Purge deletes the dead letters ids of stream for good and returns how
+// many there were.
+func (in *Inspector) Purge(ctx context.Context, stream string, ids ...string) (int, error) {
+	ctx, cancel := bounded(ctx, 4*in.timeout)
+	defer cancel()
+	if err := in.check(ctx, stream); err != nil {
+		return 0, err
+	}
+	if err := checkIDs(ids); err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	n, err := in.rdb.XDel(ctx, stream+":dlq", ids...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: purge dead letters of %s: %w", stream, classify(err))
+	}
+	return int(n), nil
+}
+
+// ErrNotEntryID is the error of a dead-letter id that is no stream entry
+// id at all.
+var ErrNotEntryID = errors.New("not an entry id (such as 1764547200000-0)")
+
+// checkIDs fails naming the first of ids that is not a stream entry id.
+func checkIDs(ids []string) error {
+	for _, id := range ids {
+		if _, err := parseStreamID(id); err != nil {
+			return fmt.Errorf("redis: dead letter %q: %w", id, ErrNotEntryID)
+		}
+	}
+	return nil
 }

@@ -173,3 +173,97 @@ func TestInspectorErrors(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// The Inspector lists dead letters, shows one, redrives some by id (not a
+// malformed one, unless edited into a valid event), and purges others;
+// each changes Redis exactly as it reports.
+func TestInspectorDeadLetters(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Batch: 1})
+	var events []core.Event
+	for i := range 3 {
+		e := ev(t, "E", i)
+		events = append(events, e)
+		if err := b.Enqueue(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"event", "not json"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		d := mustPull(t, b)
+		if err := b.Commit(ctx, d, core.Outcome{DeadLetters: []core.DeadLetter{{Event: d.Event, Organ: "Oracle", Reason: core.ReasonHandlerFailed, Error: "silent", Attempts: 3}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustEmpty(t, b) // the junk: dead-lettered by the backend
+	in, err := nsredis.NewInspector(ctx, srv.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	dls, err := in.DeadLetters(ctx, stream, "", 0)
+	if err != nil || len(dls) != 4 {
+		t.Fatalf("DeadLetters: %d, %v; want 4", len(dls), err)
+	}
+	var good []string
+	var junk string
+	for _, dl := range dls {
+		switch {
+		case dl.Reason == nsredis.ReasonMalformed && dl.Raw != "" && dl.Event.IsZero():
+			junk = dl.ID
+		case dl.Organ == "Oracle" && dl.Attempts == 3 && !dl.Event.IsZero():
+			good = append(good, dl.ID)
+		default:
+			t.Errorf("dead letter %+v", dl)
+		}
+	}
+	if some, err := in.DeadLetters(ctx, stream, dls[0].ID, 2); err != nil || len(some) != 2 || some[0].ID != dls[1].ID {
+		t.Errorf("DeadLetters after the first, at most 2: %+v, %v", some, err)
+	}
+	if dl, err := in.DeadLetter(ctx, stream, good[0]); err != nil || dl.Event.ID() != events[0].ID() {
+		t.Errorf("DeadLetter %s: %+v, %v", good[0], dl, err)
+	}
+	if _, err := in.DeadLetter(ctx, stream, "1-1"); !errors.Is(err, nsredis.ErrNoDeadLetter) {
+		t.Errorf("DeadLetter 1-1: %v, want ErrNoDeadLetter", err)
+	}
+	if _, err := in.Redrive(ctx, stream, "x"); err == nil || !strings.Contains(err.Error(), `"x": not an entry id`) {
+		t.Errorf("Redrive x: %v", err)
+	}
+
+	before := streamLen(t, rdb, stream)
+	moved, err := in.Redrive(ctx, stream, good[0], good[1], junk)
+	if moved != 2 || !errors.Is(err, nsredis.ErrNotRedrivable) {
+		t.Errorf("Redrive two good and the junk: moved %d, %v; want 2 and ErrNotRedrivable", moved, err)
+	}
+	if n := streamLen(t, rdb, stream); n != before+2 {
+		t.Errorf("the stream has %d entries, want %d", n, before+2)
+	}
+	if n := streamLen(t, rdb, stream+":dlq"); n != 2 {
+		t.Errorf("%d dead letters left, want 2 (a good one, the junk)", n)
+	}
+	if err := in.RedriveEdited(ctx, stream, junk, []byte(`{"event_type":"E"}`)); err == nil || !strings.Contains(err.Error(), "id") {
+		t.Errorf("RedriveEdited with an invalid event: %v, want the reason", err)
+	}
+	if n := streamLen(t, rdb, stream+":dlq"); n != 2 {
+		t.Errorf("a refused edit changed the dead letters: %d", n)
+	}
+	mended := ev(t, "E", 9)
+	wire, _ := mended.MarshalJSON()
+	if err := in.RedriveEdited(ctx, stream, junk, wire); err != nil {
+		t.Fatalf("RedriveEdited: %v", err)
+	}
+	last, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 || !strings.Contains(last[0].Values["event"].(string), mended.ID()) {
+		t.Errorf("the stream's last entry %v (%v), want the mended event", last, err)
+	}
+	if n, err := in.Purge(ctx, stream, good[2], "1-1"); n != 1 || err != nil {
+		t.Errorf("Purge: %d, %v; want 1", n, err)
+	}
+	if n := streamLen(t, rdb, stream+":dlq"); n != 0 {
+		t.Errorf("%d dead letters left, want none", n)
+	}
+}
