@@ -3,6 +3,7 @@ module github.com/necrostack/necrostack/necro
 go 1.26.0
 
 require (
+	github.com/google/uuid v1.6.0
 	github.com/necrostack/necrostack/backends/redis v0.1.0
 	github.com/necrostack/necrostack/core v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -12,7 +13,6 @@ require (
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	go.uber.org/atomic v1.12.0 // indirect

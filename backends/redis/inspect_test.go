@@ -267,3 +267,58 @@ func TestInspectorDeadLetters(t *testing.T) {
 		t.Errorf("%d dead letters left, want none", n)
 	}
 }
+
+// Events reads a stream's entries either way, telling events from entries
+// that are none; LastID and Follow read what comes after.
+func TestInspectorEvents(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	b := newBackend(t, nsredis.Config{URL: srv.URL()})
+	var ids []string
+	for i := range 3 {
+		e := ev(t, "E", i)
+		ids = append(ids, e.ID())
+		if err := b.Enqueue(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"event", "not json"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := nsredis.NewInspector(ctx, srv.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	all, err := in.Events(ctx, stream, false, 0)
+	if err != nil || len(all) != 4 || all[0].Event.ID() != ids[0] || all[2].Event.ID() != ids[2] {
+		t.Fatalf("Events, oldest first: %+v, %v", all, err)
+	}
+	if j := all[3]; !j.Event.IsZero() || j.Reason != nsredis.ReasonMalformed || j.Problem == "" || !strings.Contains(j.Raw, "not json") {
+		t.Errorf("the junk entry: %+v", j)
+	}
+	newest, err := in.Events(ctx, stream, true, 2)
+	if err != nil || len(newest) != 2 || newest[0].EntryID != all[3].EntryID || newest[1].Event.ID() != ids[2] {
+		t.Errorf("Events, newest first, 2: %+v, %v", newest, err)
+	}
+	last, err := in.LastID(ctx, stream)
+	if err != nil || last != all[3].EntryID {
+		t.Fatalf("LastID: %q, %v; want %s", last, err, all[3].EntryID)
+	}
+	got, next, err := in.Follow(ctx, stream, last, 50*time.Millisecond)
+	if err != nil || len(got) != 0 || next != last {
+		t.Errorf("Follow with nothing new: %+v, %q, %v", got, next, err)
+	}
+	e := ev(t, "E", 9)
+	if err := b.Enqueue(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	got, next, err = in.Follow(ctx, stream, last, time.Second)
+	if err != nil || len(got) != 1 || got[0].Event.ID() != e.ID() || next != got[0].EntryID {
+		t.Errorf("Follow: %+v, %q, %v; want the new event", got, next, err)
+	}
+	if _, err := in.LastID(ctx, "nowhere"); !errors.Is(err, nsredis.ErrNoStream) {
+		t.Errorf("LastID of nowhere: %v", err)
+	}
+}
