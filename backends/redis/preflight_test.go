@@ -243,4 +243,30 @@ func TestPreflightChangesNothing(t *testing.T) {
 	if st.Length != 3 || st.DeadLetters != 0 || len(st.Groups) != 1 || st.Groups[0].Pending != 0 || st.Groups[0].Lag != 3 {
 		t.Errorf("after New and two Ready: %+v, want 3 entries, none delivered or pending", st)
 	}
+	if len(st.Groups) == 1 && len(st.Groups[0].Consumers) != 0 {
+		t.Errorf("the checks left consumers in the group: %+v; a process that never reads must leave none", st.Groups[0].Consumers)
+	}
+}
+
+// The checks leave a consumer that was in the group before them as it was:
+// its pending entries stay with it.
+func TestPreflightKeepsAKnownConsumer(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	first := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "w1"})
+	for i := range 3 {
+		if err := first.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAs(t, rdb, "w1", 2) // w1 held two, and died
+	again := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "w1", ClaimMinIdle: time.Hour})
+	if err := again.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consumers, err := rdb.XInfoConsumers(ctx, stream, nsredis.DefaultGroup).Result()
+	if err != nil || len(consumers) != 1 || consumers[0].Name != "w1" || consumers[0].Pending != 2 {
+		t.Errorf("after a new process's checks under the same name: %+v, %v; want w1 still holding 2", consumers, err)
+	}
 }

@@ -12,6 +12,24 @@ for i = 1, 2 do
     return redis.error_reply('WRONGTYPE key ' .. KEYS[i] .. ' holds a ' .. t .. ', not a stream')
   end
 end
+-- XREADGROUP and XCLAIM create the consumer they name: one that was not in
+-- the group before the probe is removed after it (it holds nothing), so
+-- that a process that never reads (an emit) leaves no consumer behind.
+local function known()
+  local list = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+  if type(list) ~= 'table' or list.err then
+    return true -- no group yet, or not allowed to look: touch nothing
+  end
+  for _, c in ipairs(list) do
+    for j = 1, #c - 1, 2 do
+      if c[j] == 'name' and c[j + 1] == ARGV[2] then
+        return true
+      end
+    end
+  end
+  return false
+end
+local existed = known()
 -- Not the largest id: Redis reads that one as '>', a read of new entries.
 local far = '18446744073709551615-18446744073709551614'
 local probes = {
@@ -36,5 +54,8 @@ for _, p in ipairs(probes) do
   if type(r) == 'table' and r.err and string.find(r.err, "The user executing the script can't", 1, true) then
     return redis.error_reply('NOPERM this user may not run ' .. p[1] .. ' on these keys, which the backend needs (' .. r.err .. ')')
   end
+end
+if not existed then
+  redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 end
 return 1
