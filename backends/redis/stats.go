@@ -13,8 +13,9 @@ import (
 type StreamStats struct {
 	Stream string
 	// Length is the number of entries in the stream, DeadLetters in its
-	// dead-letter stream.
-	Length, DeadLetters int64
+	// dead-letter stream; Added how many were ever added to it (what
+	// trimming does not take back: its throughput, over time).
+	Length, DeadLetters, Added int64
 	// Groups are the stream's consumer groups, every one of them (not only
 	// this Backend's).
 	Groups []GroupStats
@@ -64,6 +65,13 @@ func streamStats(ctx context.Context, rdb goredis.UniversalClient, stream, dlq s
 	}
 	if st.DeadLetters, err = rdb.XLen(ctx, dlq).Result(); err != nil {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
+	}
+	if st.Length > 0 {
+		info, err := rdb.XInfoStream(ctx, stream).Result()
+		if err != nil {
+			return st, fmt.Errorf("redis: stats: %w", classify(err))
+		}
+		st.Added = info.EntriesAdded
 	}
 	groups, err := rdb.XInfoGroups(ctx, stream).Result()
 	if err != nil && !goredis.HasErrorPrefix(err, "ERR no such key") {

@@ -32,7 +32,7 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Stream != stream || st.Length != 5 || st.DeadLetters != 1 || len(st.Groups) != 2 {
+	if st.Stream != stream || st.Length != 5 || st.Added != 5 || st.DeadLetters != 1 || len(st.Groups) != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 	byName := map[string]nsredis.GroupStats{}
