@@ -108,7 +108,7 @@ func newRoot(ctx context.Context, o *options, getenv func(string) string) *cobra
 	root.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "text for people, json for scripts")
 	root.PersistentFlags().DurationVar(&o.timeout, "timeout", 2*time.Second, "bound of each Redis command")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(statusCommand(o), pendingCommand(o), dlqCommand(o), tailCommand(o), traceCommand(o), graphCommand(o))
+	root.AddCommand(statusCommand(o), pendingCommand(o), dlqCommand(o), tailCommand(o), traceCommand(o), graphCommand(o), webCommand(o, getenv))
 	return root
 }
 

@@ -5,9 +5,14 @@
 //	necro status orders:events -o json
 //	necro pending orders:events      entries delivered and not acknowledged, by consumer
 //	necro dlq ls orders:events       dead letters; dlq show, dlq redrive, dlq purge act on them
+//	necro tail orders:events         follow the entries as they come
+//	necro trace orders:events ID     the chain of an event, as a tree or a picture (--format svg)
+//	necro graph orders:events        the flow of event types, with counts and dead letters
+//	necro web                        the dashboard, on 127.0.0.1:8080
 //
 // It reads the server through the Redis backend's Inspector: it joins no
-// consumer group and changes nothing. --redis-url (default
+// consumer group, and changes nothing but the dead letters it is told to
+// redrive or purge. --redis-url (default
 // $NECROSTACK_REDIS_URL, else redis://localhost:6379/0) names the server;
 // -o json prints one JSON document for scripts. Exit codes: 0 done; 1 what
 // was asked for is not there (no such stream, no NecroStack stream on the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,11 +49,10 @@ func tailCommand(o *options) *cobra.Command {
 			} else if _, err := in.LastID(cmd.Context(), args[0]); err != nil {
 				return notThere(err)
 			}
-			ctx := cmd.Context()
+			ctx := cmd.Context() // interrupted: the end
+			var deadline time.Time
 			if during > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, during)
-				defer cancel()
+				deadline = time.Now().Add(during)
 			}
 			wanted := map[string]bool{}
 			for _, t := range types {
@@ -63,16 +61,16 @@ func tailCommand(o *options) *cobra.Command {
 			printed := 0
 			for ctx.Err() == nil && (count == 0 || printed < count) {
 				block := time.Second
-				if deadline, ok := ctx.Deadline(); ok {
-					// Redis ends the wait, before the deadline ends the read.
-					if block = min(block, time.Until(deadline)-10*time.Millisecond); block < time.Millisecond {
+				if !deadline.IsZero() {
+					// --for ends the wait, which Redis bounds: no read is cut.
+					if block = min(block, time.Until(deadline)); block < time.Millisecond {
 						break
 					}
 				}
 				entries, next, err := in.Follow(ctx, args[0], after, block)
 				if err != nil {
 					if ctx.Err() != nil {
-						break // --for is up, or interrupted
+						break // interrupted
 					}
 					return err
 				}
