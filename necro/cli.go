@@ -82,19 +82,24 @@ func isCobraUsage(err error) bool {
 }
 
 func newRoot(ctx context.Context, o *options, getenv func(string) string) *cobra.Command {
-	defaultURL := getenv("NECROSTACK_REDIS_URL")
-	if defaultURL == "" {
-		defaultURL = "redis://localhost:6379/0"
-	}
 	root := &cobra.Command{
 		Use:   "necro",
 		Short: "Look into NecroStack's streams on Redis",
 		Long: "necro shows what NecroStack's Redis streams hold: their length, dead letters, consumer groups,\n" +
-			"lag and consumers, and which consumer holds which entry. It changes nothing.\n\n" +
+			"lag and consumers, which consumer holds which entry, the dead letters and the chains; it changes\n" +
+			"nothing but the dead letters it is told to redrive or purge.\n\n" +
 			"Exit codes: 0 done; 1 not there (stream, group); 2 bad usage; 3 Redis unreachable; 4 Redis refused.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
+			// The URL's default is read here, not shown in the help: it
+			// may hold a password.
+			if o.url == "" {
+				o.url = getenv("NECROSTACK_REDIS_URL")
+			}
+			if o.url == "" {
+				o.url = "redis://localhost:6379/0"
+			}
 			if o.output != "text" && o.output != "json" {
 				return usageError{fmt.Errorf("-o %q: want text or json", o.output)}
 			}
@@ -104,7 +109,7 @@ func newRoot(ctx context.Context, o *options, getenv func(string) string) *cobra
 			return nil
 		},
 	}
-	root.PersistentFlags().StringVar(&o.url, "redis-url", defaultURL, "the Redis server, redis://[user:password@]host:port[/db] (default $NECROSTACK_REDIS_URL)")
+	root.PersistentFlags().StringVar(&o.url, "redis-url", "", "the Redis server, redis://[user:password@]host:port[/db] (default $NECROSTACK_REDIS_URL, else redis://localhost:6379/0)")
 	root.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "text for people, json for scripts")
 	root.PersistentFlags().DurationVar(&o.timeout, "timeout", 2*time.Second, "bound of each Redis command")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/core"
 )
 
 // deadLetterJSON is a dead letter as `dlq -o json` prints it.
@@ -263,6 +264,9 @@ func dlqRedrive(o *options) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("redrove %d of %d: %w", moved, len(good), err)
 				}
+				if moved < len(good) {
+					return notFound{fmt.Errorf("redrove %d of the %d selected: the others were redriven or purged meanwhile", moved, len(good))}
+				}
 				res.Redriven = append(res.Redriven, good...)
 			}
 			if o.output == "json" {
@@ -308,6 +312,9 @@ func (o *options) redriveEdited(cmd *cobra.Command, stream, id, file string, dry
 	}
 	defer in.Close()
 	if dryRun {
+		if _, err := core.DecodeEvent([]byte(strings.TrimSpace(string(data)))); err != nil {
+			return usageError{fmt.Errorf("redis: the edited event of %s: %w", id, err)}
+		}
 		if _, err := in.DeadLetter(cmd.Context(), stream, id); err != nil {
 			return notThere(err)
 		}
@@ -367,7 +374,11 @@ func dlqPurge(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return o.report("purged", ids[:n], stream)
+			if n < len(ids) { // some were redriven or purged meanwhile: say how many went
+				_, err = fmt.Fprintf(o.stdout, "purged %d dead letters from %s:dlq (%d of those selected were gone already)\n", n, stream, len(ids)-n)
+				return err
+			}
+			return o.report("purged", ids, stream)
 		},
 	}
 	sel.flags(cmd, "purge")

@@ -198,3 +198,35 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail nowhere: exit %d, %s", code, errOut)
 	}
 }
+
+// Odd text (quotes, markup, control characters, pipes) in what a picture
+// shows never breaks the SVG, the Mermaid or the DOT.
+func TestPicturesOfOddText(t *testing.T) {
+	p := &picture{}
+	odd := "Or\"acle <b>&amp;</b> |x|\x01\n"
+	p.node("a", false, "A_TYPE", odd)
+	p.node("b"+odd, true, "dead letter: "+odd, "reason")
+	p.edge("a", "b"+odd, odd, true)
+	var svg, mermaid, dot strings.Builder
+	for format, b := range map[string]*strings.Builder{"svg": &svg, "mermaid": &mermaid, "dot": &dot} {
+		if err := p.render(b, format); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := wellFormed(t, svg.String()); n != 1+2 {
+		t.Errorf("%d boxes in the SVG", n-1)
+	}
+	m := mermaid.String()
+	if strings.Count(m, "\n") != 5 || strings.ContainsAny(strings.ReplaceAll(m, "\n", ""), "<>\x01") && !strings.Contains(m, "<br/>") {
+		t.Errorf("Mermaid:\n%s", m)
+	}
+	for _, bad := range []string{"<b>", "\x01", "|x|"} {
+		if strings.Contains(m, bad) {
+			t.Errorf("Mermaid holds %q:\n%s", bad, m)
+		}
+	}
+	d := dot.String()
+	if strings.Contains(d, "\x01") || strings.Count(d, "\n") != 7 || !strings.Contains(d, `Or\"acle`) {
+		t.Errorf("DOT:\n%s", d)
+	}
+}

@@ -172,6 +172,9 @@ func graphCommand(o *options) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
+			if scan < 1 {
+				return usageError{fmt.Errorf("--scan %d: must be at least 1", scan)}
+			}
 			in, err := o.inspector(cmd.Context())
 			if err != nil {
 				return err

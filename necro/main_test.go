@@ -232,8 +232,45 @@ func TestHelpAndCompletion(t *testing.T) {
 			t.Errorf("%s --help: exit %d:\n%s", cmd, code, out)
 		}
 	}
+	if code, out, _ := necro(t, "redis://:hunter2@10.0.0.5:6379/0", "status", "--help"); code != 0 || strings.Contains(out, "hunter2") {
+		t.Errorf("status --help with a password in $NECROSTACK_REDIS_URL: exit %d, the password shown: %v", code, strings.Contains(out, "hunter2"))
+	}
 	code, out, _ := necro(t, "", "completion", "bash")
 	if code != 0 || !strings.Contains(out, "__start_necro") {
 		t.Errorf("completion bash: exit %d, %d bytes", code, len(out))
+	}
+}
+
+// A user whose ACL refuses what a command needs: one line naming the
+// refusal, exit 4, and no password shown.
+func TestRefusedACL(t *testing.T) {
+	s := seed(t)
+	ctx := context.Background()
+	if err := s.rdb.Do(ctx, "ACL", "SETUSER", "reader", "on", ">pw-7c1e", "~*", "+@all", "-scan").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.Do(ctx, "ACL", "SETUSER", "blind", "on", ">pw-7c1e", "~*", "+@all", "-xinfo").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user string
+		args []string
+		want string
+	}{
+		{"reader", []string{"status"}, "NOPERM"},
+		{"blind", []string{"status", stream}, "NOPERM"},
+		{"blind", []string{"pending", stream}, ""},
+	} {
+		url := "redis://" + c.user + ":pw-7c1e@" + s.srv.Addr()
+		code, out, errOut := necro(t, url, c.args...)
+		if c.want == "" { // XPENDING is allowed: it works
+			if code != 0 {
+				t.Errorf("%s %v: exit %d, %s", c.user, c.args, code, errOut)
+			}
+			continue
+		}
+		if code != 4 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "pw-7c1e") {
+			t.Errorf("%s %v: exit %d, stdout %q, stderr %q; want exit 4 and one line with %s", c.user, c.args, code, out, errOut, c.want)
+		}
 	}
 }

@@ -52,7 +52,11 @@ func (p *picture) mermaid(w io.Writer) error {
 	b.WriteString("graph TD\n")
 	ids := p.shortIDs()
 	for _, n := range p.nodes {
-		label := strings.ReplaceAll(strings.Join(n.lines, "<br/>"), `"`, "#quot;")
+		lines := make([]string, len(n.lines))
+		for i, l := range n.lines {
+			lines[i] = mermaidText(l)
+		}
+		label := strings.Join(lines, "<br/>")
 		if n.dead {
 			fmt.Fprintf(&b, "  %s([\"%s\"])\n  style %s fill:#fde2e2,stroke:#c0392b\n", ids[n.id], label, ids[n.id])
 		} else {
@@ -65,7 +69,7 @@ func (p *picture) mermaid(w io.Writer) error {
 			arrow = "-.->"
 		}
 		if e.label != "" {
-			fmt.Fprintf(&b, "  %s %s|%s| %s\n", ids[e.from], arrow, strings.ReplaceAll(e.label, "|", "/"), ids[e.to])
+			fmt.Fprintf(&b, "  %s %s|%s| %s\n", ids[e.from], arrow, mermaidText(e.label), ids[e.to])
 		} else {
 			fmt.Fprintf(&b, "  %s %s %s\n", ids[e.from], arrow, ids[e.to])
 		}
@@ -78,10 +82,10 @@ func (p *picture) dot(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("digraph necrostack {\n  rankdir=TB;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
 	q := func(s string) string {
-		return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+		return `"` + strings.ReplaceAll(strings.ReplaceAll(printable(s), `\`, `\\`), `"`, `\"`) + `"`
 	}
 	for _, n := range p.nodes {
-		attrs := "label=" + q(strings.Join(n.lines, "\n"))
+		attrs := "label=" + q(printable(strings.Join(n.lines, " / ")))
 		if n.dead {
 			attrs += ", color=\"#c0392b\", fontcolor=\"#c0392b\", shape=octagon"
 		}
@@ -194,7 +198,7 @@ func (p *picture) svg(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#555"%s marker-end="url(#arrow)"/>`+"\n", x1, y1, x2, y2, dash)
 		if e.label != "" {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#333" text-anchor="middle" font-size="11">%s</text>`+"\n", (x1+x2)/2+4, (y1+y2)/2+4, html.EscapeString(e.label))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#333" text-anchor="middle" font-size="11">%s</text>`+"\n", (x1+x2)/2+4, (y1+y2)/2+4, html.EscapeString(printable(e.label)))
 		}
 	}
 	for _, n := range p.nodes {
@@ -210,12 +214,29 @@ func (p *picture) svg(w io.Writer) error {
 				weight = ` font-weight="bold"`
 			}
 			top := y + boxH/2 + 4 - (len(n.lines)-1)*lineDY/2 // the lines centred in the box
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle"%s>%s</text>`+"\n", x+boxW/2, top+i*lineDY, weight, html.EscapeString(clip(line, 30)))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle"%s>%s</text>`+"\n", x+boxW/2, top+i*lineDY, weight, html.EscapeString(clip(printable(line), 30)))
 		}
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mermaidText is s as Mermaid label text: its entity codes for what its
+// syntax or HTML would read, control characters as spaces.
+func mermaidText(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "|", "#124;", "&", "#amp;").Replace(printable(s))
+}
+
+// printable is s with control characters (not allowed in XML, breaking a
+// line in Mermaid or DOT) as spaces.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0xfffe && r <= 0xffff {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // clip shortens s to n runes.

@@ -203,6 +203,9 @@ func traceCommand(o *options) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
+			if scan < 1 {
+				return usageError{fmt.Errorf("--scan %d: must be at least 1", scan)}
+			}
 			if _, err := uuid.Parse(args[1]); err != nil {
 				return usageError{fmt.Errorf("event id %q: %v", args[1], err)}
 			}

@@ -78,14 +78,19 @@ func webCommand(o *options, getenv func(string) string) *cobra.Command {
 			defer cancel()
 			go d.rates.sample(ctx, in, sample)
 			srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second}
+			stopped := make(chan struct{})
 			go func() {
+				defer close(stopped)
 				<-ctx.Done()
 				shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 				defer done()
-				_ = srv.Shutdown(shut)
+				_ = srv.Shutdown(shut) // lets the requests in flight finish
 			}()
 			fmt.Fprintf(o.stdout, "necro web: http://%s/ (Redis %s)\n", ln.Addr(), in.URL())
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			err = srv.Serve(ln)
+			cancel()
+			<-stopped // before the Inspector closes
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
@@ -95,6 +100,15 @@ func webCommand(o *options, getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringVar(&token, "token", "", "the access token the pages need (default $NECRO_WEB_TOKEN; required beyond the loopback)")
 	cmd.Flags().DurationVar(&sample, "sample", time.Second, "how often the throughput is sampled")
 	return cmd
+}
+
+// loopbackHost reports whether a request's Host names the loopback.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return loopback(strings.Trim(host, "[]"))
 }
 
 func loopback(host string) bool {
@@ -121,7 +135,9 @@ func (d *dashboard) handler() http.Handler {
 		_, _ = w.Write(css)
 	})
 	mux.HandleFunc("GET /login", d.login)
-	return d.guard(mux)
+	// Cross-origin POSTs are refused by the browser's own word
+	// (Sec-Fetch-Site, Origin), before the CSRF token is even looked at.
+	return http.NewCrossOriginProtection().Handler(d.guard(mux))
 }
 
 const tokenCookie, csrfCookie = "necro_token", "necro_csrf"
@@ -135,6 +151,12 @@ func (d *dashboard) guard(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
+		if d.token == "" && !loopbackHost(r.Host) {
+			// Without a token the dashboard is the loopback's only: a page
+			// whose name was rebound to 127.0.0.1 does not get in.
+			http.Error(w, "necro web: without an access token the dashboard answers only to localhost, 127.0.0.1 and [::1]", http.StatusForbidden)
+			return
+		}
 		if d.token != "" && r.URL.Path != "/login" && !d.authorized(r) {
 			http.Error(w, "necro web: an access token is needed: open /login?token=…, or send Authorization: Bearer …", http.StatusUnauthorized)
 			return
@@ -369,7 +391,14 @@ func newRates() *rates { return &rates{samples: map[string][]rateSample{}} }
 func (r *rates) observe(stream string, added int64, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := append(r.samples[stream], rateSample{at: at, added: added})
+	s := r.samples[stream]
+	if n := len(s); n > 0 && (added < s[n-1].added || !at.After(s[n-1].at)) {
+		if added >= s[n-1].added {
+			return // not after the last sample (a page and the sampler at once): nothing new
+		}
+		s = nil // fewer than before: the stream was deleted and made again
+	}
+	s = append(s, rateSample{at: at, added: added})
 	i := 0
 	for i < len(s) && at.Sub(s[i].at) > rateWindow {
 		i++
@@ -381,18 +410,34 @@ func (r *rates) observe(stream string, added int64, at time.Time) {
 func (r *rates) sample(ctx context.Context, in *nsredis.Inspector, period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
-	for {
-		if names, err := in.Streams(ctx); err == nil {
-			for _, s := range names {
-				if st, err := in.Stats(ctx, s); err == nil {
-					r.observe(s, st.Added, time.Now())
-				}
+	var names []string
+	for i := 0; ; i++ {
+		if i%10 == 0 { // the streams, every tenth sample: a SCAN of the keyspace
+			if found, err := in.Streams(ctx); err == nil {
+				names = found
+				r.keep(names)
+			}
+		}
+		for _, s := range names {
+			if st, err := in.Stats(ctx, s); err == nil {
+				r.observe(s, st.Added, time.Now())
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// keep forgets the samples of streams not in names.
+func (r *rates) keep(names []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.samples {
+		if !slices.Contains(names, s) {
+			delete(r.samples, s)
 		}
 	}
 }

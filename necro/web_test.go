@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 	"github.com/necrostack/necrostack/backends/redis/redistest"
@@ -51,6 +52,10 @@ func fetch(t *testing.T, c *http.Client, method, u string, form url.Values, head
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := c.Do(req)
@@ -165,3 +170,58 @@ func TestWebSecrets(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Without a token the dashboard answers only to a loopback Host (no DNS
+// rebinding), and refuses a cross-origin POST even with a good CSRF pair.
+func TestWebOrigins(t *testing.T) {
+	s := seed(t)
+	srv := dashboardOn(t, s.srv.URL(), "")
+	c := client(t)
+	if code, body, _ := fetch(t, c, "GET", srv.URL+"/", nil, "Host", "evil.example"); code != 403 || !strings.Contains(body, "answers only to localhost") {
+		t.Errorf("Host evil.example: %d %q", code, body)
+	}
+	for _, host := range []string{"localhost", "[::1]:8080", "127.0.0.1:8080"} {
+		if code, _, _ := fetch(t, c, "GET", srv.URL+"/", nil, "Host", host); code != 200 {
+			t.Errorf("Host %s: %d", host, code)
+		}
+	}
+	oracle := dls(t, s, "--organ", "Oracle")
+	fetch(t, c, "GET", srv.URL+"/dlq?stream="+stream, nil)
+	form := url.Values{"stream": {stream}, "id": {oracle[0].ID}, "csrf": {csrfOf(t, c, srv)}}
+	if code, _, _ := fetch(t, c, "POST", srv.URL+"/dlq/redrive", form, "Sec-Fetch-Site", "same-site"); code != 403 {
+		t.Errorf("a same-site (not same-origin) POST: %d, want 403", code)
+	}
+	if code, _, _ := fetch(t, c, "POST", srv.URL+"/dlq/redrive", form, "Origin", "http://evil.example"); code != 403 {
+		t.Errorf("a cross-origin POST: %d, want 403", code)
+	}
+	if d, _ := s.lens(t); d != 6 {
+		t.Errorf("refused POSTs changed the dead letters: %d", d)
+	}
+}
+
+// The throughput chart: entries added between samples, as bars over five
+// minutes, and the rate over the last minute; a stream made again (fewer
+// added than before) starts over; streams gone are forgotten.
+func TestRates(t *testing.T) {
+	r := newRates()
+	start := time.Now().Add(-2 * time.Minute)
+	for i := 0; i <= 120; i++ { // 10 entries a second for two minutes
+		r.observe("s", int64(10*i), start.Add(time.Duration(i)*time.Second))
+	}
+	r.observe("s", 1200, start.Add(120*time.Second)) // the same instant again: ignored
+	chart, rate := r.chart("s")
+	if rate < 9.9 || rate > 10.1 {
+		t.Errorf("rate %v, want 10/s", rate)
+	}
+	if wellFormed(t, chart) < 2 || !strings.Contains(chart, "peak 50 per 5s") || strings.Contains(chart, `height="-`) {
+		t.Errorf("chart: %s", chart)
+	}
+	r.observe("s", 3, start.Add(121*time.Second)) // deleted and made again
+	if _, rate := r.chart("s"); rate != 0 {
+		t.Errorf("after a restart of the count, rate %v, want 0 (one sample)", rate)
+	}
+	r.keep(nil)
+	if chart, _ := r.chart("s"); !strings.Contains(chart, "sampling") {
+		t.Errorf("a forgotten stream still charted: %s", chart)
+	}
+}

@@ -33,9 +33,7 @@ func streamEvent(m goredis.XMessage, maxBytes int) StreamEvent {
 // Events returns up to limit entries of stream (0: 10,000), newest first
 // when newest is set, else oldest first.
 func (in *Inspector) Events(ctx context.Context, stream string, newest bool, limit int) ([]StreamEvent, error) {
-	ctx, cancel := bounded(ctx, 8*in.timeout)
-	defer cancel()
-	if err := in.check(ctx, stream); err != nil {
+	if err := in.checkBounded(ctx, stream); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
@@ -50,11 +48,13 @@ func (in *Inspector) Events(ctx context.Context, stream string, newest bool, lim
 		n := int64(min(1000, limit-len(out)))
 		var page []goredis.XMessage
 		var err error
+		pctx, cancel := bounded(ctx, in.timeout) // each page in its own bound
 		if newest {
-			page, err = in.rdb.XRevRangeN(ctx, stream, from, to, n).Result()
+			page, err = in.rdb.XRevRangeN(pctx, stream, from, to, n).Result()
 		} else {
-			page, err = in.rdb.XRangeN(ctx, stream, from, to, n).Result()
+			page, err = in.rdb.XRangeN(pctx, stream, from, to, n).Result()
 		}
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("redis: read %s: %w", stream, classify(err))
 		}

@@ -141,6 +141,13 @@ func (in *Inspector) Stats(ctx context.Context, stream string) (StreamStats, err
 	return streamStats(ctx, in.rdb, stream, stream+":dlq")
 }
 
+// checkBounded is check within one command's bound.
+func (in *Inspector) checkBounded(ctx context.Context, key string) error {
+	ctx, cancel := bounded(ctx, in.timeout)
+	defer cancel()
+	return in.check(ctx, key)
+}
+
 // check returns ErrNoStream, naming it, unless key holds a stream.
 func (in *Inspector) check(ctx context.Context, key string) error {
 	t, err := in.rdb.Type(ctx, key).Result()
@@ -171,9 +178,7 @@ type PendingEntry struct {
 // Pending returns up to limit (0: all) entries pending in group of
 // stream, oldest id first; consumer, when not "", keeps that consumer's.
 func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string, limit int) ([]PendingEntry, error) {
-	ctx, cancel := bounded(ctx, 4*in.timeout)
-	defer cancel()
-	if err := in.check(ctx, stream); err != nil {
+	if err := in.checkBounded(ctx, stream); err != nil {
 		return nil, err
 	}
 	var out []PendingEntry
@@ -183,7 +188,9 @@ func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string
 		if limit > 0 {
 			n = min(n, int64(limit-len(out)))
 		}
-		page, err := in.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
+		pctx, cancel := bounded(ctx, in.timeout) // each page in its own bound
+		page, err := in.rdb.XPendingExt(pctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
+		cancel()
 		if err != nil && !errors.Is(err, goredis.Nil) {
 			if goredis.HasErrorPrefix(err, "NOGROUP") {
 				return nil, fmt.Errorf("redis: %s: %w %q", stream, ErrNoGroup, group)
@@ -205,9 +212,7 @@ func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string
 // stream+":dlq"), oldest first, after the dead-letter id after ("" for
 // the beginning).
 func (in *Inspector) DeadLetters(ctx context.Context, stream, after string, count int) ([]DeadLetter, error) {
-	ctx, cancel := bounded(ctx, 4*in.timeout)
-	defer cancel()
-	if err := in.check(ctx, stream); err != nil {
+	if err := in.checkBounded(ctx, stream); err != nil {
 		return nil, err
 	}
 	var out []DeadLetter
@@ -216,7 +221,9 @@ func (in *Inspector) DeadLetters(ctx context.Context, stream, after string, coun
 		if count > 0 {
 			n = min(n, int64(count-len(out)))
 		}
-		page, err := listDeadLetters(ctx, in.rdb, stream+":dlq", after, n)
+		pctx, cancel := bounded(ctx, in.timeout) // each page in its own bound
+		page, err := listDeadLetters(pctx, in.rdb, stream+":dlq", after, n)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -256,9 +263,7 @@ func (in *Inspector) DeadLetter(ctx context.Context, stream, id string) (DeadLet
 // left in place and reported with ErrNotRedrivable, one that is gone with
 // ErrNoDeadLetter.
 func (in *Inspector) Redrive(ctx context.Context, stream string, ids ...string) (int, error) {
-	ctx, cancel := bounded(ctx, 4*in.timeout)
-	defer cancel()
-	if err := in.check(ctx, stream); err != nil {
+	if err := in.checkBounded(ctx, stream); err != nil {
 		return 0, err
 	}
 	if err := checkIDs(ids); err != nil {
@@ -266,7 +271,9 @@ func (in *Inspector) Redrive(ctx context.Context, stream string, ids ...string) 
 	}
 	r := redrive{rdb: in.rdb, stream: stream, dlq: stream + ":dlq"}
 	for _, id := range ids {
-		r.byID(ctx, id)
+		dctx, cancel := bounded(ctx, 2*in.timeout) // each dead letter in its own bound
+		r.byID(dctx, id)
+		cancel()
 	}
 	return r.moved, errors.Join(r.errs...)
 }

@@ -66,12 +66,13 @@ func streamStats(ctx context.Context, rdb goredis.UniversalClient, stream, dlq s
 	if st.DeadLetters, err = rdb.XLen(ctx, dlq).Result(); err != nil {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
-	if st.Length > 0 {
-		info, err := rdb.XInfoStream(ctx, stream).Result()
-		if err != nil {
-			return st, fmt.Errorf("redis: stats: %w", classify(err))
-		}
+	// Even a stream trimmed to nothing remembers how many it was given.
+	info, err := rdb.XInfoStream(ctx, stream).Result()
+	switch {
+	case err == nil:
 		st.Added = info.EntriesAdded
+	case !goredis.HasErrorPrefix(err, "ERR no such key"):
+		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
 	groups, err := rdb.XInfoGroups(ctx, stream).Result()
 	if err != nil && !goredis.HasErrorPrefix(err, "ERR no such key") {

@@ -51,3 +51,23 @@ func TestStats(t *testing.T) {
 		t.Errorf("our group: %+v (XPENDING says %d pending): want lag + pending + 1 acknowledged = 5, two consumers", ours, pend.Count)
 	}
 }
+
+// Added counts what the stream was ever given, trimmed to nothing or not.
+func TestStatsAddedSurvivesTrim(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	b := newBackend(t, nsredis.Config{URL: srv.URL()})
+	for i := range 4 {
+		if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.XTrimMaxLen(ctx, stream, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Stats(ctx)
+	if err != nil || st.Length != 0 || st.Added != 4 {
+		t.Errorf("after trimming all: %+v, %v; want length 0, 4 added", st, err)
+	}
+}
