@@ -3,9 +3,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +30,12 @@ const modulePrefix = "github.com/necrostack/necrostack/"
 // order. They are released in lockstep: one version, in VERSION, and a tag
 // <folder>/<version> for each.
 var libraries = []string{"core", "backends/memory", "backends/redis", "necrotel", "worker", "necro"}
+
+// commands are the modules of libraries that users go install. go install
+// refuses a module whose go.mod has replace directives, so their released
+// go.mod has none: Release tags a commit that drops them, and puts them
+// back in the next (they make the workspace-less build use the siblings).
+var commands = []string{"necro"}
 
 // consumers are the programs ReleaseCheck builds against the released
 // libraries, from outside the workspace, each with the packages it must
@@ -227,6 +236,55 @@ func ReleaseCheck() error {
 		}
 		fmt.Printf("==> release check: a %s user builds from %s and links none of %s\n", c.name, version, strings.Join(c.forbid, " "))
 	}
+	if err := installCommand(tmp, env, "necro", version, necroForbid); err != nil {
+		return fmt.Errorf("release check: go install necro: %w", err)
+	}
+	fmt.Printf("==> release check: go install %snecro@%s works, and the command links none of %s\n", modulePrefix, version, strings.Join(necroForbid, " "))
+	return nil
+}
+
+// necroForbid is what the necro command must not link: its tests' browser
+// driver included.
+var necroForbid = []string{"github.com/alicebob/", "github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
+	"github.com/ThreeDotsLabs/", "github.com/magefile/", "github.com/chromedp/"}
+
+// installCommand go installs the command module lib at version, as a user
+// would (outside any module), runs its --help, and checks what it links.
+func installCommand(tmp string, env []string, lib, version string, forbid []string) error {
+	bin := filepath.Join(tmp, "bin")
+	run := func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Dir, cmd.Env = tmp, append(env, "GOBIN="+bin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	if _, err := run("go", "install", modulePrefix+lib+"@"+version); err != nil {
+		return err
+	}
+	exe := filepath.Join(bin, filepath.Base(lib))
+	if _, err := run(exe, "--help"); err != nil {
+		return err
+	}
+	deps, err := run("go", "version", "-m", exe)
+	if err != nil {
+		return err
+	}
+	var linked []string
+	for _, line := range strings.Split(deps, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "dep" {
+			for _, bad := range forbid {
+				if strings.HasPrefix(f[1], bad) {
+					linked = append(linked, f[1])
+				}
+			}
+		}
+	}
+	if len(linked) > 0 {
+		return errors.New("links what it must not: " + strings.Join(linked, ", "))
+	}
 	return nil
 }
 
@@ -245,6 +303,11 @@ func publish(dir, lib, version string) error {
 	if err != nil {
 		return err
 	}
+	if slices.Contains(commands, lib) {
+		if gomod, err = withoutReplace(filepath.Join(lib, "go.mod"), gomod); err != nil {
+			return err
+		}
+	}
 	info, _ := json.Marshal(map[string]string{"Version": version, "Time": time.Now().UTC().Format(time.RFC3339)})
 	for name, data := range map[string][]byte{"list": []byte(version + "\n"), version + ".info": info, version + ".mod": gomod} {
 		if err := os.WriteFile(filepath.Join(at, name), data, 0o644); err != nil {
@@ -256,7 +319,55 @@ func publish(dir, lib, version string) error {
 		return err
 	}
 	defer z.Close()
-	return modzip.CreateFromDir(z, module.Version{Path: path, Version: version}, lib)
+	if !slices.Contains(commands, lib) {
+		return modzip.CreateFromDir(z, module.Version{Path: path, Version: version}, lib)
+	}
+	// The zip of a command holds its released go.mod, as Release tags it.
+	var files []modzip.File
+	err = filepath.WalkDir(lib, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(lib, p)
+		files = append(files, zipFile{path: filepath.ToSlash(rel), disk: p, gomod: gomod})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return modzip.Create(z, module.Version{Path: path, Version: version}, files)
+}
+
+// zipFile is a file of a module zip: from disk, but go.mod as given.
+type zipFile struct {
+	path, disk string
+	gomod      []byte
+}
+
+func (f zipFile) Path() string { return f.path }
+func (f zipFile) Lstat() (os.FileInfo, error) {
+	return os.Lstat(f.disk)
+}
+func (f zipFile) Open() (io.ReadCloser, error) {
+	if f.path == "go.mod" {
+		return io.NopCloser(bytes.NewReader(f.gomod)), nil
+	}
+	return os.Open(f.disk)
+}
+
+// withoutReplace is the go.mod data of path without its replace directives.
+func withoutReplace(path string, data []byte) ([]byte, error) {
+	f, err := modfile.Parse(path, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range slices.Clone(f.Replace) {
+		if err := f.DropReplace(r.Old.Path, r.Old.Version); err != nil {
+			return nil, err
+		}
+	}
+	f.Cleanup()
+	return f.Format()
 }
 
 // consumerEnv is the environment of the consumers' go commands: outside
@@ -348,6 +459,10 @@ func Release() error {
 	if err := ReleaseCheck(); err != nil {
 		return err
 	}
+	restore, err := releaseCommands(version)
+	if err != nil {
+		return err
+	}
 	var tags []string
 	for _, lib := range libraries {
 		tag := lib + "/" + version
@@ -357,6 +472,48 @@ func Release() error {
 		tags = append(tags, tag)
 		fmt.Println("==> tagged", tag)
 	}
-	fmt.Printf("==> push them with: git push origin %s\n", strings.Join(tags, " "))
+	if err := restore(); err != nil {
+		return err
+	}
+	fmt.Printf("==> push them with: git push origin main %s\n", strings.Join(tags, " "))
 	return nil
+}
+
+// releaseCommands commits the commands' go.mod without replace directives,
+// for the tags, and returns what commits them back.
+func releaseCommands(version string) (restore func() error, err error) {
+	saved := map[string][]byte{}
+	for _, c := range commands {
+		path := filepath.Join(c, "go.mod")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		released, err := withoutReplace(path, data)
+		if err != nil {
+			return nil, err
+		}
+		saved[path] = data
+		if err := os.WriteFile(path, released, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	git := func(args ...string) error {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	paths := slices.Sorted(maps.Keys(saved))
+	if err := git(append([]string{"commit", "-m", "Release " + version + ": " + strings.Join(commands, ", ") + " without replace directives, for go install", "--"}, paths...)...); err != nil {
+		return nil, err
+	}
+	return func() error {
+		for path, data := range saved {
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				return err
+			}
+		}
+		return git(append([]string{"commit", "-m", "After " + version + ": the replace directives back, for the workspace-less build", "--"}, paths...)...)
+	}, nil
 }
