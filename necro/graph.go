@@ -180,11 +180,7 @@ func graphCommand(o *options) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			entries, err := in.Events(cmd.Context(), args[0], true, scan)
-			if err != nil {
-				return notThere(err)
-			}
-			dls, err := in.DeadLetters(cmd.Context(), args[0], "", 0)
+			entries, dls, err := readStream(cmd.Context(), in, args[0], scan)
 			if err != nil {
 				return notThere(err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -214,11 +215,7 @@ func traceCommand(o *options) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			entries, err := in.Events(cmd.Context(), args[0], true, scan)
-			if err != nil {
-				return notThere(err)
-			}
-			dls, err := in.DeadLetters(cmd.Context(), args[0], "", 0)
+			entries, dls, err := readStream(cmd.Context(), in, args[0], scan)
 			if err != nil {
 				return notThere(err)
 			}
@@ -238,6 +235,20 @@ func traceCommand(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "text", "text, json, mermaid, dot or svg")
 	cmd.Flags().IntVar(&scan, "scan", 100_000, "how many of the stream's newest entries to look through")
 	return cmd
+}
+
+// readStream reads what trace and graph look at: the scan newest entries
+// of stream, and all its dead letters.
+func readStream(ctx context.Context, in *nsredis.Inspector, stream string, scan int) ([]nsredis.StreamEvent, []nsredis.DeadLetter, error) {
+	entries, err := in.Events(ctx, stream, true, scan)
+	if err != nil {
+		return nil, nil, err
+	}
+	dls, err := in.DeadLetters(ctx, stream, "", 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, dls, nil
 }
 
 func checkFormat(f string) error {

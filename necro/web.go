@@ -345,25 +345,21 @@ func (d *dashboard) trace(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *dashboard) findChain(ctx context.Context, stream, id string) (*chain, error) {
-	entries, err := d.in.Events(ctx, stream, true, 100_000)
-	if err != nil {
-		return nil, err
-	}
-	dls, err := d.in.DeadLetters(ctx, stream, "", 0)
+	entries, dls, err := readStream(ctx, d.in, stream, webScan)
 	if err != nil {
 		return nil, err
 	}
 	return findChain(entries, dls, id)
 }
 
+// webScan is how many of a stream's newest entries the chain and flow
+// pages read.
+const webScan = 100_000
+
 func (d *dashboard) graph(w http.ResponseWriter, r *http.Request) {
 	stream := r.URL.Query().Get("stream")
 	v := pictureView{Stream: stream}
-	entries, err := d.in.Events(r.Context(), stream, true, 100_000)
-	var dls []nsredis.DeadLetter
-	if err == nil {
-		dls, err = d.in.DeadLetters(r.Context(), stream, "", 0)
-	}
+	entries, dls, err := readStream(r.Context(), d.in, stream, webScan)
 	if err == nil {
 		var svg strings.Builder
 		_ = observeFlow(entries, dls).picture().svg(&svg)
