@@ -40,7 +40,6 @@ local probes = {
   {'XCLAIM', {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', far, 'JUSTID'}},
   {'XPENDING', {'XPENDING', KEYS[1], ARGV[1]}},
   {'XINFO GROUPS', {'XINFO', 'GROUPS', KEYS[1]}},
-  {'XINFO STREAM', {'XINFO', 'STREAM', KEYS[1]}},
   {'XINFO CONSUMERS', {'XINFO', 'CONSUMERS', KEYS[1], ARGV[1]}},
   {'XGROUP DELCONSUMER', {'XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2] .. ':probe'}},
   {'XTRIM', {'XTRIM', KEYS[1], 'MINID', '0'}},
