@@ -74,6 +74,10 @@ type Config struct {
 	// MemProfile, when set, receives the allocation profile as of the last
 	// omen.
 	MemProfile string
+	// HandlerDelay makes every organ (handler) of both systems wait this
+	// long before its work, honouring its context, as a call to a database
+	// or an HTTP service would: the I/O-bound chain. Default 0.
+	HandlerDelay time.Duration
 	// OTel instruments NecroStack with OpenTelemetry (package necrotel),
 	// for its overhead: OTelOff (default), OTelMetrics (the metrics only),
 	// OTelSampled (the metrics, and spans sampled at 1%, as production
@@ -140,6 +144,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("a Redis URL is required with the redis backend")
 	case c.Stall < 0:
 		return c, fmt.Errorf("stall %v: must be positive", c.Stall)
+	case c.HandlerDelay < 0:
+		return c, fmt.Errorf("handler delay %v: must not be negative", c.HandlerDelay)
 	case c.OTel != OTelOff && c.OTel != OTelMetrics && c.OTel != OTelSampled && c.OTel != OTelAll:
 		return c, fmt.Errorf("otel %q: want %s, %s, %s or %s", c.OTel, OTelOff, OTelMetrics, OTelSampled, OTelAll)
 	case c.OTel != OTelOff && c.System != SystemNecrostack:
@@ -166,10 +172,11 @@ type Result struct {
 	MaxRSSMB         float64 `json:"max_rss_mb"`         // peak resident set of the process, MiB
 	Concurrency      int     `json:"concurrency"`
 	Persistence      string  `json:"persistence"`
-	Rate             float64 `json:"rate"`       // rituals/s asked; 0: as fast as possible
-	Window           int     `json:"window"`     // most rituals in flight (Rituals when Rate > 0)
-	GOMAXPROCS       int     `json:"gomaxprocs"` // Go's processors: the CPUs the process may use
-	OTel             string  `json:"otel"`       // OpenTelemetry: off, metrics, sampled (1% of spans) or all
+	Rate             float64 `json:"rate"`             // rituals/s asked; 0: as fast as possible
+	Window           int     `json:"window"`           // most rituals in flight (Rituals when Rate > 0)
+	GOMAXPROCS       int     `json:"gomaxprocs"`       // Go's processors: the CPUs the process may use
+	HandlerDelayMs   float64 `json:"handler_delay_ms"` // each organ's wait, standing for its I/O
+	OTel             string  `json:"otel"`             // OpenTelemetry: off, metrics, sampled (1% of spans) or all
 }
 
 // system is a system under test running the chain.
@@ -288,6 +295,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		Rate:             cfg.Rate,
 		Window:           window,
 		GOMAXPROCS:       runtime.GOMAXPROCS(0),
+		HandlerDelayMs:   float64(cfg.HandlerDelay) / 1e6,
 		OTel:             cfg.OTel,
 	}, nil
 }

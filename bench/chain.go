@@ -1,5 +1,10 @@
 package bench
 
+import (
+	"context"
+	"time"
+)
+
 // The séance chain, shared by both systems: four stages, each decoding the
 // ritual, adding one field and passing it on; the last (the Scribe) records
 // the omen. What each stage adds is chosen from the ritual number, so a run is
@@ -72,4 +77,20 @@ func complete(r Ritual) bool {
 		r.Answer == answers[(r.Ritual*3)%len(answers)] &&
 		r.Omen == omens[(r.Ritual*5)%len(omens)] &&
 		r.Seeker == seekers[r.Ritual%len(seekers)] && r.Question == questions[r.Ritual%len(questions)]
+}
+
+// ioWait stands for an organ's I/O call (Config.HandlerDelay): it waits d,
+// or until ctx ends, as a call to a database would.
+func ioWait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -23,38 +24,62 @@ var (
 )
 
 // Summoner turns a summons into a spirit.
-type Summoner struct{ rec *recorder }
+type Summoner struct {
+	rec   *recorder
+	delay time.Duration // Config.HandlerDelay
+}
 
 func (Summoner) Listens() []string { return []string{SummonRitual.Type()} }
 
-func (o Summoner) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+func (o Summoner) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	if err := ioWait(ctx, o.delay); err != nil {
+		return nil, err
+	}
 	return step(o.rec, stageSummoner, e, SummonRitual, SpiritAppeared, summon)
 }
 
 // Medium asks the spirit and gets an answer.
-type Medium struct{ rec *recorder }
+type Medium struct {
+	rec   *recorder
+	delay time.Duration // Config.HandlerDelay
+}
 
 func (Medium) Listens() []string { return []string{SpiritAppeared.Type()} }
 
-func (o Medium) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+func (o Medium) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	if err := ioWait(ctx, o.delay); err != nil {
+		return nil, err
+	}
 	return step(o.rec, stageMedium, e, SpiritAppeared, AnswerGenerated, channel)
 }
 
 // Oracle reads an omen in the answer.
-type Oracle struct{ rec *recorder }
+type Oracle struct {
+	rec   *recorder
+	delay time.Duration // Config.HandlerDelay
+}
 
 func (Oracle) Listens() []string { return []string{AnswerGenerated.Type()} }
 
-func (o Oracle) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+func (o Oracle) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	if err := ioWait(ctx, o.delay); err != nil {
+		return nil, err
+	}
 	return step(o.rec, stageOracle, e, AnswerGenerated, OmenRevealed, reveal)
 }
 
 // Scribe records the omen and its latency; it emits nothing.
-type Scribe struct{ rec *recorder }
+type Scribe struct {
+	rec   *recorder
+	delay time.Duration // Config.HandlerDelay
+}
 
 func (Scribe) Listens() []string { return []string{OmenRevealed.Type()} }
 
-func (o Scribe) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
+func (o Scribe) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	if err := ioWait(ctx, o.delay); err != nil {
+		return nil, err
+	}
 	r, err := OmenRevealed.Decode(e)
 	if err != nil {
 		return nil, core.Permanent(err)
@@ -120,7 +145,8 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		}
 		s.backend, s.closer, s.rdb, s.dlq = b, b.Close, b.Client(), b.Config().DeadLetterStream
 	}
-	organs := []core.Organ{Summoner{rec}, Medium{rec}, Oracle{rec}, Scribe{rec}}
+	d := cfg.HandlerDelay
+	organs := []core.Organ{Summoner{rec, d}, Medium{rec, d}, Oracle{rec, d}, Scribe{rec, d}}
 	spineCfg := core.Config{
 		MaxSteps:    core.NoStepLimit,
 		Concurrency: cfg.Concurrency,

@@ -132,6 +132,9 @@ func (w *watermillChain) add(stage, n int, sub message.Subscriber, pub message.P
 
 func (w *watermillChain) stage(stage int, add func(*Ritual)) message.HandlerFunc {
 	return func(m *message.Message) ([]*message.Message, error) {
+		if err := ioWait(m.Context(), w.cfg.HandlerDelay); err != nil {
+			return nil, err
+		}
 		var r Ritual
 		if err := json.Unmarshal(m.Payload, &r); err != nil {
 			return nil, err
@@ -147,6 +150,9 @@ func (w *watermillChain) stage(stage int, add func(*Ritual)) message.HandlerFunc
 }
 
 func (w *watermillChain) scribe(m *message.Message) ([]*message.Message, error) {
+	if err := ioWait(m.Context(), w.cfg.HandlerDelay); err != nil {
+		return nil, err
+	}
 	var r Ritual
 	if err := json.Unmarshal(m.Payload, &r); err != nil {
 		return nil, err

@@ -72,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.DurationVar(&cfg.Stall, "stall", bench.DefaultStall, "fail when no omen arrives for this long")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the timed part to this file")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write the allocation profile, as of the last omen, to this file")
+	fs.DurationVar(&cfg.HandlerDelay, "handler-delay", 0, "each organ (handler) of both systems waits this long, honouring its context, as an I/O call would (e.g. 1ms)")
 	fs.StringVar(&cfg.OTel, "otel", bench.OTelOff, "NecroStack with OpenTelemetry, for its overhead: off, metrics, sampled (the metrics, and 1% of spans) or all (the metrics, and every span); spans are batched, then dropped")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

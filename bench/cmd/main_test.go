@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -42,7 +43,7 @@ func runOK(t *testing.T, args ...string) (bench.Result, map[string]any) {
 func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, backend string, rituals, concurrency int, persistence string) {
 	t.Helper()
 	for _, k := range []string{"system", "backend", "chain", "rituals", "handled", "seconds", "handled_per_s",
-		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs", "otel"} {
+		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs", "otel", "handler_delay_ms"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("field %q missing from %v", k, fields)
 		}
@@ -96,6 +97,28 @@ func TestOTel(t *testing.T) {
 				t.Errorf("otel %q, want %q", res.OTel, mode)
 			}
 		})
+	}
+}
+
+// -handler-delay makes every organ of both systems wait, as an I/O call
+// would: a run takes at least the waits it cannot overlap (all of them at
+// NecroStack's Concurrency 1; a ritual's four stages in a row for
+// Watermill), and says what it waited.
+func TestHandlerDelay(t *testing.T) {
+	const rituals, delay = 30, 2 * time.Millisecond
+	for _, c := range []struct {
+		system  string
+		minimum time.Duration
+	}{
+		{"necrostack", 4 * rituals * delay},
+		{"watermill", 4 * delay},
+	} {
+		res, fields := runOK(t, "-system", c.system, "-rituals", fmt.Sprint(rituals), "-handler-delay", delay.String())
+		checkResult(t, res, fields, c.system, "memory", rituals, 1, "none")
+		if res.HandlerDelayMs != 2 || res.Seconds < c.minimum.Seconds() || res.P50Ms < 4*2 {
+			t.Errorf("%s: handler delay %v ms, %v s, p50 %v ms; want 2 ms, at least %v, and a p50 of at least four waits",
+				c.system, res.HandlerDelayMs, res.Seconds, res.P50Ms, c.minimum)
+		}
 	}
 }
 
@@ -168,6 +191,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-stall", "0s"}, 2, "stall 0s"},
 		{[]string{"-otel", "yes"}, 2, `otel "yes": want off, metrics, sampled or all`},
 		{[]string{"-system", "watermill", "-otel", "all"}, 2, "otel all: instruments NecroStack only"},
+		{[]string{"-handler-delay", "-1ms"}, 2, "handler delay -1ms: must not be negative"},
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-h"}, 0, "usage: necrobench"},
