@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, nsredis.ErrNotEntryID):
 		return exitUsage
-	case errors.As(err, &nf):
+	case errors.As(err, &nf), errors.Is(err, nsredis.ErrNoStream), errors.Is(err, nsredis.ErrNoGroup), errors.Is(err, nsredis.ErrNoDeadLetter):
 		return exitNotFound
 	case errors.Is(err, core.ErrFatal):
 		return exitRefused
@@ -122,20 +122,24 @@ func (o *options) inspector(ctx context.Context) (*nsredis.Inspector, error) {
 	return nsredis.NewInspector(ctx, o.url, o.timeout)
 }
 
+// inspected is a command's RunE that runs f with an Inspector of o's
+// server, closed after it.
+func (o *options) inspected(f func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		in, err := o.inspector(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		return f(cmd, in, args)
+	}
+}
+
 // printJSON writes v as indented JSON.
 func (o *options) printJSON(v any) error {
 	enc := json.NewEncoder(o.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// notThere turns the Inspector's "no such stream", "no such group" and
-// "no such dead letter" into a notFound.
-func notThere(err error) error {
-	if errors.Is(err, nsredis.ErrNoStream) || errors.Is(err, nsredis.ErrNoGroup) || errors.Is(err, nsredis.ErrNoDeadLetter) {
-		return notFound{err}
-	}
-	return err
 }
 
 // ms is d in milliseconds, rounded to 0.1.

@@ -19,15 +19,16 @@ import (
 
 // deadLetterJSON is a dead letter as `dlq -o json` prints it.
 type deadLetterJSON struct {
-	ID       string          `json:"id"`
-	Time     string          `json:"time"`
-	Organ    string          `json:"organ,omitempty"`
-	Reason   string          `json:"reason"`
-	Attempts int             `json:"attempts"`
-	Error    string          `json:"error"`
-	EntryID  string          `json:"entry_id,omitempty"`
-	Event    json.RawMessage `json:"event,omitempty"` // the event, when it is one
-	Raw      string          `json:"raw,omitempty"`   // else what the entry held
+	ID        string          `json:"id"`
+	Time      string          `json:"time"`
+	Organ     string          `json:"organ,omitempty"`
+	Reason    string          `json:"reason"`
+	Attempts  int             `json:"attempts"`
+	Error     string          `json:"error"`
+	EntryID   string          `json:"entry_id,omitempty"`
+	EventType string          `json:"event_type,omitempty"` // the event's type, when it is one
+	Event     json.RawMessage `json:"event,omitempty"`      // the event, when it is one
+	Raw       string          `json:"raw,omitempty"`        // else what the entry held
 }
 
 func dlJSON(dl nsredis.DeadLetter) deadLetterJSON {
@@ -36,6 +37,7 @@ func dlJSON(dl nsredis.DeadLetter) deadLetterJSON {
 		out.Time = dl.Time.UTC().Format(time.RFC3339Nano)
 	}
 	if !dl.Event.IsZero() {
+		out.EventType = dl.Event.Type()
 		out.Event, _ = dl.Event.MarshalJSON()
 	}
 	return out
@@ -79,7 +81,7 @@ func (s *selection) pick(cmd *cobra.Command, in *nsredis.Inspector, stream strin
 		for _, id := range ids {
 			dl, err := in.DeadLetter(cmd.Context(), stream, id)
 			if err != nil {
-				return nil, notThere(err)
+				return nil, err
 			}
 			out = append(out, dl)
 		}
@@ -87,7 +89,7 @@ func (s *selection) pick(cmd *cobra.Command, in *nsredis.Inspector, stream strin
 	}
 	dls, err := in.DeadLetters(cmd.Context(), stream, "", 0)
 	if err != nil {
-		return nil, notThere(err)
+		return nil, err
 	}
 	now := time.Now()
 	out := dls[:0]
@@ -119,15 +121,10 @@ func dlqLs(o *options) *cobra.Command {
 		Short:   "List the dead letters, oldest first",
 		Example: "  necro dlq ls necrostack:seance\n  necro dlq ls necrostack:seance --reason malformed_entry -o json",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
 			dls, err := in.DeadLetters(cmd.Context(), args[0], "", 0)
 			if err != nil {
-				return notThere(err)
+				return err
 			}
 			now := time.Now()
 			var picked []nsredis.DeadLetter
@@ -155,7 +152,7 @@ func dlqLs(o *options) *cobra.Command {
 			}
 			_, err = fmt.Fprintf(o.stdout, "%d of %d dead letters in %s:dlq\n", len(out), len(dls), args[0])
 			return err
-		},
+		}),
 	}
 	sel.flags(cmd, "list")
 	cmd.Flags().Lookup("all").Hidden = true // ls lists every one anyway
@@ -169,15 +166,10 @@ func dlqShow(o *options) *cobra.Command {
 		Short:   "One dead letter: why, when, and the event (or the raw entry that was not one)",
 		Example: "  necro dlq show necrostack:seance 1764547200000-0",
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
 			dl, err := in.DeadLetter(cmd.Context(), args[0], args[1])
 			if err != nil {
-				return notThere(err)
+				return err
 			}
 			j := dlJSON(dl)
 			if o.output == "json" {
@@ -205,7 +197,7 @@ func dlqShow(o *options) *cobra.Command {
 				"mend it into an event and `necro dlq redrive %s %s --edit FILE`, or `necro dlq purge %s %s`\n",
 				j.Raw, args[0], j.ID, args[0], j.ID)
 			return err
-		},
+		}),
 	}
 }
 
@@ -231,19 +223,17 @@ func dlqRedrive(o *options) *cobra.Command {
 			"  necro dlq redrive necrostack:seance --organ Oracle --dry-run\n" +
 			"  necro dlq redrive necrostack:seance 1764547200000-3 --edit mended.json",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if edit != "" && (len(args) != 2 || sel.all || sel.filtering()) {
+				return usageError{errors.New("--edit redrives one dead letter: name it by id")}
+			}
+			return nil
+		},
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
 			stream, ids := args[0], args[1:]
 			if edit != "" {
-				if len(ids) != 1 || sel.all || sel.filtering() {
-					return usageError{errors.New("--edit redrives one dead letter: name it by id")}
-				}
-				return o.redriveEdited(cmd, stream, ids[0], edit, dryRun)
+				return o.redriveEdited(cmd, in, stream, ids[0], edit, dryRun)
 			}
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
 			dls, err := sel.pick(cmd, in, stream, ids)
 			if err != nil {
 				return err
@@ -285,7 +275,7 @@ func dlqRedrive(o *options) *cobra.Command {
 					len(res.NotRedrivable), strings.Join(res.NotRedrivable, ", "), stream)}
 			}
 			return nil
-		},
+		}),
 	}
 	sel.flags(cmd, "redrive")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be redriven, and change nothing")
@@ -294,8 +284,8 @@ func dlqRedrive(o *options) *cobra.Command {
 }
 
 // redriveEdited redrives the dead letter id of stream with the event in
-// file.
-func (o *options) redriveEdited(cmd *cobra.Command, stream, id, file string, dryRun bool) error {
+// file, once it decodes as an event.
+func (o *options) redriveEdited(cmd *cobra.Command, in *nsredis.Inspector, stream, id, file string, dryRun bool) error {
 	var data []byte
 	var err error
 	if file == "-" {
@@ -306,28 +296,18 @@ func (o *options) redriveEdited(cmd *cobra.Command, stream, id, file string, dry
 	if err != nil {
 		return usageError{fmt.Errorf("--edit: %w", err)}
 	}
-	in, err := o.inspector(cmd.Context())
-	if err != nil {
+	data = []byte(strings.TrimSpace(string(data)))
+	if _, err := core.DecodeEvent(data); err != nil {
+		return usageError{fmt.Errorf("the edited event of %s: %w", id, err)}
+	}
+	if dryRun {
+		if _, err := in.DeadLetter(cmd.Context(), stream, id); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.stdout, "would redrive dead letter %s of %s:dlq with the edited event\n", id, stream)
 		return err
 	}
-	defer in.Close()
-	if dryRun {
-		if _, err := core.DecodeEvent([]byte(strings.TrimSpace(string(data)))); err != nil {
-			return usageError{fmt.Errorf("redis: the edited event of %s: %w", id, err)}
-		}
-		if _, err := in.DeadLetter(cmd.Context(), stream, id); err != nil {
-			return notThere(err)
-		}
-		fmt.Fprintf(o.stdout, "would redrive dead letter %s of %s:dlq with the edited event\n", id, stream)
-		return nil
-	}
-	if err := in.RedriveEdited(cmd.Context(), stream, id, []byte(strings.TrimSpace(string(data)))); err != nil {
-		if errors.Is(err, nsredis.ErrNoDeadLetter) || errors.Is(err, nsredis.ErrNoStream) {
-			return notFound{err}
-		}
-		if strings.HasPrefix(err.Error(), "redis: the edited event") {
-			return usageError{err} // the edit is bad input
-		}
+	if err := in.RedriveEdited(cmd.Context(), stream, id, data); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.stdout, "redrove dead letter %s from %s:dlq to %s, edited\n", id, stream, stream)
@@ -345,13 +325,8 @@ func dlqPurge(o *options) *cobra.Command {
 		Example: "  necro dlq purge necrostack:seance --reason malformed_entry --dry-run\n" +
 			"  necro dlq purge necrostack:seance 1764547200000-3 --yes",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
 			stream := args[0]
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
 			dls, err := sel.pick(cmd, in, stream, args[1:])
 			if err != nil {
 				return err
@@ -379,7 +354,7 @@ func dlqPurge(o *options) *cobra.Command {
 				return err
 			}
 			return o.report("purged", ids, stream)
-		},
+		}),
 	}
 	sel.flags(cmd, "purge")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be purged, and change nothing")

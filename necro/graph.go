@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"slices"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +14,7 @@ import (
 // flow is what `necro graph` finds: which event types lead to which, how
 // often, and where the dead letters are.
 type flow struct {
+	Stream    string     `json:"stream"`
 	Scanned   int        `json:"scanned"`
 	Types     []flowType `json:"types"`
 	Edges     []flowEdge `json:"edges"`
@@ -138,11 +139,10 @@ func (f *flow) picture() *picture {
 	return p
 }
 
-func (f *flow) text(o *options, stream string) error {
-	w := tabwriter.NewWriter(o.stdout, 0, 4, 2, ' ', 0)
+func (f *flow) text(out io.Writer) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "FROM\tTO\tCOUNT")
-	edges := slices.Clone(f.Edges)
-	for _, e := range edges {
+	for _, e := range f.Edges {
 		to := e.To
 		if e.Dead {
 			to = "✗ " + to
@@ -152,14 +152,12 @@ func (f *flow) text(o *options, stream string) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(o.stdout, "%d event types in the %d newest entries of %s (%d not events)\n", len(f.Types), f.Scanned, stream, f.Malformed)
+	_, err := fmt.Fprintf(out, "%d event types in the %d newest entries of %s (%d not events)\n", len(f.Types), f.Scanned, f.Stream, f.Malformed)
 	return err
 }
 
 func graphCommand(o *options) *cobra.Command {
-	var format string
-	var scan int
-	cmd := &cobra.Command{
+	return drawCommand(o, &cobra.Command{
 		Use:   "graph STREAM",
 		Short: "The flow of event types in a stream: which lead to which, how often, where dead letters happen",
 		Long: "graph reads the newest entries of STREAM (--scan of them) and its dead letters, and counts\n" +
@@ -168,33 +166,10 @@ func graphCommand(o *options) *cobra.Command {
 			"dot or svg draws it.",
 		Example: "  necro graph necrostack:seance\n  necro graph necrostack:seance --format svg > flow.svg",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			if scan < 1 {
-				return usageError{fmt.Errorf("--scan %d: must be at least 1", scan)}
-			}
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			entries, dls, err := readStream(cmd.Context(), in, args[0], scan)
-			if err != nil {
-				return notThere(err)
-			}
+	}, "how many of the stream's newest entries to read", nil,
+		func(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter, args []string) (drawing, error) {
 			f := observeFlow(entries, dls)
-			switch {
-			case o.output == "json" || format == "json":
-				return o.printJSON(f)
-			case format == "text":
-				return f.text(o, args[0])
-			}
-			return f.picture().render(o.stdout, format)
-		},
-	}
-	cmd.Flags().StringVar(&format, "format", "text", "text, json, mermaid, dot or svg")
-	cmd.Flags().IntVar(&scan, "scan", 100_000, "how many of the stream's newest entries to read")
-	return cmd
+			f.Stream = args[0]
+			return f, nil
+		})
 }

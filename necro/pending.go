@@ -29,18 +29,16 @@ func pendingCommand(o *options) *cobra.Command {
 			"live worker reclaims it.",
 		Example: "  necro pending necrostack:seance\n  necro pending necrostack:seance --consumer worker-1 --limit 20 -o json",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 0 {
 				return usageError{fmt.Errorf("--limit %d: must be 0 (all) or more", limit)}
 			}
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+			return nil
+		},
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
 			entries, err := in.Pending(cmd.Context(), args[0], group, consumer, limit)
 			if err != nil {
-				return notThere(err)
+				return err
 			}
 			out := make([]pendingJSON, len(entries))
 			for i, e := range entries {
@@ -59,7 +57,7 @@ func pendingCommand(o *options) *cobra.Command {
 			}
 			_, err = fmt.Fprintf(o.stdout, "%d pending in group %s of %s\n", len(out), group, args[0])
 			return err
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&group, "group", nsredis.DefaultGroup, "the consumer group")
 	cmd.Flags().StringVar(&consumer, "consumer", "", "only the entries this consumer holds")

@@ -42,14 +42,10 @@ func statusCommand(o *options) *cobra.Command {
 			"yet delivered), pending entries (delivered, not acknowledged), the age of the oldest, and\n" +
 			"its consumers with what they hold and how long they have been idle.",
 		Example: "  necro status\n  necro status necrostack:seance -o json\n  necro status --redis-url redis://:secret@10.0.0.5:6379/0",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
 			streams := args
 			if len(streams) == 0 {
+				var err error
 				if streams, err = in.Streams(cmd.Context()); err != nil {
 					return err
 				}
@@ -61,7 +57,7 @@ func statusCommand(o *options) *cobra.Command {
 			for _, s := range streams {
 				st, err := in.Stats(cmd.Context(), s)
 				if err != nil {
-					return notThere(err)
+					return err
 				}
 				out = append(out, toJSON(st))
 			}
@@ -69,7 +65,7 @@ func statusCommand(o *options) *cobra.Command {
 				return o.printJSON(out)
 			}
 			return printStatus(o, out)
-		},
+		}),
 	}
 }
 

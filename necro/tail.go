@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
 )
 
 // tailJSON is an entry as `tail -o json` prints it, one per line.
@@ -32,22 +34,20 @@ func tailCommand(o *options) *cobra.Command {
 			"  necro tail necrostack:seance --type OMEN_REVEALED -o json | jq .event.payload\n" +
 			"  necro tail necrostack:seance --chain 40379aeb-22d4-4ce5-b9ba-9f66d1268504 --from 0",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if count < 0 || during < 0 {
 				return usageError{errors.New("--count and --for must not be negative")}
 			}
-			in, err := o.inspector(cmd.Context())
+			return nil
+		},
+		RunE: o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
+			last, err := in.LastID(cmd.Context(), args[0]) // and the stream is there
 			if err != nil {
 				return err
 			}
-			defer in.Close()
 			after := from
 			if from == "$" { // now, once: what comes between two reads is not missed
-				if after, err = in.LastID(cmd.Context(), args[0]); err != nil {
-					return notThere(err)
-				}
-			} else if _, err := in.LastID(cmd.Context(), args[0]); err != nil {
-				return notThere(err)
+				after = last
 			}
 			ctx := cmd.Context() // interrupted: the end
 			var deadline time.Time
@@ -101,7 +101,7 @@ func tailCommand(o *options) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringSliceVar(&types, "type", nil, "only events of these types (repeat, or comma-separated)")
 	cmd.Flags().StringVar(&chainID, "chain", "", "only the events of this chain (its seed's id)")

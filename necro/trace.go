@@ -188,9 +188,7 @@ func (c *chain) picture() *picture {
 }
 
 func traceCommand(o *options) *cobra.Command {
-	var format string
-	var scan int
-	cmd := &cobra.Command{
+	return drawCommand(o, &cobra.Command{
 		Use:   "trace STREAM EVENT_ID",
 		Short: "Every event of one chain, found by any of its event ids, as a tree (or a picture)",
 		Long: "trace finds the event among the newest entries of STREAM (--scan of them) and its dead letters,\n" +
@@ -200,40 +198,62 @@ func traceCommand(o *options) *cobra.Command {
 		Example: "  necro trace necrostack:seance 0d95b3c4-bb1c-4538-bf09-66593ea5cdbd\n" +
 			"  necro trace necrostack:seance 0d95b3c4-bb1c-4538-bf09-66593ea5cdbd --format svg > chain.svg",
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			if scan < 1 {
-				return usageError{fmt.Errorf("--scan %d: must be at least 1", scan)}
-			}
+	}, "how many of the stream's newest entries to look through",
+		func(args []string) error {
 			if _, err := uuid.Parse(args[1]); err != nil {
 				return usageError{fmt.Errorf("event id %q: %v", args[1], err)}
 			}
-			in, err := o.inspector(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			entries, dls, err := readStream(cmd.Context(), in, args[0], scan)
-			if err != nil {
-				return notThere(err)
-			}
-			c, err := findChain(entries, dls, args[1])
-			if err != nil {
-				return err
-			}
-			switch {
-			case o.output == "json" || format == "json":
-				return o.printJSON(c)
-			case format == "text":
-				return c.text(o.stdout)
-			}
-			return c.picture().render(o.stdout, format)
+			return nil
 		},
+		func(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter, args []string) (drawing, error) {
+			return findChain(entries, dls, args[1])
+		})
+}
+
+// drawing is what trace and graph find: printed as text or JSON, or drawn.
+type drawing interface {
+	text(w io.Writer) error
+	picture() *picture
+}
+
+// drawCommand makes cmd trace or graph: with --format and --scan, checked
+// with check (and args), it reads the stream and prints or draws what find
+// makes of it.
+func drawCommand(o *options, cmd *cobra.Command, scanUsage string, check func(args []string) error,
+	find func(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter, args []string) (drawing, error)) *cobra.Command {
+	var format string
+	var scan int
+	cmd.PreRunE = func(_ *cobra.Command, args []string) error {
+		if err := checkFormat(format); err != nil {
+			return err
+		}
+		if scan < 1 {
+			return usageError{fmt.Errorf("--scan %d: must be at least 1", scan)}
+		}
+		if check != nil {
+			return check(args)
+		}
+		return nil
 	}
+	cmd.RunE = o.inspected(func(cmd *cobra.Command, in *nsredis.Inspector, args []string) error {
+		entries, dls, err := readStream(cmd.Context(), in, args[0], scan)
+		if err != nil {
+			return err
+		}
+		d, err := find(entries, dls, args)
+		if err != nil {
+			return err
+		}
+		switch {
+		case o.output == "json" || format == "json":
+			return o.printJSON(d)
+		case format == "text":
+			return d.text(o.stdout)
+		}
+		return d.picture().render(o.stdout, format)
+	})
 	cmd.Flags().StringVar(&format, "format", "text", "text, json, mermaid, dot or svg")
-	cmd.Flags().IntVar(&scan, "scan", 100_000, "how many of the stream's newest entries to look through")
+	cmd.Flags().IntVar(&scan, "scan", 100_000, scanUsage)
 	return cmd
 }
 

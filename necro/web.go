@@ -256,18 +256,14 @@ func (d *dashboard) status(w http.ResponseWriter, r *http.Request) {
 type dlqView struct {
 	Stream string
 	Items  []deadLetterJSON
-	Events map[string]string // dead-letter id → event type, or ""
 }
 
 func (d *dashboard) deadLetters(w http.ResponseWriter, r *http.Request) {
 	stream := r.URL.Query().Get("stream")
 	dls, err := d.in.DeadLetters(r.Context(), stream, "", 500)
-	v := dlqView{Stream: stream, Events: map[string]string{}}
+	v := dlqView{Stream: stream}
 	for _, dl := range dls {
 		v.Items = append(v.Items, dlJSON(dl))
-		if !dl.Event.IsZero() {
-			v.Events[dl.ID] = dl.Event.Type()
-		}
 	}
 	d.render(w, r, "dlq.html", "Dead letters of "+stream, v, err)
 }
