@@ -110,8 +110,8 @@ func (em emitters) of(i int) string {
 // attempts or ctx is done.
 func (s *Spine) invoke(ctx context.Context, org organEntry, e Event) ([]Event, int, error) {
 	obs := s.opts.Observer
-	timed := s.log.Enabled(ctx, slog.LevelDebug) || obs != nil && obs.OrganFinished != nil
-	debug := timed && s.log.Enabled(ctx, slog.LevelDebug)
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	timed := debug || obs != nil && obs.OrganFinished != nil
 	for attempt := 1; ; attempt++ {
 		var start time.Time
 		if timed {

@@ -32,23 +32,16 @@ func (e Event) CorrelationID() string {
 // Key returns e's partition key, or "" when it has none.
 func (e Event) Key() string { return e.key() }
 
-// emittedBy returns e as emitted by the handling of parent: parent's child,
-// in parent's chain, and with parent's key unless e has one of its own. It
-// shares strings and, unless it gives e
-// parent's key beside headers of e's own or of parent's, does not allocate: the Spine calls it for every event
-// an organ emits.
+// setParent makes e, in place, as emitted by the handling of parent:
+// parent's child, in parent's chain, and with parent's key unless e has one
+// of its own. It shares strings, and allocates only to give e parent's key
+// beside headers (e's own or parent's): the Spine calls it for every event
+// an organ emits, copying neither event.
 //
 // An organ that returns the event it was given re-enqueues it: an event is
-// not its own child, so it is returned unchanged. An event that is the seed
-// of parent's chain, emitted again, stays a seed (it carries no correlation
+// not its own child, so it is left unchanged. An event that is the seed of
+// parent's chain, emitted again, stays a seed (it carries no correlation
 // id, as a seed never does).
-func (e Event) emittedBy(parent Event) Event {
-	e.setParent(&parent)
-	return e
-}
-
-// setParent makes e as emittedBy(parent) returns it, in place: the Spine's
-// way, which copies neither event.
 func (e *Event) setParent(parent *Event) {
 	if e.id == parent.id || e.ID() == parent.ID() {
 		return

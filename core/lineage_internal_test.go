@@ -12,6 +12,12 @@ import (
 	"github.com/necrostack/necrostack/core/internal/jsonfast"
 )
 
+// emittedBy is e after setParent(parent): the tests' way to see it.
+func (e Event) emittedBy(parent Event) Event {
+	e.setParent(&parent)
+	return e
+}
+
 func TestEmittedBy(t *testing.T) {
 	seed, err := Build(EventInit{Type: "SUMMON_RITUAL", Key: "hall-7", Headers: map[string]string{"a": "seed's"}})
 	if err != nil {

@@ -46,7 +46,8 @@ func (e *Event) setPayload(p any) error {
 // Payload returns a copy of the payload as a JSON object.
 func (e Event) Payload() json.RawMessage {
 	if c := e.flatCodec(); c != nil {
-		return e.appendPayload(make([]byte, 0, c.Size()))
+		b, _ := c.Encode(make([]byte, 0, c.Size()), e.value) // Build checked that it encodes, without loss
+		return b
 	}
 	if e.payload == "" {
 		return json.RawMessage("{}")
@@ -105,11 +106,14 @@ func (e Event) flatCodec() *jsonfast.Codec {
 }
 
 // appendPayload appends the payload's JSON object to b.
-func (e Event) appendPayload(b []byte) []byte {
+func (e Event) appendPayload(b []byte) []byte { return e.appendPayloadWith(b, e.flatCodec()) }
+
+// appendPayloadWith is appendPayload with e's flatCodec, found already.
+func (e Event) appendPayloadWith(b []byte, c *jsonfast.Codec) []byte {
 	switch {
-	case e.payload == "" && e.value != nil:
+	case c != nil:
 		// Build checked that the value encodes, without loss.
-		b, _ = e.flatCodec().Encode(b, e.value)
+		b, _ = c.Encode(b, e.value)
 		return b
 	case e.payload == "":
 		return append(b, "{}"...)

@@ -41,19 +41,23 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	// The fixed text is 61 bytes; a timestamp at most 35.
 	n := len(e.payload)
-	if c := e.flatCodec(); c != nil {
+	c := e.flatCodec()
+	if c != nil {
 		n = c.Size()
 	}
 	if e.hasLineage() {
 		// Names and quotes: 55 bytes; an escaped key grows.
 		n += 55 + 2*36 + 2*len(e.key()) + len(e.headerText())
 	}
-	return e.AppendJSON(make([]byte, 0, 96+36+len(e.eventType)+n)), nil
+	return e.appendJSON(make([]byte, 0, 96+36+len(e.eventType)+n), c), nil
 }
 
 // AppendJSON appends the wire form of e to b. It is MarshalJSON without the
 // allocation, for backends that batch.
-func (e Event) AppendJSON(b []byte) []byte {
+func (e Event) AppendJSON(b []byte) []byte { return e.appendJSON(b, e.flatCodec()) }
+
+// appendJSON is AppendJSON with e's flatCodec, found already.
+func (e Event) appendJSON(b []byte, c *jsonfast.Codec) []byte {
 	b = append(b, `{"id":"`...)
 	b = append(b, e.ID()...)
 	b = append(b, `","timestamp":"`...)
@@ -65,7 +69,7 @@ func (e Event) AppendJSON(b []byte) []byte {
 		b = e.appendLineage(b)
 	}
 	b = append(b, `,"payload":`...)
-	return append(e.appendPayload(b), '}')
+	return append(e.appendPayloadWith(b, c), '}')
 }
 
 // hasLineage reports whether e has any of the optional fields.

@@ -82,17 +82,13 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 			MaxBackoff:     time.Microsecond,
 		},
 		Logger: opts.Logger,
+		// Each organ behind a recorder, which NewSpine puts on after it
+		// has checked the organs themselves.
+		Middleware: []core.Middleware{func(o core.Organ) core.Organ {
+			return &recorder{inner: o, name: core.OrganName(o), q: q}
+		}},
 	}
-	// The recorders hide what NewSpine checks of the organs themselves (an
-	// OrganFunc's nil function): let it see them as they are first.
-	if _, err := core.NewSpine(q, organs, cfg); err != nil {
-		return nil, err
-	}
-	wrapped := make([]core.Organ, len(organs))
-	for i, o := range organs {
-		wrapped[i] = &recorder{inner: o, name: core.OrganName(o), q: q}
-	}
-	spine, err := core.NewSpine(q, wrapped, cfg)
+	spine, err := core.NewSpine(q, organs, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +111,11 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 	return q.trace, err
 }
 
+// emission is what one organ's call emitted: how many events, which the
+// Spine commits in the order the organs ran.
 type emission struct {
-	organ  string
-	events []core.Event
+	organ string
+	n     int
 }
 
 // queue is the harness's backend: a FIFO that returns at once when empty,
@@ -195,12 +193,10 @@ func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) err
 		// recorders saw them in the same order, organ by organ.
 		k := 0
 		for _, em := range q.pending[id] {
-			for range em.events {
-				if k < len(out.Emitted) {
-					q.push(out.Emitted[k], id, em.organ)
-				}
-				k++
+			for _, e := range out.Emitted[min(k, len(out.Emitted)):min(k+em.n, len(out.Emitted))] {
+				q.push(e, id, em.organ)
 			}
+			k += em.n
 		}
 	}
 	delete(q.pending, id)
@@ -240,7 +236,7 @@ func (r *recorder) Handle(ctx context.Context, e core.Event) ([]core.Event, erro
 	}
 	r.q.mu.Lock()
 	defer r.q.mu.Unlock()
-	r.q.pending[e.ID()] = append(r.q.pending[e.ID()], emission{organ: r.name, events: out})
+	r.q.pending[e.ID()] = append(r.q.pending[e.ID()], emission{organ: r.name, n: len(out)})
 	if i, ok := r.q.trace.index[e.ID()]; ok {
 		rec := &r.q.trace.Records[i]
 		rec.HandledBy = append(rec.HandledBy, r.name)
