@@ -121,7 +121,7 @@ func (t *Telemetry) measure(k optionKey) *measureOpts {
 func (t *Telemetry) Observer() *core.Observer {
 	return &core.Observer{
 		Pulled: func(ctx context.Context, d core.Delivery) {
-			t.m.consumed.Add(ctx, 1, t.options(optionKey{op: "receive"})...)
+			t.m.consumed.Add(ctx, 1, t.fixed.receive.add...)
 		},
 		OrganFinished: t.organFinished,
 		Retried: func(ctx context.Context, organ string, e core.Event, attempt int, wait time.Duration, err error) {
@@ -135,7 +135,7 @@ func (t *Telemetry) Observer() *core.Observer {
 			t.m.commitFailed.Add(ctx, 1, t.options(optionKey{op: "settle", errorType: errorType(err)})...)
 		},
 		Released: func(ctx context.Context, d core.Delivery) {
-			t.m.released.Add(ctx, 1, t.options(optionKey{})...)
+			t.m.released.Add(ctx, 1, t.fixed.none.add...)
 		},
 	}
 }
@@ -144,18 +144,21 @@ func (t *Telemetry) organFinished(ctx context.Context, organ string, e core.Even
 	k := optionKey{op: "process", organ: organ, eventType: e.Type()}
 	if err != nil {
 		k.errorType = errorType(err)
-		t.m.failed.Add(ctx, 1, t.options(k)...)
-	} else {
-		t.m.handled.Add(ctx, 1, t.options(k)...)
 	}
-	t.m.processDuration.Record(ctx, took.Seconds(), t.measure(k).rec...)
+	m := t.measure(k)
+	if err != nil {
+		t.m.failed.Add(ctx, 1, m.add...)
+	} else {
+		t.m.handled.Add(ctx, 1, m.add...)
+	}
+	t.m.processDuration.Record(ctx, took.Seconds(), m.rec...)
 }
 
 func (t *Telemetry) committed(ctx context.Context, d core.Delivery, out core.Outcome, took time.Duration, batch int) {
 	if n := len(out.Emitted); n > 0 {
-		t.m.sent.Add(ctx, int64(n), t.options(optionKey{op: "send"})...)
+		t.m.sent.Add(ctx, int64(n), t.fixed.send.add...)
 	}
-	rec := t.measure(optionKey{op: "settle"}).rec
+	rec := t.fixed.settle.rec
 	t.m.commitBatch.Record(ctx, int64(batch), rec...)
 	t.m.commitDuration.Record(ctx, took.Seconds(), rec...)
 	if !t.untraced {
@@ -169,18 +172,18 @@ func (t *Telemetry) settle(ctx context.Context, d core.Delivery, took time.Durat
 	end := time.Now()
 	e := d.Event
 	more := []trace.SpanStartOption{trace.WithTimestamp(end.Add(-took))}
-	producer := t.Extract(ctx, e)
-	if sc := trace.SpanContextFromContext(producer); sc.IsValid() {
-		if t.cfg.Parent {
-			ctx = producer
-		} else {
-			more = append(more, trace.WithLinks(trace.Link{SpanContext: sc}))
-		}
+	if t.cfg.Parent { // the producer's context is the parent: needed to start
+		ctx, _, _ = t.relate(ctx, e)
 	}
 	_, span := t.start(ctx, "settle", more)
 	if span.IsRecording() {
 		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
 			semconv.MessagingBatchMessageCount(batch))
+		if !t.cfg.Parent { // a link, only for a span that records
+			if sc := trace.SpanContextFromContext(t.Extract(ctx, e)); sc.IsValid() {
+				span.AddLink(trace.Link{SpanContext: sc})
+			}
+		}
 	}
 	span.End(trace.WithTimestamp(end))
 }

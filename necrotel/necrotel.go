@@ -65,6 +65,9 @@ type Telemetry struct {
 	consumer, producer []attribute.KeyValue
 	m                  instruments
 	opts               sync.Map // optionKey → []metric.MeasurementOption (see options)
+	// fixed are the option sets of the measurements whose attributes
+	// never change, looked up once.
+	fixed struct{ receive, send, settle, none *measureOpts }
 	// untraced: the TracerProvider is OpenTelemetry's no-op, so there is
 	// no span to make: Instrument installs the metrics, and a middleware
 	// that only passes the trace context on (passContext).
@@ -126,6 +129,8 @@ func New(cfg Config) (*Telemetry, error) {
 		return nil, fmt.Errorf("necrotel: %w", err)
 	}
 	t.m = m
+	t.fixed.receive, t.fixed.send = t.measure(optionKey{op: "receive"}), t.measure(optionKey{op: "send"})
+	t.fixed.settle, t.fixed.none = t.measure(optionKey{op: "settle"}), t.measure(optionKey{})
 	return t, nil
 }
 

@@ -42,9 +42,7 @@ func (o *tracedOrgan) Handle(ctx context.Context, e core.Event) ([]core.Event, e
 	ctx, span := t.startProcess(ctx, o.name, e)
 	emitted, err := o.Organ.Handle(ctx, e)
 	if err != nil {
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		fail(span, err)
 		span.End()
 		return emitted, err
 	}
@@ -60,17 +58,31 @@ func (o *tracedOrgan) Handle(ctx context.Context, e core.Event) ([]core.Event, e
 	return emitted, nil
 }
 
+// fail marks span as failed by err.
+func fail(span trace.Span, err error) {
+	span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+}
+
+// relate returns how a span for e relates to the context e carries: ctx
+// made its child with Config.Parent, else ctx and a link to it; and the
+// context extracted, for its baggage.
+func (t *Telemetry) relate(ctx context.Context, e core.Event) (context.Context, []trace.SpanStartOption, context.Context) {
+	producer := t.Extract(ctx, e)
+	sc := trace.SpanContextFromContext(producer)
+	switch {
+	case !sc.IsValid():
+		return ctx, nil, producer
+	case t.cfg.Parent:
+		return producer, nil, producer
+	}
+	return ctx, []trace.SpanStartOption{trace.WithLinks(trace.Link{SpanContext: sc})}, producer
+}
+
 // startProcess starts the process span of organ's call for e.
 func (t *Telemetry) startProcess(ctx context.Context, organ string, e core.Event) (context.Context, trace.Span) {
-	producer := t.Extract(ctx, e)
-	var link []trace.SpanStartOption
-	if sc := trace.SpanContextFromContext(producer); sc.IsValid() {
-		if t.cfg.Parent {
-			ctx = producer
-		} else {
-			link = []trace.SpanStartOption{trace.WithLinks(trace.Link{SpanContext: sc})}
-		}
-	}
+	ctx, link, producer := t.relate(ctx, e)
 	if !t.cfg.Parent {
 		// The baggage travels with the event, span or no span.
 		if b := baggage.FromContext(producer); b.Len() > 0 {
@@ -94,9 +106,10 @@ func (t *Telemetry) start(ctx context.Context, op string, more []trace.SpanStart
 	return t.tracer.Start(ctx, t.names[op], opts...)
 }
 
-// startProducer starts the create or send span (op) of e, in chain.
-func (t *Telemetry) startProducer(ctx context.Context, op string, e core.Event, chain string) (context.Context, trace.Span) {
-	ctx, span := t.start(ctx, op, nil)
+// startProducer starts the create or send span (op) of e, in chain, with
+// more options.
+func (t *Telemetry) startProducer(ctx context.Context, op string, e core.Event, chain string, more []trace.SpanStartOption) (context.Context, trace.Span) {
+	ctx, span := t.start(ctx, op, more)
 	if span.IsRecording() {
 		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(chain),
 			AttrEventType.String(e.Type()))
@@ -107,12 +120,11 @@ func (t *Telemetry) startProducer(ctx context.Context, op string, e core.Event, 
 // create ends a create span for e, an event emitted in ctx's span, in
 // chain, and returns e with the span's context in its headers.
 func (t *Telemetry) create(ctx context.Context, e core.Event, chain string) (core.Event, error) {
-	ctx, span := t.startProducer(ctx, "create", e, chain)
+	ctx, span := t.startProducer(ctx, "create", e, chain, nil)
 	defer span.End()
 	out, err := t.Inject(ctx, e)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		fail(span, err)
 	}
 	return out, err
 }
@@ -142,31 +154,18 @@ func (t *Telemetry) Extract(ctx context.Context, e core.Event) context.Context {
 // continues (Parent) or links to. It returns the error of the header or of
 // the Enqueue.
 func (t *Telemetry) Send(ctx context.Context, b core.Backend, e core.Event) error {
-	var link []trace.SpanStartOption
-	if upstream := t.Extract(ctx, e); trace.SpanContextFromContext(upstream).IsValid() {
-		if t.cfg.Parent {
-			ctx = upstream
-		} else {
-			link = []trace.SpanStartOption{trace.WithLinks(trace.Link{SpanContext: trace.SpanContextFromContext(upstream)})}
-		}
-	}
-	ctx, span := t.start(ctx, "send", link)
-	if span.IsRecording() {
-		span.SetAttributes(semconv.MessagingMessageID(e.ID()), semconv.MessagingMessageConversationID(e.CorrelationID()),
-			AttrEventType.String(e.Type()))
-	}
+	ctx, link, _ := t.relate(ctx, e)
+	ctx, span := t.startProducer(ctx, "send", e, e.CorrelationID(), link)
 	defer span.End()
 	out, err := t.Inject(ctx, e)
 	if err == nil {
 		err = b.Enqueue(ctx, out)
 	}
 	if err != nil {
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		fail(span, err)
 		return err
 	}
-	t.m.sent.Add(ctx, 1, t.options(optionKey{op: "send"})...)
+	t.m.sent.Add(ctx, 1, t.fixed.send.add...)
 	return nil
 }
 
