@@ -98,7 +98,7 @@ func newRoot(ctx context.Context, o *options, getenv func(string) string) *cobra
 				o.url = getenv("NECROSTACK_REDIS_URL")
 			}
 			if o.url == "" {
-				o.url = "redis://localhost:6379/0"
+				o.url = nsredis.DefaultURL
 			}
 			if o.output != "text" && o.output != "json" {
 				return usageError{fmt.Errorf("-o %q: want text or json", o.output)}

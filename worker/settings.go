@@ -51,7 +51,7 @@ type Settings struct {
 }
 
 const (
-	defaultRedisURL = "redis://localhost:6379/0"
+	defaultRedisURL = nsredis.DefaultURL
 	envPrefix       = "NECROSTACK_"
 )
 

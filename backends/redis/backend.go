@@ -133,7 +133,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 	ctx, cancel := bounded(ctx, b.cfg.Timeout)
 	defer cancel()
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: ping: %w", err)
+		return classify(fmt.Errorf("redis: ping: %w", err))
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ const (
 	DefaultMaxEventBytes = 1 << 20
 	DefaultTrimInterval  = 10 * time.Second
 	DefaultTimeout       = 2 * time.Second
+	// DefaultURL is the server of a Config (and an Inspector) without a
+	// URL.
+	DefaultURL = "redis://localhost:6379/0"
 	// CloseTimeout bounds Close: how long it may take to hand back what it
 	// holds, even when Redis does not answer.
 	CloseTimeout = 5 * time.Second
@@ -299,7 +302,7 @@ func defaultConsumer() string {
 // hold the password.
 func clientFromURL(rawURL string) (*goredis.Client, error) {
 	if rawURL == "" {
-		rawURL = "redis://localhost:6379/0"
+		rawURL = DefaultURL
 	}
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {

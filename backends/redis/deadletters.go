@@ -223,15 +223,25 @@ func (r *redrive) one(ctx context.Context, dl DeadLetter) {
 }
 
 func (r *redrive) byID(ctx context.Context, id string) {
-	msgs, err := r.rdb.XRangeN(ctx, r.dlq, id, id, 1).Result()
-	switch {
-	case err != nil:
+	dl, err := getDeadLetter(ctx, r.rdb, r.dlq, id)
+	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", id, err))
-	case len(msgs) == 0:
-		r.errs = append(r.errs, fmt.Errorf("redis: redrive %s: %w", id, ErrNoDeadLetter))
-	default:
-		r.one(ctx, parseDeadLetter(msgs[0]))
+		return
 	}
+	r.one(ctx, dl)
+}
+
+// getDeadLetter reads the dead letter id of the dead-letter stream dlq; a
+// missing one is ErrNoDeadLetter.
+func getDeadLetter(ctx context.Context, rdb goredis.UniversalClient, dlq, id string) (DeadLetter, error) {
+	msgs, err := rdb.XRangeN(ctx, dlq, id, id, 1).Result()
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("dead letter %s: %w", id, classify(err))
+	}
+	if len(msgs) == 0 {
+		return DeadLetter{}, fmt.Errorf("%s: %w %s", dlq, ErrNoDeadLetter, id)
+	}
+	return parseDeadLetter(msgs[0]), nil
 }
 
 // all redrives every dead letter there is now. It stops at the last one:

@@ -38,7 +38,7 @@ func NewInspector(ctx context.Context, url string, timeout time.Duration) (*Insp
 		return nil, err
 	}
 	if url == "" {
-		url = "redis://localhost:6379/0"
+		url = DefaultURL
 	}
 	in := &Inspector{rdb: rdb, url: RedactURL(url), timeout: timeout}
 	pctx, cancel := bounded(ctx, timeout)
@@ -247,14 +247,11 @@ func (in *Inspector) DeadLetter(ctx context.Context, stream, id string) (DeadLet
 	if err := checkIDs([]string{id}); err != nil {
 		return DeadLetter{}, err
 	}
-	msgs, err := in.rdb.XRangeN(ctx, stream+":dlq", id, id, 1).Result()
+	dl, err := getDeadLetter(ctx, in.rdb, stream+":dlq", id)
 	if err != nil {
-		return DeadLetter{}, fmt.Errorf("redis: dead letter %s: %w", id, classify(err))
+		return DeadLetter{}, fmt.Errorf("redis: %w", err)
 	}
-	if len(msgs) == 0 {
-		return DeadLetter{}, fmt.Errorf("redis: %s:dlq: %w %s", stream, ErrNoDeadLetter, id)
-	}
-	return parseDeadLetter(msgs[0]), nil
+	return dl, nil
 }
 
 // Redrive moves the dead letters ids of stream back to it, as

@@ -140,8 +140,8 @@ func (b *Backend) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := bounded(ctx, b.cfg.Timeout)
 	defer cancel()
-	if err := b.rdb.Ping(ctx).Err(); err != nil {
-		return classify(fmt.Errorf("redis: ping: %w", err))
+	if err := b.Ping(ctx); err != nil {
+		return err
 	}
 	if !b.checked.Load() {
 		return b.preflight(ctx)
