@@ -24,62 +24,38 @@ var (
 )
 
 // Summoner turns a summons into a spirit.
-type Summoner struct {
-	rec   *recorder
-	delay time.Duration // Config.HandlerDelay
-}
+type Summoner struct{ rec *recorder }
 
 func (Summoner) Listens() []string { return []string{SummonRitual.Type()} }
 
-func (o Summoner) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
-	if err := ioWait(ctx, o.delay); err != nil {
-		return nil, err
-	}
+func (o Summoner) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
 	return step(o.rec, stageSummoner, e, SummonRitual, SpiritAppeared, summon)
 }
 
 // Medium asks the spirit and gets an answer.
-type Medium struct {
-	rec   *recorder
-	delay time.Duration // Config.HandlerDelay
-}
+type Medium struct{ rec *recorder }
 
 func (Medium) Listens() []string { return []string{SpiritAppeared.Type()} }
 
-func (o Medium) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
-	if err := ioWait(ctx, o.delay); err != nil {
-		return nil, err
-	}
+func (o Medium) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
 	return step(o.rec, stageMedium, e, SpiritAppeared, AnswerGenerated, channel)
 }
 
 // Oracle reads an omen in the answer.
-type Oracle struct {
-	rec   *recorder
-	delay time.Duration // Config.HandlerDelay
-}
+type Oracle struct{ rec *recorder }
 
 func (Oracle) Listens() []string { return []string{AnswerGenerated.Type()} }
 
-func (o Oracle) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
-	if err := ioWait(ctx, o.delay); err != nil {
-		return nil, err
-	}
+func (o Oracle) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
 	return step(o.rec, stageOracle, e, AnswerGenerated, OmenRevealed, reveal)
 }
 
 // Scribe records the omen and its latency; it emits nothing.
-type Scribe struct {
-	rec   *recorder
-	delay time.Duration // Config.HandlerDelay
-}
+type Scribe struct{ rec *recorder }
 
 func (Scribe) Listens() []string { return []string{OmenRevealed.Type()} }
 
-func (o Scribe) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
-	if err := ioWait(ctx, o.delay); err != nil {
-		return nil, err
-	}
+func (o Scribe) Handle(_ context.Context, e core.Event) ([]core.Event, error) {
 	r, err := OmenRevealed.Decode(e)
 	if err != nil {
 		return nil, core.Permanent(err)
@@ -101,6 +77,19 @@ func step(rec *recorder, stage int, e core.Event, from, to core.Kind[Ritual], ad
 		return nil, err
 	}
 	return core.Emit(next), nil
+}
+
+// delayed is an organ that waits (Config.HandlerDelay) before its work.
+type delayed struct {
+	core.Organ
+	d time.Duration
+}
+
+func (o delayed) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	if err := ioWait(ctx, o.d); err != nil {
+		return nil, err
+	}
+	return o.Organ.Handle(ctx, e)
 }
 
 // necrostack runs the chain on one Spine, in this process, over the memory
@@ -145,8 +134,7 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		}
 		s.backend, s.closer, s.rdb, s.dlq = b, b.Close, b.Client(), b.Config().DeadLetterStream
 	}
-	d := cfg.HandlerDelay
-	organs := []core.Organ{Summoner{rec, d}, Medium{rec, d}, Oracle{rec, d}, Scribe{rec, d}}
+	organs := []core.Organ{Summoner{rec}, Medium{rec}, Oracle{rec}, Scribe{rec}}
 	spineCfg := core.Config{
 		MaxSteps:    core.NoStepLimit,
 		Concurrency: cfg.Concurrency,
@@ -164,6 +152,9 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		}
 		s.otel = o
 		o.tel.Instrument(&spineCfg)
+	}
+	if cfg.HandlerDelay > 0 { // every organ waits first, as on an I/O call: innermost, inside any span
+		spineCfg.Middleware = append(spineCfg.Middleware, func(o core.Organ) core.Organ { return delayed{o, cfg.HandlerDelay} })
 	}
 	spine, err := core.NewSpine(s.backend, organs, spineCfg)
 	if err != nil {
