@@ -56,6 +56,9 @@ func NewJobWatch(job string, maxAttempts int, end func()) *JobWatch {
 
 // Observe records the result of one call of organ on e.
 func (w *JobWatch) Observe(_ context.Context, organ string, e core.Event, err error) {
+	if err == nil && e.Type() != DataTransformed.Type() {
+		return // neither the report nor a failure: no payload to decode
+	}
 	if JobOf(e) != w.job {
 		return
 	}
