@@ -26,14 +26,6 @@ type job struct {
 	watch *organs.JobWatch // a run's, from Begin on
 }
 
-// check refuses -input where no job is seeded.
-func (j *job) check(p *worker.Process) error {
-	if p.Given("input") && p.Mode != worker.ModeRun && p.Mode != worker.ModeEmit {
-		return fmt.Errorf("-input: not used by -mode %s", p.Mode) // each job names its file
-	}
-	return nil
-}
-
 // seeds returns the job's ETL_START. On Redis the path is made absolute: a
 // worker in another folder may read it.
 func (j *job) seeds(p *worker.Process) ([]core.Event, error) {

@@ -65,10 +65,10 @@ func app() worker.App {
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&j.input, "input", "", "CSV `file` of the job (default: the embedded sample of haunting reports)")
 		},
-		Check:  j.check,
-		Seeds:  j.seeds,
-		Organs: j.chain,
-		Begin:  j.begin,
-		End:    j.end,
+		FlagModes: map[string][]worker.Mode{"input": {worker.ModeRun, worker.ModeEmit}}, // each job names its file
+		Seeds:     j.seeds,
+		Organs:    j.chain,
+		Begin:     j.begin,
+		End:       j.end,
 	}
 }
