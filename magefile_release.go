@@ -70,8 +70,7 @@ func main() {
 	fmt.Println(s.RunUntilIdle(context.Background()), s.Stats().Handled)
 }
 `,
-		forbid: []string{"github.com/redis/", "github.com/alicebob/", "github.com/testcontainers/", "github.com/docker/",
-			"github.com/moby/", "github.com/ThreeDotsLabs/", "github.com/magefile/"},
+		forbid: append([]string{"github.com/redis/"}, noTestCode...),
 	},
 	{
 		name:     "redis",
@@ -90,8 +89,7 @@ func main() {
 	fmt.Println(err)
 }
 `,
-		forbid: []string{"github.com/alicebob/", "github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
-			"github.com/ThreeDotsLabs/", "github.com/magefile/"},
+		forbid: noTestCode,
 	},
 	{
 		name:     "worker",
@@ -111,8 +109,7 @@ func main() {
 	}})
 }
 `,
-		forbid: []string{"github.com/alicebob/", "github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
-			"github.com/ThreeDotsLabs/", "github.com/magefile/"},
+		forbid: noTestCode,
 	},
 }
 
@@ -245,21 +242,19 @@ func ReleaseCheck() error {
 
 // necroForbid is what the necro command must not link: its tests' browser
 // driver included.
-var necroForbid = []string{"github.com/alicebob/", "github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
-	"github.com/ThreeDotsLabs/", "github.com/magefile/", "github.com/chromedp/"}
+var necroForbid = append([]string{"github.com/chromedp/"}, noTestCode...)
+
+// noTestCode is what no user of the libraries links: the tests' and the
+// benchmark's and the build's dependencies.
+var noTestCode = []string{"github.com/alicebob/", "github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
+	"github.com/ThreeDotsLabs/", "github.com/magefile/"}
 
 // installCommand go installs the command module lib at version, as a user
 // would (outside any module), runs its --help, and checks what it links.
 func installCommand(tmp string, env []string, lib, version string, forbid []string) error {
 	bin := filepath.Join(tmp, "bin")
 	run := func(name string, args ...string) (string, error) {
-		cmd := exec.Command(name, args...)
-		cmd.Dir, cmd.Env = tmp, append(env, "GOBIN="+bin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-		return string(out), nil
+		return output(tmp, append(env, "GOBIN="+bin), name, args...)
 	}
 	if _, err := run("go", "install", modulePrefix+lib+"@"+version); err != nil {
 		return err
@@ -272,13 +267,35 @@ func installCommand(tmp string, env []string, lib, version string, forbid []stri
 	if err != nil {
 		return err
 	}
-	var linked []string
+	var pkgs []string
 	for _, line := range strings.Split(deps, "\n") {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "dep" {
-			for _, bad := range forbid {
-				if strings.HasPrefix(f[1], bad) {
-					linked = append(linked, f[1])
-				}
+			pkgs = append(pkgs, f[1])
+		}
+	}
+	return forbidden(pkgs, forbid)
+}
+
+// output runs name with args in dir, with env, and returns its output; an
+// error holds the output.
+func output(dir string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// forbidden fails naming those of pkgs (import or module paths) that start
+// with one of forbid.
+func forbidden(pkgs, forbid []string) error {
+	var linked []string
+	for _, p := range pkgs {
+		for _, f := range forbid {
+			if strings.HasPrefix(p, f) {
+				linked = append(linked, p)
 			}
 		}
 	}
@@ -403,15 +420,7 @@ func buildConsumer(dir string, env []string, version string, requires []string, 
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(main), 0o644); err != nil {
 		return err
 	}
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command("go", args...)
-		cmd.Dir, cmd.Env = dir, env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out), nil
-	}
+	run := func(args ...string) (string, error) { return output(dir, env, "go", args...) }
 	get := []string{"get"}
 	for _, r := range requires {
 		get = append(get, modulePrefix+r+"@"+version)
@@ -426,18 +435,7 @@ func buildConsumer(dir string, env []string, version string, requires []string, 
 	if err != nil {
 		return err
 	}
-	var linked []string
-	for _, p := range strings.Fields(deps) {
-		for _, f := range forbid {
-			if strings.HasPrefix(p, f) {
-				linked = append(linked, p)
-			}
-		}
-	}
-	if len(linked) > 0 {
-		return errors.New("links what it must not: " + strings.Join(linked, ", "))
-	}
-	return nil
+	return forbidden(strings.Fields(deps), forbid)
 }
 
 // Release tags each library module at the version in VERSION
