@@ -39,34 +39,31 @@ func (in *Inspector) Events(ctx context.Context, stream string, newest bool, lim
 	if limit <= 0 {
 		limit = 10_000
 	}
-	var out []StreamEvent
-	from, to := "-", "+"
-	if newest {
-		from, to = "+", "-"
-	}
-	for len(out) < limit {
-		n := int64(min(1000, limit-len(out)))
+	return pages(ctx, in.timeout, limit, "", func(ctx context.Context, after string, n int64) ([]StreamEvent, string, error) {
 		var page []goredis.XMessage
 		var err error
-		pctx, cancel := bounded(ctx, in.timeout) // each page in its own bound
 		if newest {
-			page, err = in.rdb.XRevRangeN(pctx, stream, from, to, n).Result()
+			from := "+"
+			if after != "" {
+				from = "(" + after
+			}
+			page, err = in.rdb.XRevRangeN(ctx, stream, from, "-", n).Result()
 		} else {
-			page, err = in.rdb.XRangeN(pctx, stream, from, to, n).Result()
+			from := "-"
+			if after != "" {
+				from = "(" + after
+			}
+			page, err = in.rdb.XRangeN(ctx, stream, from, "+", n).Result()
 		}
-		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("redis: read %s: %w", stream, classify(err))
+			return nil, "", fmt.Errorf("redis: read %s: %w", stream, classify(err))
 		}
-		for _, m := range page {
-			out = append(out, streamEvent(m, DefaultMaxEventBytes))
+		out := make([]StreamEvent, len(page))
+		for i, m := range page {
+			out[i] = streamEvent(m, DefaultMaxEventBytes)
 		}
-		if int64(len(page)) < n {
-			break
-		}
-		from = "(" + page[len(page)-1].ID
-	}
-	return out, nil
+		return out, lastOf(out, func(se StreamEvent) string { return se.EntryID }), nil
+	})
 }
 
 // Follow reads the entries of stream added after the entry id after ("$"

@@ -141,6 +141,43 @@ func (in *Inspector) Stats(ctx context.Context, stream string) (StreamStats, err
 	return streamStats(ctx, in.rdb, stream, stream+":dlq")
 }
 
+// pageSize is how many items a paged read asks for at a time.
+const pageSize = 1000
+
+// pages reads up to limit (0: all) items, a page of at most pageSize at a
+// time, each read in its own bound: fetch returns up to n items after the
+// cursor after ("" for the first page) and the cursor of its last.
+func pages[T any](ctx context.Context, bound time.Duration, limit int, after string,
+	fetch func(ctx context.Context, after string, n int64) ([]T, string, error)) ([]T, error) {
+	var out []T
+	for limit <= 0 || len(out) < limit {
+		n := int64(pageSize)
+		if limit > 0 {
+			n = min(n, int64(limit-len(out)))
+		}
+		pctx, cancel := bounded(ctx, bound)
+		page, last, err := fetch(pctx, after, n)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if int64(len(page)) < n {
+			break
+		}
+		after = last
+	}
+	return out, nil
+}
+
+// lastOf is the id of page's last item, "" for an empty page.
+func lastOf[T any](page []T, id func(T) string) string {
+	if len(page) == 0 {
+		return ""
+	}
+	return id(page[len(page)-1])
+}
+
 // checkBounded is check within one command's bound.
 func (in *Inspector) checkBounded(ctx context.Context, key string) error {
 	ctx, cancel := bounded(ctx, in.timeout)
@@ -181,31 +218,24 @@ func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string
 	if err := in.checkBounded(ctx, stream); err != nil {
 		return nil, err
 	}
-	var out []PendingEntry
-	start := "-"
-	for limit <= 0 || len(out) < limit {
-		n := int64(1000)
-		if limit > 0 {
-			n = min(n, int64(limit-len(out)))
+	return pages(ctx, in.timeout, limit, "", func(ctx context.Context, after string, n int64) ([]PendingEntry, string, error) {
+		start := "-"
+		if after != "" {
+			start = "(" + after
 		}
-		pctx, cancel := bounded(ctx, in.timeout) // each page in its own bound
-		page, err := in.rdb.XPendingExt(pctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
-		cancel()
+		page, err := in.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
 		if err != nil && !errors.Is(err, goredis.Nil) {
 			if goredis.HasErrorPrefix(err, "NOGROUP") {
-				return nil, fmt.Errorf("redis: %s: %w %q", stream, ErrNoGroup, group)
+				return nil, "", fmt.Errorf("redis: %s: %w %q", stream, ErrNoGroup, group)
 			}
-			return nil, fmt.Errorf("redis: pending of %q on %s: %w", group, stream, classify(err))
+			return nil, "", fmt.Errorf("redis: pending of %q on %s: %w", group, stream, classify(err))
 		}
-		for _, p := range page {
-			out = append(out, PendingEntry{ID: p.ID, Consumer: p.Consumer, Idle: p.Idle, Deliveries: p.RetryCount})
+		out := make([]PendingEntry, len(page))
+		for i, p := range page {
+			out[i] = PendingEntry{ID: p.ID, Consumer: p.Consumer, Idle: p.Idle, Deliveries: p.RetryCount}
 		}
-		if int64(len(page)) < n {
-			break
-		}
-		start = "(" + page[len(page)-1].ID
-	}
-	return out, nil
+		return out, lastOf(out, func(p PendingEntry) string { return p.ID }), nil
+	})
 }
 
 // DeadLetters lists up to count (0: all) dead letters of stream (in
@@ -215,25 +245,10 @@ func (in *Inspector) DeadLetters(ctx context.Context, stream, after string, coun
 	if err := in.checkBounded(ctx, stream); err != nil {
 		return nil, err
 	}
-	var out []DeadLetter
-	for count <= 0 || len(out) < count {
-		n := int64(1000)
-		if count > 0 {
-			n = min(n, int64(count-len(out)))
-		}
-		pctx, cancel := bounded(ctx, in.timeout) // each page in its own bound
-		page, err := listDeadLetters(pctx, in.rdb, stream+":dlq", after, n)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if int64(len(page)) < n {
-			break
-		}
-		after = page[len(page)-1].ID
-	}
-	return out, nil
+	return pages(ctx, in.timeout, count, after, func(ctx context.Context, after string, n int64) ([]DeadLetter, string, error) {
+		page, err := listDeadLetters(ctx, in.rdb, stream+":dlq", after, n)
+		return page, lastOf(page, func(dl DeadLetter) string { return dl.ID }), err
+	})
 }
 
 // DeadLetter returns the dead letter id of stream; a missing one is
