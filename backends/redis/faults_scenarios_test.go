@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -202,9 +203,12 @@ func (e *faultEnv) midRun(rituals int, fault, end func()) int {
 	return done
 }
 
-// Stopping a worker while its link is half-open: Run returns within Block +
-// ShutdownTimeout, Close within its bound, and Close says which entries it
-// could not hand back. A new worker then finishes everything.
+// Stopping a worker while its link is half-open and a handler holds an
+// entry: Run returns within Block + ShutdownTimeout, Close within its
+// bound, and Close says which entries it could not hand back (the handler,
+// cancelled at ShutdownTimeout, releases its entry to the backend, which
+// cannot reach Redis to put it back). A new worker then finishes
+// everything.
 func TestFaultStopOnHalfOpenLink(t *testing.T) {
 	e := newFaultEnv(t)
 	const rituals = 100
@@ -214,6 +218,12 @@ func TestFaultStopOnHalfOpenLink(t *testing.T) {
 	w := e.startWorker("victim", nsredis.Config{Block: block, ClaimMinIdle: 2 * time.Second, Batch: 32},
 		core.Config{Concurrency: 4, ShutdownTimeout: shutdown})
 	e.waitFinished(10, 20*time.Second)
+	e.chain.hold(true)
+	for deadline := time.Now().Add(20 * time.Second); e.chain.held.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no Scribe call held within 20s")
+		}
+	}
 	e.proxy.BlackHole()
 	run, closing := w.stop(t)
 	t.Logf("fault stop-on-half-open: Run returned %v after cancel, Close took %v", run.Round(time.Millisecond), closing.Round(time.Millisecond))
@@ -224,8 +234,9 @@ func TestFaultStopOnHalfOpenLink(t *testing.T) {
 		t.Errorf("Close took %v on a half-open link, want within %v", closing, nsredis.CloseTimeout)
 	}
 	if said := e.logs.lines(slog.LevelWarn, "could not hand back"); len(said) == 0 {
-		t.Error("Close did not say what it could not hand back")
+		t.Errorf("Close did not say what it could not hand back; the log:\n%s", strings.Join(e.logs.lines(slog.LevelDebug, ""), "\n"))
 	}
+	e.chain.hold(false)
 	e.proxy.Heal()
 	start := time.Now()
 	e.startWorker("survivor", nsredis.Config{ClaimMinIdle: 2 * time.Second, ClaimInterval: 200 * time.Millisecond}, core.Config{Concurrency: 4})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,14 +37,17 @@ var stages = []struct{ organ, listens, emits string }{
 }
 
 // chain is the séance as relays that count their calls per ritual. slow
-// makes the named organ take that long (honouring ctx).
+// makes the named organ take that long (honouring ctx); once hold is
+// called, it waits for ctx instead, and held counts the calls waiting.
 type chain struct {
 	slowOrgan string
 	slow      time.Duration
+	held      atomic.Int32
 
-	mu    sync.Mutex
-	calls map[string]map[int]int
-	done  map[int]bool
+	mu      sync.Mutex
+	calls   map[string]map[int]int
+	done    map[int]bool
+	holding bool
 }
 
 func newChain() *chain { return &chain{calls: map[string]map[int]int{}, done: map[int]bool{}} }
@@ -61,7 +65,13 @@ func (c *chain) organs() []core.Organ {
 				c.calls[st.organ] = map[int]int{}
 			}
 			c.calls[st.organ][p.Ritual]++
+			holding := c.holding && st.organ == c.slowOrgan
 			c.mu.Unlock()
+			if holding {
+				c.held.Add(1)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
 			if st.organ == c.slowOrgan {
 				select {
 				case <-time.After(c.slow):
@@ -80,6 +90,13 @@ func (c *chain) organs() []core.Organ {
 		}))
 	}
 	return out
+}
+
+// hold makes the slow organ wait for its ctx from now on, until unhold.
+func (c *chain) hold(on bool) {
+	c.mu.Lock()
+	c.holding = on
+	c.mu.Unlock()
 }
 
 // finished is how many distinct rituals reached the Scribe.
