@@ -168,6 +168,8 @@ type Result struct {
 	HandledPerS      float64 `json:"handled_per_s"`      // Handled / Seconds
 	P50Ms            float64 `json:"p50_ms"`             // median latency, a ritual's enqueue → its omen
 	P99Ms            float64 `json:"p99_ms"`             // 99th percentile of that latency
+	P999Ms           float64 `json:"p999_ms"`            // 99.9th percentile of that latency
+	RitualsPerS      float64 `json:"rituals_per_s"`      // Rituals / Seconds: the rate achieved
 	AllocsPerHandled float64 `json:"allocs_per_handled"` // heap allocations of the whole process while timed, per organ call
 	MaxRSSMB         float64 `json:"max_rss_mb"`         // peak resident set of the process, MiB
 	Concurrency      int     `json:"concurrency"`
@@ -177,6 +179,15 @@ type Result struct {
 	GOMAXPROCS       int     `json:"gomaxprocs"`       // Go's processors: the CPUs the process may use
 	HandlerDelayMs   float64 `json:"handler_delay_ms"` // each organ's wait, standing for its I/O
 	OTel             string  `json:"otel"`             // OpenTelemetry: off, metrics, sampled (1% of spans) or all
+	// WorkerCPUUs is the CPU time (user and system) of this process while
+	// timed, per organ call, in microseconds: the workers, and the producer
+	// and recorder, which cost little (seeding is a pipelined XADD per 256
+	// rituals on Redis).
+	WorkerCPUUs float64 `json:"worker_cpu_us_per_handled"`
+	// RedisCPUUs is the Redis server's CPU time (INFO cpu) while timed, per
+	// organ call, in microseconds; Redis only, and only meaningful when
+	// nothing else uses that server meanwhile.
+	RedisCPUUs float64 `json:"redis_cpu_us_per_handled,omitempty"`
 }
 
 // system is a system under test running the chain.
@@ -243,9 +254,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	// Timing starts with the workers running and idle, just before the
 	// producer builds the first seed, and ends when the Scribe records the
 	// last omen.
+	var redisCPUAt func() (time.Duration, error)
+	if cfg.Backend == BackendRedis {
+		rdb, err := newRedisClient(cfg.RedisURL)
+		if err != nil {
+			return res, err
+		}
+		defer rdb.Close()
+		redisCPUAt = func() (time.Duration, error) { return redisCPU(ctx, rdb) }
+	}
+	var redisBefore time.Duration
+	if redisCPUAt != nil {
+		if redisBefore, err = redisCPUAt(); err != nil {
+			return res, err
+		}
+	}
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpuBefore := processCPU()
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
 			return res, err
@@ -260,6 +287,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		prodErr = produce(prodCtx, sut, rc, cfg.Rituals, cfg.Rate)
 	}()
 	waitErr := wait(ctx, cfg, sut, rc, prodDone, &prodErr)
+	workerCPU := processCPU() - cpuBefore
+	var redisUsed time.Duration
+	if redisCPUAt != nil && waitErr == nil {
+		after, err := redisCPUAt()
+		if err != nil {
+			waitErr = err
+		}
+		redisUsed = after - redisBefore
+	}
 	cancelProd()
 	<-prodDone
 	if profile != nil {
@@ -288,6 +324,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		HandledPerS:      round(float64(handled)/elapsed.Seconds(), 0),
 		P50Ms:            round(rc.lat.quantile(0.50)/1e6, 3),
 		P99Ms:            round(rc.lat.quantile(0.99)/1e6, 3),
+		P999Ms:           round(rc.lat.quantile(0.999)/1e6, 3),
+		RitualsPerS:      round(float64(cfg.Rituals)/elapsed.Seconds(), 0),
 		AllocsPerHandled: round(float64(rc.endAlloc-before.Mallocs)/float64(handled), 2),
 		MaxRSSMB:         round(maxRSSMiB(), 1),
 		Concurrency:      cfg.Concurrency,
@@ -297,6 +335,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		GOMAXPROCS:       runtime.GOMAXPROCS(0),
 		HandlerDelayMs:   float64(cfg.HandlerDelay) / 1e6,
 		OTel:             cfg.OTel,
+		WorkerCPUUs:      round(float64(workerCPU.Microseconds())/float64(handled), 2),
+		RedisCPUUs:       round(float64(redisUsed.Microseconds())/float64(handled), 2),
 	}, nil
 }
 

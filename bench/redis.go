@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,4 +49,31 @@ func requireFreshKeys(ctx context.Context, cfg Config, keys ...string) error {
 			cfg.Stream, n, strings.Join(keys, ", "))
 	}
 	return nil
+}
+
+// redisCPU returns the CPU time (user and system, all threads) the Redis
+// server at rdb has used since it started, from INFO cpu.
+func redisCPU(ctx context.Context, rdb goredis.UniversalClient) (time.Duration, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis INFO cpu: %w", err)
+	}
+	var total float64
+	found := 0
+	for _, line := range strings.Split(info, "\n") {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (name != "used_cpu_sys" && name != "used_cpu_user") {
+			continue
+		}
+		s, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return 0, fmt.Errorf("redis INFO cpu: %s %q: %w", name, value, err)
+		}
+		total += s
+		found++
+	}
+	if found != 2 {
+		return 0, errors.New("redis INFO cpu: no used_cpu_sys and used_cpu_user")
+	}
+	return time.Duration(total * float64(time.Second)), nil
 }

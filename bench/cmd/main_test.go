@@ -43,7 +43,8 @@ func runOK(t *testing.T, args ...string) (bench.Result, map[string]any) {
 func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, backend string, rituals, concurrency int, persistence string) {
 	t.Helper()
 	for _, k := range []string{"system", "backend", "chain", "rituals", "handled", "seconds", "handled_per_s",
-		"p50_ms", "p99_ms", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs", "otel", "handler_delay_ms"} {
+		"p50_ms", "p99_ms", "p999_ms", "rituals_per_s", "allocs_per_handled", "max_rss_mb", "concurrency", "persistence", "rate", "window", "gomaxprocs", "otel",
+		"handler_delay_ms", "worker_cpu_us_per_handled"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("field %q missing from %v", k, fields)
 		}
@@ -61,8 +62,20 @@ func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, 
 		t.Errorf("seconds %v, handled/s %v, allocs/handled %v, max RSS %v: want all positive",
 			res.Seconds, res.HandledPerS, res.AllocsPerHandled, res.MaxRSSMB)
 	}
-	if res.P50Ms <= 0 || res.P99Ms < res.P50Ms {
-		t.Errorf("p50 %v ms, p99 %v ms: want 0 < p50 <= p99", res.P50Ms, res.P99Ms)
+	if res.P50Ms <= 0 || res.P99Ms < res.P50Ms || res.P999Ms < res.P99Ms {
+		t.Errorf("p50 %v ms, p99 %v ms, p99.9 %v ms: want 0 < p50 <= p99 <= p99.9", res.P50Ms, res.P99Ms, res.P999Ms)
+	}
+	// seconds is rounded to the millisecond
+	if lo, hi := float64(res.Rituals)/(res.Seconds+0.0005), float64(res.Rituals)/(res.Seconds-0.0005); res.RitualsPerS < lo-1 || res.RitualsPerS > hi+1 {
+		t.Errorf("rituals/s %v, want rituals / seconds (%.0f to %.0f)", res.RitualsPerS, lo, hi)
+	}
+	if res.WorkerCPUUs <= 0 {
+		t.Errorf("worker CPU %v µs per handled event: want positive", res.WorkerCPUUs)
+	}
+	if _, ok := fields["redis_cpu_us_per_handled"]; ok != (backend == "redis") {
+		t.Errorf("redis_cpu_us_per_handled present %v on %s", ok, backend)
+	} else if backend == "redis" && res.RedisCPUUs <= 0 {
+		t.Errorf("Redis CPU %v µs per handled event: want positive", res.RedisCPUUs)
 	}
 }
 
