@@ -108,9 +108,10 @@ func BenchGo() error {
 }
 
 // Bench runs the benchmark command (bench/cmd): the séance chain on NecroStack
-// and on Watermill, in memory and on Redis, one JSON line per run, then the
+// and on Watermill, in memory and on Redis, one JSON line per run, CPU-bound
+// and I/O-bound (every organ waiting 1 ms, 256 calls in flight), then the
 // NecroStack/Watermill ratios, OpenTelemetry's overhead (-otel off, metrics,
-// sampled, all) and the issue #5 targets. Unless
+// sampled, all) and the targets of issues #5 and #17. Unless
 // NECROSTACK_BENCH_REDIS_URL names a Redis (without persistence), it starts
 // two redis-servers on free loopback ports, one without persistence and one
 // with appendfsync always (NECROSTACK_BENCH_REDIS_FSYNC_URL names your own;
@@ -167,6 +168,18 @@ func Bench() error {
 				args: append([]string{"-system", "necrostack", "-otel", mode}, b.args...)})
 		}
 	}
+	// The I/O-bound chain: every organ waits 1 ms; 256 calls in flight
+	// (Watermill on Redis: 64 handlers a stage; its GoChannel starts a
+	// goroutine per message).
+	for _, r := range []benchRun{
+		{name: "necrostack/memory-io", rituals: 250_000, args: []string{"-system", "necrostack", "-backend", "memory", "-concurrency", "256"}},
+		{name: "watermill/memory-io", rituals: 120_000, args: []string{"-system", "watermill", "-backend", "memory"}},
+		{name: "necrostack/redis-io", rituals: 120_000, args: []string{"-system", "necrostack", "-backend", "redis", "-redis-url", plainURL, "-persistence", "none", "-concurrency", "256"}},
+		{name: "watermill/redis-io", rituals: 20_000, args: []string{"-system", "watermill", "-backend", "redis", "-redis-url", plainURL, "-persistence", "none", "-concurrency", "64"}},
+	} {
+		r.args = append(r.args, "-handler-delay", "1ms", "-window", "1024")
+		runs = append(runs, r)
+	}
 	results := map[string]map[string]any{}
 	for _, r := range runs {
 		if strings.Contains(r.name, "/redis") {
@@ -190,6 +203,18 @@ func Bench() error {
 		fmt.Printf("%-8s %14.0f %14.0f %7.1fx\n", b, n, w, n/w)
 	}
 	fmt.Println()
+	fmt.Println("I/O-bound (every organ waits 1 ms, 256 calls in flight):")
+	fmt.Printf("%-8s %14s %14s %8s %18s %18s\n", "backend", "necrostack/s", "watermill/s", "ratio", "cpu us/event", "redis us/event")
+	for _, b := range []string{"memory", "redis"} {
+		n, w := results["necrostack/"+b+"-io"], results["watermill/"+b+"-io"]
+		cpu := fmt.Sprintf("%.1f / %.1f", num(n, "worker_cpu_us_per_handled"), num(w, "worker_cpu_us_per_handled"))
+		rcpu := "-"
+		if b == "redis" {
+			rcpu = fmt.Sprintf("%.1f / %.1f", num(n, "redis_cpu_us_per_handled"), num(w, "redis_cpu_us_per_handled"))
+		}
+		fmt.Printf("%-8s %14.0f %14.0f %7.1fx %18s %18s\n", b, num(n, "handled_per_s"), num(w, "handled_per_s"), num(n, "handled_per_s")/num(w, "handled_per_s"), cpu, rcpu)
+	}
+	fmt.Println()
 	fmt.Println("OpenTelemetry (necrotel), handled/s and against off:")
 	fmt.Printf("%-8s", "backend")
 	for _, mode := range otelModes {
@@ -206,7 +231,7 @@ func Bench() error {
 		fmt.Println()
 	}
 	fmt.Println()
-	fmt.Println("issue #5 targets (2 cores):")
+	fmt.Println("targets of issues #5 and #17 (2 cores):")
 	// target prints one figure against its goal; format prints a value.
 	target := func(what string, got, want float64, atLeast bool, format string) {
 		met := got >= want
@@ -226,12 +251,16 @@ func Bench() error {
 	target("memory: ratio to Watermill GoChannel", memN/memW, 8, true, "%.1fx")
 	fmt.Printf("  %-46s %12.2f\n", "memory: allocations per handled event", num(results["necrostack/memory"], "allocs_per_handled"))
 	target("redis, no persistence: handled/s", redN, 150_000, true, "%.0f")
-	target("redis: ratio to watermill-redisstream", redN/redW, 7, true, "%.1fx")
+	target("redis: ratio to watermill-redisstream", redN/redW, 10, true, "%.1fx")
 	if res, ok := results["necrostack/redis-fsync"]; ok {
 		target("redis, appendfsync always: handled/s", num(res, "handled_per_s"), 50_000, true, "%.0f")
 	}
 	target("redis at 10,000 rituals/s: p99 enqueue->omen", num(results["necrostack/redis-latency"], "p99_ms"), 5, false, "%.2f ms")
-	fmt.Println("  (flat memory: go tool mage benchRSS)")
+	ioMem, ioRed := num(results["necrostack/memory-io"], "handled_per_s"), num(results["necrostack/redis-io"], "handled_per_s")
+	target("I/O-bound memory, Concurrency 256: handled/s", ioMem, 200_000, true, "%.0f")
+	target("I/O-bound redis, Concurrency 256: handled/s", ioRed, 150_000, true, "%.0f")
+	target("I/O-bound redis: ratio to watermill-redisstream", ioRed/num(results["watermill/redis-io"], "handled_per_s"), 10, true, "%.1fx")
+	fmt.Println("  (flat memory: go tool mage benchRSS; latency against load: go tool mage benchCurve)")
 	return nil
 }
 
@@ -282,6 +311,143 @@ func BenchRSS() error {
 		return fmt.Errorf("bench rss: %s", strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// curveLoads are the offered rates of BenchCurve, in % of each series'
+// measured maximum.
+var curveLoads = []float64{10, 25, 50, 75, 90, 100, 110, 120}
+
+// BenchCurve measures latency against load for the I/O-bound chain (every
+// organ waits 1 ms): for NecroStack (Concurrency 256) and Watermill (the
+// same in-flight budget), in memory and on Redis, it measures each one's
+// maximum in a closed loop (window 1,024), then enqueues rituals open loop
+// at fixed rates from 10% to 120% of it: 8 s a point, 30 s at 120%, each
+// run failing unless every ritual completes exactly once. It writes the
+// points to docs/bench/curve.jsonl and the chart to docs/bench/curve.svg
+// (bench/cmd/curvechart), then checks the targets of issue 17. Redis and
+// placement as in Bench (NECROSTACK_BENCH_REDIS_URL, NECROSTACK_BENCH_PIN);
+// NECROSTACK_BENCH_CURVE_SCALE (default 1) scales every run's length.
+func BenchCurve() error {
+	scale := 1.0
+	if env := os.Getenv("NECROSTACK_BENCH_CURVE_SCALE"); env != "" {
+		v, err := strconv.ParseFloat(env, 64)
+		if err != nil || !(v > 0) {
+			return fmt.Errorf("NECROSTACK_BENCH_CURVE_SCALE=%q: want a positive number", env)
+		}
+		scale = v
+	}
+	dir, bin, err := buildBench()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	warnIfBusy()
+	redisURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL")
+	var workerCPUs string
+	if redisURL == "" {
+		var redisCPUs string
+		workerCPUs, redisCPUs = benchPlacement()
+		srv, err := startRedis(filepath.Join(dir, "redis-none"), redisCPUs, "--save", "", "--appendonly", "no")
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		redisURL = srv.url()
+	}
+	delay := []string{"-handler-delay", "1ms"}
+	series := []struct {
+		name    string
+		rituals int // for the closed-loop maximum: about 8 s on the development machine
+		args    []string
+	}{
+		{"necrostack/memory", 250_000, []string{"-system", "necrostack", "-backend", "memory", "-concurrency", "256"}},
+		{"watermill/memory", 120_000, []string{"-system", "watermill", "-backend", "memory"}},
+		{"necrostack/redis", 120_000, []string{"-system", "necrostack", "-backend", "redis", "-redis-url", redisURL, "-concurrency", "256"}},
+		{"watermill/redis", 20_000, []string{"-system", "watermill", "-backend", "redis", "-redis-url", redisURL, "-concurrency", "64"}},
+	}
+	var lines []string
+	byLoad := map[string]map[float64]map[string]any{}
+	for _, s := range series {
+		cpus := ""
+		if strings.HasSuffix(s.name, "/redis") {
+			cpus = workerCPUs
+		}
+		args := append(append([]string{}, s.args...), delay...)
+		maxRun := benchRun{name: s.name + " max", rituals: max(1, int(float64(s.rituals)*scale)), fixed: true, cpus: cpus,
+			args: append(append([]string{}, args...), "-window", "1024")}
+		res, err := maxRun.run(bin)
+		if err != nil {
+			return err
+		}
+		maxRate := num(res, "rituals_per_s")
+		byLoad[s.name] = map[float64]map[string]any{0: res}
+		res["series"], res["load_pct"] = s.name, 0
+		for _, load := range curveLoads {
+			secs := 8.0
+			if load == 120 {
+				secs = 30
+			}
+			rate := math.Round(maxRate * load / 100)
+			r := benchRun{name: fmt.Sprintf("%s at %.0f%%", s.name, load), rituals: max(1, int(rate*secs*scale)), fixed: true, cpus: cpus,
+				args: append(append([]string{}, args...), "-rate", strconv.FormatFloat(rate, 'f', 0, 64))}
+			pr, err := r.run(bin)
+			if err != nil {
+				return err
+			}
+			pr["series"], pr["load_pct"] = s.name, load
+			byLoad[s.name][load] = pr
+		}
+		for _, load := range append([]float64{0}, curveLoads...) {
+			b, err := json.Marshal(byLoad[s.name][load])
+			if err != nil {
+				return err
+			}
+			lines = append(lines, string(b))
+		}
+	}
+	if err := os.MkdirAll(filepath.Join("docs", "bench"), 0o755); err != nil {
+		return err
+	}
+	jsonl, svg := filepath.Join("docs", "bench", "curve.jsonl"), filepath.Join("docs", "bench", "curve.svg")
+	if err := os.WriteFile(jsonl, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("==> go run ./bench/cmd/curvechart -in " + jsonl + " -out " + svg)
+	chart := exec.Command("go", "run", "./bench/cmd/curvechart", "-in", jsonl, "-out", svg)
+	chart.Stdout, chart.Stderr = os.Stdout, os.Stderr
+	if err := chart.Run(); err != nil {
+		return fmt.Errorf("draw %s: %w", svg, err)
+	}
+
+	fmt.Println()
+	fmt.Printf("%-18s %6s %9s %9s %10s %9s %9s %9s %8s %8s %8s\n", "series", "load", "offered/s", "rituals/s", "handled/s", "p50 ms", "p99 ms", "p99.9 ms", "RSS MiB", "cpu us", "redis us")
+	for _, s := range series {
+		for _, load := range append([]float64{0}, curveLoads...) {
+			r := byLoad[s.name][load]
+			label := fmt.Sprintf("%.0f%%", load)
+			if load == 0 {
+				label = "max"
+			}
+			fmt.Printf("%-18s %6s %9.0f %9.0f %10.0f %9.2f %9.2f %9.2f %8.1f %8.2f %8.2f\n", s.name, label, num(r, "rate"), num(r, "rituals_per_s"), num(r, "handled_per_s"),
+				num(r, "p50_ms"), num(r, "p99_ms"), num(r, "p999_ms"), num(r, "max_rss_mb"), num(r, "worker_cpu_us_per_handled"), num(r, "redis_cpu_us_per_handled"))
+		}
+	}
+	fmt.Println()
+	fmt.Println("issue #17 targets (2 cores; every run above completed each ritual exactly once):")
+	p99 := num(byLoad["necrostack/redis"][50], "p99_ms")
+	fmt.Printf("  %-52s %10.2f ms  (want < 16 ms)  %s\n", "redis at 50% of its maximum: p99 enqueue->omen", p99, metMark(p99 < 16))
+	for _, s := range series {
+		half, over := num(byLoad[s.name][50], "max_rss_mb"), num(byLoad[s.name][120], "max_rss_mb")
+		fmt.Printf("  %-52s %10.2fx     (want <= 2x)    %s\n", s.name+" at 120% for 30 s: RSS against the 50% run", over/half, metMark(over <= 2*half))
+	}
+	return nil
+}
+
+func metMark(met bool) string {
+	if met {
+		return "met"
+	}
+	return "NOT MET"
 }
 
 // benchPlacement returns the CPUs for the Redis runs: the worker on the
