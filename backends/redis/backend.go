@@ -44,6 +44,8 @@ type Backend struct {
 	checked   atomic.Bool // preflight passed
 
 	reader  *reader
+	ahead   sync.WaitGroup // the read-ahead under way (see reader)
+	aheads  atomic.Int64   // read-aheads started, for tests
 	own     *ownership
 	commits *committer
 	chores  *maintenance
@@ -191,8 +193,25 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		if err := ctx.Err(); err != nil {
 			return core.Delivery{}, false, err
 		}
-		if d, ok := b.reader.pop(); ok {
+		if d, ok, ahead := b.reader.pop(); ok {
+			if ahead {
+				b.readAhead()
+			}
 			return d, true, nil
+		}
+		if group {
+			underWay, err := b.reader.aheadState()
+			if err != nil {
+				return core.Delivery{}, false, b.readError(ctx, err)
+			}
+			if underWay != nil {
+				select {
+				case <-underWay:
+					continue
+				case <-ctx.Done():
+					return core.Delivery{}, false, ctx.Err()
+				}
+			}
 		}
 		if group && b.own.checkDue() {
 			if err := b.checkOwn(ctx); err != nil {
@@ -203,7 +222,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.takeBackOwn(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if d, ok := b.reader.pop(); ok {
+			if d, ok, _ := b.reader.pop(); ok {
 				return d, true, nil
 			}
 		}
@@ -211,7 +230,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if d, ok := b.reader.pop(); ok {
+			if d, ok, _ := b.reader.pop(); ok {
 				return d, true, nil
 			}
 		}
@@ -261,8 +280,19 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 	for _, m := range msgs {
 		b.accept(ctx, m, 1)
 	}
-	b.reader.noteRead(len(msgs))
+	b.reader.noteRead(len(msgs), count)
 	return nil
+}
+
+// readAhead reads the next entries in the background, without blocking
+// (see reader). It runs on a context of its own, bounded by Timeout: a
+// read that Close overtakes still puts back what it brings, and Close
+// waits for it.
+func (b *Backend) readAhead() {
+	b.aheads.Add(1)
+	b.ahead.Go(func() {
+		b.reader.aheadDone(b.read(context.Background(), -1))
+	})
 }
 
 // readError turns what a read returned into what Pull returns: the context's
@@ -383,6 +413,7 @@ func (b *Backend) Close() error {
 		defer cancel()
 		wait := b.chores.stop()
 		left := b.reader.close()
+		waitAhead(ctx, &b.ahead)
 		reached := true
 		if b.cfg.Mode == ModeGroup && len(left) > 0 {
 			reached = b.handBack(ctx, left)
@@ -433,4 +464,18 @@ func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) bool {
 	}
 	var reply goredis.Error
 	return last == nil || errors.As(last, &reply)
+}
+
+// waitAhead waits for the read-ahead under way, if any, at most until ctx
+// ends.
+func waitAhead(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }

@@ -374,7 +374,7 @@ func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg
 			slog.String(keyEntryID, c.ID), slog.String(keyFromConsumer, c.from), slog.Int(core.KeyAttempt, c.delivered+1))
 		b.accept(ctx, c.XMessage, c.delivered+1)
 	}
-	b.reader.noteRead(len(claimed)) // as a read would
+	b.reader.noteRead(len(claimed), len(claimed)+1) // as a read would, but not a backlog of new entries
 }
 
 // parseTakenBack reads takeBackScript's answer.

@@ -24,6 +24,11 @@ import (
 //   - In ModeGroup a read asks for about what the consumer hands out in
 //     holdTarget (nextCount), so a slow consumer does not sit on entries
 //     that idle ones could take.
+//   - In ModeGroup, while the stream has a backlog (the last read fetched
+//     all it asked for), the next read starts in the background once the
+//     buffer is down to half of a read (readAhead), so that handlers do not
+//     wait for its round trip; at most one is under way, and a Pull that
+//     finds the buffer empty waits for it rather than read beside it.
 //   - In ModeStream reads share one position in the stream (streamLast):
 //     one read at a time (sem).
 //   - The group is created from the start of the stream, so nothing
@@ -56,6 +61,11 @@ type reader struct {
 	count    int
 	lastRead time.Time
 	lastN    int
+	lastFull bool // the last read fetched all it asked for: a backlog
+	// ahead is closed when the read-ahead under way is done (nil: none);
+	// aheadErr is the error of the last one, until a Pull takes it.
+	ahead    chan struct{}
+	aheadErr error
 }
 
 func newReader(rdb goredis.UniversalClient, cfg *Config, log *slog.Logger) *reader {
@@ -66,20 +76,50 @@ func newReader(rdb goredis.UniversalClient, cfg *Config, log *slog.Logger) *read
 	return r
 }
 
-// pop hands out the next buffered delivery.
-func (r *reader) pop() (core.Delivery, bool) {
+// pop hands out the next buffered delivery. ahead reports that a
+// read-ahead is due, and is then under way: the caller starts it and calls
+// aheadDone when it is done.
+func (r *reader) pop() (d core.Delivery, ok, ahead bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.head == len(r.buf) {
-		return core.Delivery{}, false
+		return core.Delivery{}, false, false
 	}
-	d := r.buf[r.head]
+	d = r.buf[r.head]
 	r.buf[r.head] = core.Delivery{}
 	r.head++
 	if r.head == len(r.buf) {
 		r.buf, r.head = r.buf[:0], 0
 	}
-	return d, true
+	left := len(r.buf) - r.head
+	if r.lastFull && r.ahead == nil && !r.closed && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup {
+		r.ahead, ahead = make(chan struct{}), true
+	}
+	return d, true, ahead
+}
+
+// aheadDone records that the read-ahead under way returned err.
+func (r *reader) aheadDone(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.ahead)
+	r.ahead = nil
+	if err != nil {
+		r.aheadErr = err
+	}
+}
+
+// aheadState returns what a Pull that found the buffer empty must know: the
+// read-ahead under way (nil: none) and, taking it, the error of the last
+// one.
+func (r *reader) aheadState() (underWay <-chan struct{}, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err, r.aheadErr = r.aheadErr, nil
+	if r.ahead == nil {
+		return nil, err
+	}
+	return r.ahead, err
 }
 
 // push buffers d, and reports false once the reader is closed.
@@ -158,23 +198,28 @@ func (r *reader) nextCount() int {
 	return r.count
 }
 
-// noteRead records that n entries (if any) were just buffered, for
-// nextCount. Reads and claims call it once their entries are in the buffer:
-// a Pull that finds it empty before then has not handed them out.
-func (r *reader) noteRead(n int) {
+// noteRead records that n entries (if any) of the asked were just
+// buffered, for nextCount and the read-ahead. Reads and claims call it once
+// their entries are in the buffer: a Pull that finds it empty before then
+// has not handed them out.
+func (r *reader) noteRead(n, asked int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastFull = n > 0 && n >= asked
 	if n == 0 {
 		return
 	}
-	r.mu.Lock()
 	r.lastRead, r.lastN = time.Now(), n
-	r.mu.Unlock()
 }
 
 // readGroup reads up to count new entries for this consumer (XREADGROUP),
-// blocking at most block. A lost group is an error matching isNoGroup.
+// blocking at most block; a negative block does not block. A lost group is
+// an error matching isNoGroup.
 func (r *reader) readGroup(ctx context.Context, block time.Duration, count int) ([]goredis.XMessage, error) {
-	r.blocked.Add(1)
-	defer r.blocked.Add(-1)
+	if block >= 0 {
+		r.blocked.Add(1)
+		defer r.blocked.Add(-1)
+	}
 	streams, err := r.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    r.cfg.Group,
 		Consumer: r.cfg.Consumer,

@@ -63,15 +63,21 @@ func TestReadCountAdaptsToHandlers(t *testing.T) {
 	rdb := inspect(t, mr.Addr())
 	b := newBackend(t, nsredis.Config{URL: "redis://" + mr.Addr(), Consumer: "a", Batch: 16})
 	ctx := ctxT(t)
-	for i := range 300 {
-		if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
-			t.Fatal(err)
+	enqueue := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := b.Enqueue(ctx, ev(t, "E", i)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	// Each phase has its own entries: quick pulls read ahead while the
+	// stream has a backlog, and would take all there is.
+	enqueue(0, 100)
 	quick := readSizes(t, b, rdb, 100, 0)
 	if quick[0] != 8 || slices.Max(quick) != 16 {
 		t.Errorf("reads while handing out quickly fetched %v: want 8 first, then up to 16", quick)
 	}
+	enqueue(100, 300)
 	// 40ms a delivery: longer than the 20ms a read's entries may wait.
 	slow := readSizes(t, b, rdb, 12, 40*time.Millisecond)
 	if len(slow) < 3 || slow[0] >= 16 || slow[len(slow)-1] != 1 || slow[len(slow)-2] != 1 {
