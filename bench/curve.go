@@ -101,8 +101,8 @@ func WriteCurveSVG(w io.Writer, points []CurvePoint, title string) error {
 	if math.IsInf(xmin, 1) {
 		return errors.New("no open-loop points (load_pct > 0) to draw")
 	}
-	x := logAxis{lo: decadeBelow(xmin), hi: decadeAbove(xmax), from: plotL, to: plotR}
-	y := logAxis{lo: decadeBelow(ymin), hi: decadeAbove(ymax), from: plotB, to: plotT}
+	x := logAxis{lo: niceBelow(xmin), hi: niceAbove(xmax), from: plotL, to: plotR}
+	y := logAxis{lo: niceBelow(ymin), hi: niceAbove(ymax), from: plotB, to: plotT}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", chartW, chartH, chartW, chartH)
@@ -140,7 +140,9 @@ func WriteCurveSVG(w io.Writer, points []CurvePoint, title string) error {
 			px, py := x.at(p.HandledPerS), y.at(p.P99Ms)
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s at %.0f%%: %.0f handled/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms</title></circle>`+"\n",
 				px, py, s.color, xmlEscape(s.name), p.LoadPct, p.HandledPerS, p.P50Ms, p.P99Ms, p.P999Ms)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" fill="%s">%.0f%%</text>`+"\n", px+5, py-5, s.color, p.LoadPct)
+			if labelled[p.LoadPct] {
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">%.0f%%</text>`+"\n", px+6, py-6, s.color, p.LoadPct)
+			}
 		}
 	}
 	// Legend.
@@ -162,10 +164,16 @@ func WriteCurveSVG(w io.Writer, points []CurvePoint, title string) error {
 	fmt.Fprintf(&b, `<text x="%d" y="%d">p50</text>`+"\n", legendX+32, ly)
 	ly += legendLine
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#57606a">labels: offered load, %% of max</text>`+"\n", legendX, ly)
+	ly += legendLine - 6
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#57606a">(every point has a tooltip)</text>`+"\n", legendX, ly)
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// labelled are the loads whose points carry a label; the others have only
+// their tooltip, so that the labels do not pile up at the knee.
+var labelled = map[float64]bool{10: true, 50: true, 100: true, 120: true}
 
 // logAxis maps [lo, hi] onto [from, to] logarithmically.
 type logAxis struct {
@@ -181,9 +189,9 @@ func (a logAxis) at(v float64) float64 {
 // ticks returns 1, 2 and 5 times each power of ten within the axis.
 func (a logAxis) ticks() []float64 {
 	var out []float64
-	for d := a.lo; d < a.hi*1.001; d *= 10 {
+	for d := math.Pow(10, math.Floor(math.Log10(a.lo)+1e-9)); d < a.hi*1.001; d *= 10 {
 		for _, m := range []float64{1, 2, 5} {
-			if v := d * m; v <= a.hi*1.001 {
+			if v := d * m; v >= a.lo*0.999 && v <= a.hi*1.001 {
 				out = append(out, v)
 			}
 		}
@@ -191,8 +199,27 @@ func (a logAxis) ticks() []float64 {
 	return out
 }
 
-func decadeBelow(v float64) float64 { return math.Pow(10, math.Floor(math.Log10(v))) }
-func decadeAbove(v float64) float64 { return math.Pow(10, math.Ceil(math.Log10(v)+1e-9)) }
+// niceBelow and niceAbove round v down and up to 1, 2 or 5 times a power
+// of ten.
+func niceBelow(v float64) float64 {
+	d := math.Pow(10, math.Floor(math.Log10(v)+1e-9))
+	for _, m := range []float64{5, 2, 1} {
+		if d*m <= v*1.000001 {
+			return d * m
+		}
+	}
+	return d
+}
+
+func niceAbove(v float64) float64 {
+	d := math.Pow(10, math.Floor(math.Log10(v)+1e-9))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if d*m >= v*0.999999 {
+			return d * m
+		}
+	}
+	return 10 * d
+}
 
 // shortNumber writes v as 0.5, 20, 5k or 2M.
 func shortNumber(v float64) string {

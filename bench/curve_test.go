@@ -2,7 +2,9 @@ package bench
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,5 +109,22 @@ func TestWriteCurveSVG(t *testing.T) {
 	}
 	if err := WriteCurveSVG(io.Discard, points[:1], "only the maximum"); err == nil {
 		t.Error("a chart with no open-loop point drew without error")
+	}
+}
+
+func TestNiceBounds(t *testing.T) {
+	for _, c := range []struct{ v, below, above float64 }{
+		{913, 500, 1000}, {10972, 10000, 20000}, {1, 1, 1}, {0.37, 0.2, 0.5}, {126009, 100000, 200000}, {3.2, 2, 5},
+	} {
+		if got := niceBelow(c.v); math.Abs(got-c.below) > 1e-9*c.below {
+			t.Errorf("niceBelow(%v) = %v, want %v", c.v, got, c.below)
+		}
+		if got := niceAbove(c.v); math.Abs(got-c.above) > 1e-9*c.above {
+			t.Errorf("niceAbove(%v) = %v, want %v", c.v, got, c.above)
+		}
+	}
+	a := logAxis{lo: 500, hi: 20000}
+	if got := fmt.Sprint(a.ticks()); got != "[500 1000 2000 5000 10000 20000]" {
+		t.Errorf("ticks of 500..20000: %s", got)
 	}
 }
