@@ -111,6 +111,10 @@ type necrostack struct {
 	runErr chan error
 }
 
+// memoryCapacity bounds the memory backend's queue of seeds: above any
+// Window, so that it binds only an open-loop producer past saturation.
+const memoryCapacity = 16_384
+
 // seedField is the stream entry field that holds an event's wire form.
 const seedField = "event"
 
@@ -118,7 +122,10 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 	s := &necrostack{cfg: cfg, rec: rec}
 	switch cfg.Backend {
 	case backendMemory:
-		b := memory.New(memory.Config{})
+		// A bounded queue, as in production: past saturation the producer
+		// waits for room (and its seeds' latency counts the wait) instead
+		// of the backlog growing in the worker's memory.
+		b := memory.New(memory.Config{Capacity: memoryCapacity})
 		s.backend, s.closer = b, b.Close
 	case backendRedis:
 		if err := requireFreshKeys(ctx, cfg, cfg.Stream, cfg.Stream+":dlq"); err != nil {

@@ -22,7 +22,9 @@ const maxBatch = 256
 // in batches of those due (about one per millisecond).
 //
 // Each seed carries the wall-clock time at which its batch was built, just
-// before it was handed to the system.
+// before it was handed to the system; with rate > 0, the time it was due,
+// so that a producer held back by a full queue (the memory backend's
+// Capacity) counts the wait in the seeds' latency instead of hiding it.
 func produce(ctx context.Context, s seeder, rc *recorder, n int, rate float64) error {
 	batch := make([]Ritual, 0, maxBatch)
 	start := time.Now()
@@ -52,7 +54,11 @@ func produce(ctx context.Context, s seeder, rc *recorder, n int, rate float64) e
 		now := time.Now().UnixNano()
 		batch = batch[:0]
 		for i := range k {
-			batch = append(batch, seed(sent+i, now))
+			at := now
+			if rate > 0 {
+				at = min(now, start.UnixNano()+int64(float64(sent+i)/rate*float64(time.Second)))
+			}
+			batch = append(batch, seed(sent+i, at))
 		}
 		rc.inflight.Add(int64(k))
 		if err := s.seed(ctx, batch); err != nil {
