@@ -44,8 +44,7 @@ type Backend struct {
 	checked   atomic.Bool // preflight passed
 
 	reader  *reader
-	ahead   sync.WaitGroup // the read-ahead under way (see reader)
-	aheads  atomic.Int64   // read-aheads started, for tests
+	aheads  atomic.Int64 // read-aheads started, for tests
 	own     *ownership
 	commits *committer
 	chores  *maintenance
@@ -193,7 +192,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		if err := ctx.Err(); err != nil {
 			return core.Delivery{}, false, err
 		}
-		if d, ok, ahead := b.reader.pop(); ok {
+		if d, ok, ahead := b.reader.pop(group && !b.own.choreDue()); ok {
 			if ahead {
 				b.readAhead()
 			}
@@ -222,7 +221,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.takeBackOwn(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if d, ok, _ := b.reader.pop(); ok {
+			if d, ok, _ := b.reader.pop(false); ok {
 				return d, true, nil
 			}
 		}
@@ -230,7 +229,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if d, ok, _ := b.reader.pop(); ok {
+			if d, ok, _ := b.reader.pop(false); ok {
 				return d, true, nil
 			}
 		}
@@ -277,22 +276,41 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 		b.own.replyLost()
 		return err
 	}
+	var late []core.Delivery // read while Close emptied the buffer
 	for _, m := range msgs {
-		b.accept(ctx, m, 1)
+		if d, buffered := b.accept(ctx, m, 1); !buffered && d.Receipt != "" {
+			late = append(late, d)
+		}
 	}
 	b.reader.noteRead(len(msgs), count)
+	b.handBackLate(ctx, late)
 	return nil
 }
 
+// handBackLate puts back the deliveries a read or claim brought in after
+// Close emptied the buffer, rather than leave them pending for a consumer
+// that is gone: in one call, within a Timeout of its own.
+func (b *Backend) handBackLate(ctx context.Context, late []core.Delivery) {
+	if len(late) == 0 {
+		return
+	}
+	hctx, cancel := bounded(context.WithoutCancel(ctx), b.cfg.Timeout)
+	defer cancel()
+	b.handBack(hctx, late)
+}
+
 // readAhead reads the next entries in the background, without blocking
-// (see reader). It runs on a context of its own, bounded by Timeout: a
-// read that Close overtakes still puts back what it brings, and Close
-// waits for it.
+// (see reader), on a context of its own bounded by Timeout. Close waits for
+// it (up to CloseTimeout), and what it brings after Close is handed back.
 func (b *Backend) readAhead() {
 	b.aheads.Add(1)
-	b.ahead.Go(func() {
-		b.reader.aheadDone(b.read(context.Background(), -1))
-	})
+	go func() {
+		var err error
+		if !b.isClosed() {
+			err = b.read(context.Background(), -1)
+		}
+		b.reader.aheadDone(err)
+	}()
 }
 
 // readError turns what a read returned into what Pull returns: the context's
@@ -308,24 +326,21 @@ func (b *Backend) readError(ctx context.Context, err error) error {
 }
 
 // accept buffers a read or claimed entry as a delivery, or dead-letters it
-// when it is not a valid event.
-func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) {
+// when it is not a valid event. In ModeGroup it reports the delivery
+// unbuffered (buffered false, a Receipt) when Close emptied the buffer
+// since the read: the caller puts it back.
+func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) (d core.Delivery, buffered bool) {
 	e, bad := decodeEntry(m.Values, b.cfg.MaxEventBytes)
 	if bad != nil {
 		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt)
-		return
+		return core.Delivery{}, false
 	}
-	d := core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt}
+	d = core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt}
 	if b.cfg.Mode != ModeGroup {
-		b.reader.push(d)
-		return
+		return d, b.reader.push(d)
 	}
 	b.own.hold(m.ID) // before the buffer hands it out, and so before it is committed
-	if !b.reader.push(d) {
-		// A read that was under way when Close emptied the buffer: put the
-		// entry back rather than leave it pending for a consumer that is gone.
-		b.putBack(ctx, d, "redis: could not put back an entry read during close; another consumer will reclaim it")
-	}
+	return d, b.reader.push(d)
 }
 
 // putBack requeues d, logging msg when that fails.
@@ -412,8 +427,13 @@ func (b *Backend) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
 		defer cancel()
 		wait := b.chores.stop()
-		left := b.reader.close()
-		waitAhead(ctx, &b.ahead)
+		left, ahead := b.reader.close()
+		if ahead != nil {
+			select {
+			case <-ahead: // it handed back what it brought
+			case <-ctx.Done():
+			}
+		}
 		reached := true
 		if b.cfg.Mode == ModeGroup && len(left) > 0 {
 			reached = b.handBack(ctx, left)
@@ -464,18 +484,4 @@ func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) bool {
 	}
 	var reply goredis.Error
 	return last == nil || errors.As(last, &reply)
-}
-
-// waitAhead waits for the read-ahead under way, if any, at most until ctx
-// ends.
-func waitAhead(ctx context.Context, wg *sync.WaitGroup) {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 }

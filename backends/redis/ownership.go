@@ -140,6 +140,18 @@ func (o *ownership) mustRecover() bool {
 	return o.recoverOwn
 }
 
+// choreDue reports whether Pull has recovery or a reclaim round to do the
+// next time the buffer is empty: a take-back asked for, a comparison of what
+// is pending with what is held, or a reclaim round due. It starts none of
+// them; a read-ahead then waits, so that the buffer does empty.
+func (o *ownership) choreDue() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	return o.recoverOwn || now.Sub(o.lastClaim) >= o.cfg.ClaimInterval ||
+		(!now.After(o.suspectTo) && now.Sub(o.lastCheck) >= lostCheckEvery)
+}
+
 // replyLost records that a command that hands entries to this consumer
 // failed: Redis may have run it and the reply been lost with the connection,
 // leaving entries pending for this consumer that it never received.
@@ -360,6 +372,7 @@ type claimedEntry struct {
 // acceptClaimed buffers claimed entries, or dead-letters those delivered
 // MaxDeliveries times already, and counts them as a read for nextCount.
 func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg string) {
+	var late []core.Delivery // claimed while Close emptied the buffer
 	for _, c := range claimed {
 		if c.delivered >= b.cfg.MaxDeliveries {
 			raw, _ := rawEvent(c.Values)
@@ -372,9 +385,12 @@ func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg
 		}
 		b.log.LogAttrs(ctx, slog.LevelInfo, msg,
 			slog.String(keyEntryID, c.ID), slog.String(keyFromConsumer, c.from), slog.Int(core.KeyAttempt, c.delivered+1))
-		b.accept(ctx, c.XMessage, c.delivered+1)
+		if d, buffered := b.accept(ctx, c.XMessage, c.delivered+1); !buffered && d.Receipt != "" {
+			late = append(late, d)
+		}
 	}
 	b.reader.noteRead(len(claimed), len(claimed)+1) // as a read would, but not a backlog of new entries
+	b.handBackLate(ctx, late)
 }
 
 // parseTakenBack reads takeBackScript's answer.

@@ -128,3 +128,57 @@ func TestCloseDuringReadAhead(t *testing.T) {
 	}
 	mustEmpty(t, other)
 }
+
+// A read-ahead keeps the buffer from emptying while there is a backlog, but
+// not the reclaim rounds from running: entries stuck with a dead consumer
+// are reclaimed while the backlog is worked through, not after it.
+func TestReclaimDuringBacklog(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	b := newBackend(t, nsredis.Config{URL: srv.URL(), Consumer: "w1", Batch: 32,
+		ClaimMinIdle: 200 * time.Millisecond, ClaimInterval: 50 * time.Millisecond})
+	ctx := ctxT(t)
+	for i := range 4 {
+		if err := b.Enqueue(ctx, ev(t, "STUCK", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const backlog = 8000 // at most 20 a millisecond: at least 400ms, twice ClaimMinIdle
+	pipe := rdb.Pipeline()
+	for i := range backlog {
+		wire, _ := ev(t, "BACKLOG", i).MarshalJSON()
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"event", string(wire)}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The dead consumer's entries, the first four, become reclaimable 200ms
+	// after it read them; pulling at most 20 a millisecond, the backlog
+	// lasts well beyond.
+	stuck := readAs(t, rdb, "dead", 4)
+	reclaimedAt := map[string]int{}
+	var aheadsBefore int64
+	start := time.Now()
+	for i := 0; len(reclaimedAt) < len(stuck); i++ {
+		d := mustPull(t, b)
+		if d.Event.Type() == "STUCK" {
+			if len(reclaimedAt) == 0 {
+				aheadsBefore = nsredis.ReadAheads(b)
+			}
+			reclaimedAt[d.Receipt] = i
+		}
+		if err := b.Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if i >= backlog {
+			t.Fatalf("the backlog of %d was worked through before the stuck entries were reclaimed (%d of %d)", backlog, len(reclaimedAt), len(stuck))
+		}
+		if i%20 == 19 {
+			time.Sleep(time.Millisecond) // a consumer handing out 20 entries a millisecond
+		}
+	}
+	t.Logf("stuck entries reclaimed at pulls %v, %v after the start, after %d read-aheads", reclaimedAt, time.Since(start).Round(time.Millisecond), aheadsBefore)
+	if aheadsBefore == 0 {
+		t.Error("no read-ahead before the reclaim: the test did not exercise it")
+	}
+}

@@ -27,8 +27,11 @@ import (
 //   - In ModeGroup, while the stream has a backlog (the last read fetched
 //     all it asked for), the next read starts in the background once the
 //     buffer is down to half of a read (readAhead), so that handlers do not
-//     wait for its round trip; at most one is under way, and a Pull that
-//     finds the buffer empty waits for it rather than read beside it.
+//     wait for its round trip. At most one read-ahead is under way; a Pull
+//     that finds the buffer empty waits for it. None starts after one
+//     failed (until a Pull's own read succeeds: the error reaches the
+//     Spine once) nor while recovery or a reclaim round is due (the buffer
+//     must empty for Pull to run them), nor once the reader is closed.
 //   - In ModeStream reads share one position in the stream (streamLast):
 //     one read at a time (sem).
 //   - The group is created from the start of the stream, so nothing
@@ -76,10 +79,10 @@ func newReader(rdb goredis.UniversalClient, cfg *Config, log *slog.Logger) *read
 	return r
 }
 
-// pop hands out the next buffered delivery. ahead reports that a
-// read-ahead is due, and is then under way: the caller starts it and calls
-// aheadDone when it is done.
-func (r *reader) pop() (d core.Delivery, ok, ahead bool) {
+// pop hands out the next buffered delivery. With mayAhead, ahead reports
+// that a read-ahead is due, and is then under way: the caller starts it and
+// calls aheadDone when it is done.
+func (r *reader) pop(mayAhead bool) (d core.Delivery, ok, ahead bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.head == len(r.buf) {
@@ -92,20 +95,23 @@ func (r *reader) pop() (d core.Delivery, ok, ahead bool) {
 		r.buf, r.head = r.buf[:0], 0
 	}
 	left := len(r.buf) - r.head
-	if r.lastFull && r.ahead == nil && !r.closed && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup {
+	if mayAhead && r.lastFull && r.ahead == nil && !r.closed && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup {
 		r.ahead, ahead = make(chan struct{}), true
 	}
 	return d, true, ahead
 }
 
-// aheadDone records that the read-ahead under way returned err.
+// aheadDone records that the read-ahead under way returned err: the next
+// Pull that finds the buffer empty returns it, and no read-ahead starts
+// until a read has succeeded.
 func (r *reader) aheadDone(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	close(r.ahead)
 	r.ahead = nil
+	r.aheadErr = err
 	if err != nil {
-		r.aheadErr = err
+		r.lastFull = false
 	}
 }
 
@@ -150,14 +156,19 @@ func (r *reader) pushFront(d core.Delivery) bool {
 	return true
 }
 
-// close stops the buffer and returns what it had not handed out.
-func (r *reader) close() []core.Delivery {
+// close stops the buffer and returns what it had not handed out, and the
+// read-ahead under way (nil: none), which is done when the channel is
+// closed. No read-ahead starts after it.
+func (r *reader) close() (left []core.Delivery, ahead <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	left := r.buf[r.head:]
+	left = r.buf[r.head:]
 	r.buf, r.head = nil, 0
-	return left
+	if r.ahead != nil {
+		ahead = r.ahead
+	}
+	return left, ahead
 }
 
 // firstCount is what a consumer's first read in a group fetches, and

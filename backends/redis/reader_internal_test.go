@@ -1,9 +1,13 @@
 package redis
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/necrostack/necrostack/core"
 )
 
 // Each read's observation adjusts the count once: goroutines that find the
@@ -34,5 +38,88 @@ func TestNextCountUsesEachReadOnce(t *testing.T) {
 	b.count, b.lastN, b.lastRead = 64, 3, time.Now().Add(-time.Second)
 	if got := b.nextCount(); got != 1 {
 		t.Errorf("after 3 entries took a second: %d, want 1", got)
+	}
+}
+
+// The read-ahead's bookkeeping: one at a time, only after a full read, only
+// when allowed, none after a failure until a read succeeds, an error that
+// a later success makes stale is dropped, and Close sees the one under way.
+func TestReadAheadBookkeeping(t *testing.T) {
+	r := newReader(nil, &Config{Mode: ModeGroup, Batch: 8}, nil)
+	fill := func(n int) {
+		for i := range n {
+			r.push(core.Delivery{Receipt: fmt.Sprintf("1-%d", i)})
+		}
+		r.count = n
+		r.noteRead(n, n)
+	}
+	pops := func(n int, mayAhead bool) (aheads int) {
+		for range n {
+			if _, ok, ahead := r.pop(mayAhead); !ok {
+				t.Fatal("pop: empty")
+			} else if ahead {
+				aheads++
+			}
+		}
+		return aheads
+	}
+	fill(8)
+	if n := pops(4, false); n != 0 {
+		t.Errorf("%d read-aheads when not allowed", n)
+	}
+	fill(8) // 12 buffered, count 8: the 8th pop from here leaves 4
+	if n := pops(8, true); n != 1 {
+		t.Fatalf("%d read-aheads down to half a read, want 1", n)
+	}
+	if n := pops(2, true); n != 0 {
+		t.Errorf("%d more read-aheads while one is under way", n)
+	}
+	underWay, err := r.aheadState()
+	if underWay == nil || err != nil {
+		t.Fatalf("aheadState = %v, %v; want the one under way", underWay, err)
+	}
+	boom := errors.New("boom")
+	r.aheadDone(boom)
+	select {
+	case <-underWay:
+	default:
+		t.Fatal("aheadDone did not close the channel")
+	}
+	fill(8)
+	r.lastFull = false // as after the failed read: aheadDone cleared it, and no read has succeeded since
+	if n := pops(6, true); n != 0 {
+		t.Errorf("%d read-aheads after a failed one, before a read succeeded", n)
+	}
+	if _, err := r.aheadState(); !errors.Is(err, boom) {
+		t.Errorf("aheadState error %v, want boom", err)
+	}
+	if _, err := r.aheadState(); err != nil {
+		t.Errorf("the error returned twice: %v", err)
+	}
+
+	r = newReader(nil, &Config{Mode: ModeGroup, Batch: 8}, nil)
+	fill(8)
+	pops(4, true)
+	r.aheadDone(boom)
+	if r.lastFull {
+		t.Error("a failed read-ahead left lastFull set")
+	}
+	fill(8)
+	pops(8, true) // starts one: fill's noteRead was a full read
+	r.aheadDone(nil)
+	if _, err := r.aheadState(); err != nil {
+		t.Errorf("a stale error after a read-ahead succeeded: %v", err)
+	}
+
+	fill(8)
+	pops(8, true)
+	left, ahead := r.close()
+	if ahead == nil || len(left) != 4 {
+		t.Fatalf("close: %d left, read-ahead %v; want 4 and the one under way", len(left), ahead)
+	}
+	r.aheadDone(nil)
+	<-ahead
+	if _, ok, a := r.pop(true); ok || a {
+		t.Error("pop after close handed out or started a read-ahead")
 	}
 }
