@@ -53,10 +53,18 @@
 //
 //   - handled, handled_per_s: organ calls (4 per ritual) over the timed
 //     seconds.
-//   - p50_ms, p99_ms: latency of a ritual from its enqueue (the wall-clock
-//     time stamped in the seed when its batch was built) to the Scribe
-//     handling its omen, from a log-linear histogram (error below 0.8%).
-//     Only meaningful with a rate: at rate 0 they mostly measure the window.
+//   - p50_ms, p99_ms, p999_ms: latency of a ritual from its enqueue (the
+//     wall-clock time stamped in the seed when its batch was built or, with
+//     a rate, when it was due, so that a producer held back counts the
+//     wait) to the Scribe handling its omen, from a log-linear histogram
+//     (error below 0.8%). Only meaningful with a rate: at rate 0 they
+//     mostly measure the window.
+//   - rituals_per_s: rituals over the timed seconds, the rate achieved.
+//   - worker_cpu_us_per_handled: the process's CPU time (getrusage, user and
+//     system) while timed, per organ call, producer included.
+//   - redis_cpu_us_per_handled (Redis only): redis-server's CPU time (INFO
+//     cpu) while timed, per organ call; meaningful when nothing else uses
+//     that server.
 //   - allocs_per_handled: heap allocations (runtime.MemStats.Mallocs) of the
 //     whole process between the start and the last omen, producer and Redis
 //     client included, per organ call.
@@ -65,6 +73,10 @@
 //     ritual, so the figure shows whether a worker's memory stays flat.
 //
 // # Concurrency
+//
+// The memory backend's queue is bounded (memory.Config.Capacity 16,384
+// seeds), so that past saturation an open-loop producer waits for room
+// instead of the backlog filling the worker's memory.
 //
 // For NecroStack, Concurrency is core.Config.Concurrency: events handled at
 // once by the one Spine. Watermill's router handles each message in its own
