@@ -95,7 +95,7 @@ func (r *reader) pop(mayAhead bool) (d core.Delivery, ok, ahead bool) {
 		r.buf, r.head = r.buf[:0], 0
 	}
 	left := len(r.buf) - r.head
-	if mayAhead && r.lastFull && r.ahead == nil && !r.closed && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup {
+	if mayAhead && r.lastFull && r.ahead == nil && !r.closed && r.count >= aheadMinCount && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup {
 		r.ahead, ahead = make(chan struct{}), true
 	}
 	return d, true, ahead
@@ -179,6 +179,11 @@ const (
 	holdTarget = 20 * time.Millisecond
 )
 
+// aheadMinCount is the smallest read count that reads ahead: below it the
+// handlers are slow enough that a round trip does not keep them waiting,
+// and half a read is too few hand-outs to measure their pace by.
+const aheadMinCount = 8
+
 // nextCount returns how many entries the next read in the group asks for.
 // Entries a consumer has read wait for it alone, however busy it is, while
 // other consumers may be idle; so it reads about what it hands out within
@@ -187,7 +192,9 @@ const (
 // what was handed out within holdTarget (at most half, at least 1). Quick
 // handlers get large reads (fewer round trips, larger commit batches); slow
 // ones get one entry at a time, and the rest of the stream goes to
-// whichever consumer is free.
+// whichever consumer is free. A read-ahead asks while part of the last read
+// is still buffered: it judges by how long handing all of it out would take
+// at the pace so far.
 func (r *reader) nextCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,6 +206,14 @@ func (r *reader) nextCount() int {
 		return r.count // nothing learnt since the last read asked
 	}
 	held := time.Since(r.lastRead)
+	if left := len(r.buf) - r.head; left > 0 {
+		// A read-ahead, asked before the last read is all handed out: how
+		// long handing it all out would take at the rate so far.
+		if left >= r.lastN {
+			return r.count // none of it handed out yet: nothing learnt
+		}
+		held = held * time.Duration(r.lastN) / time.Duration(r.lastN-left)
+	}
 	r.lastRead = time.Time{} // one adjustment per read, however many goroutines pull
 	switch {
 	case held > holdTarget:

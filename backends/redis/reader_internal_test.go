@@ -41,6 +41,29 @@ func TestNextCountUsesEachReadOnce(t *testing.T) {
 	}
 }
 
+// A read-ahead asks before the last read is all handed out: the count
+// follows the pace so far, projected over the whole read.
+func TestNextCountForReadAhead(t *testing.T) {
+	r := &reader{cfg: &Config{Mode: ModeGroup, Batch: 64}}
+	at := func(count, lastN, left int, since time.Duration) int {
+		r.buf, r.head = make([]core.Delivery, left), 0
+		r.count, r.lastN, r.lastRead = count, lastN, time.Now().Add(-since)
+		return r.nextCount()
+	}
+	if got := at(16, 16, 8, 5*time.Millisecond); got != 32 {
+		t.Errorf("half of 16 handed out in 5ms (all in 10ms): %d, want 32", got)
+	}
+	if got := at(16, 16, 8, 15*time.Millisecond); got != 8 {
+		t.Errorf("half of 16 handed out in 15ms (all in 30ms): %d, want 8 (16 × 20/30, at most half)", got)
+	}
+	if got := at(16, 16, 4, 12*time.Millisecond); got != 32 {
+		t.Errorf("12 of 16 handed out in 12ms (all in 16ms): %d, want 32", got)
+	}
+	if got := at(16, 16, 16, time.Millisecond); got != 16 {
+		t.Errorf("none handed out yet: %d, want 16 (unchanged)", got)
+	}
+}
+
 // The read-ahead's bookkeeping: one at a time, only after a full read, only
 // when allowed, none after a failure until a read succeeds, an error that
 // a later success makes stale is dropped, and Close sees the one under way.
