@@ -274,15 +274,11 @@ func BenchRSS() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	redisURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL")
-	if redisURL == "" {
-		srv, err := startRedis(filepath.Join(dir, "redis-none"), "", "--save", "", "--appendonly", "no")
-		if err != nil {
-			return err
-		}
-		defer srv.stop()
-		redisURL = srv.url()
+	redisURL, stopRedis, err := benchRedis(dir)
+	if err != nil {
+		return err
 	}
+	defer stopRedis()
 	var failed []string
 	for _, backend := range []struct {
 		name string
@@ -311,6 +307,20 @@ func BenchRSS() error {
 		return fmt.Errorf("bench rss: %s", strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// benchRedis returns NECROSTACK_BENCH_REDIS_URL or, without it, the URL of a
+// redis-server without persistence that it starts, unpinned, with its data
+// in dir; stop stops what it started.
+func benchRedis(dir string) (url string, stop func(), err error) {
+	if url := os.Getenv("NECROSTACK_BENCH_REDIS_URL"); url != "" {
+		return url, func() {}, nil
+	}
+	srv, err := startRedis(filepath.Join(dir, "redis-none"), "", "--save", "", "--appendonly", "no")
+	if err != nil {
+		return "", nil, err
+	}
+	return srv.url(), srv.stop, nil
 }
 
 // curveLoads are the offered rates of BenchCurve, in % of each series'
@@ -346,15 +356,11 @@ func BenchCurve() error {
 	}
 	defer os.RemoveAll(dir)
 	warnIfBusy()
-	redisURL := os.Getenv("NECROSTACK_BENCH_REDIS_URL")
-	if redisURL == "" {
-		srv, err := startRedis(filepath.Join(dir, "redis-none"), "", "--save", "", "--appendonly", "no")
-		if err != nil {
-			return err
-		}
-		defer srv.stop()
-		redisURL = srv.url()
+	redisURL, stopRedis, err := benchRedis(dir)
+	if err != nil {
+		return err
 	}
+	defer stopRedis()
 	delay := []string{"-handler-delay", "1ms"}
 	series := []struct {
 		name    string
