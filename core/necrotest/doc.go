@@ -21,6 +21,22 @@
 // larger one has its input dead-lettered (core.ReasonCommitRejected), as it
 // would in production.
 //
+// Each Assert… (AssertTypes, AssertCount, AssertChain, AssertNoDeadLetters)
+// reports and lets the test go on; its Require… twin stops the test, so that
+// what follows may rely on what it checked. RequireEmitted returns the typed
+// payloads emitted for an event:
+//
+//	tr.RequireCount(t, "SPIRIT_APPEARED", 1)
+//	spirits := necrotest.RequireEmitted(t, tr, seed.ID(), SpiritAppeared)
+//
+// # One organ alone
+//
+// Handle calls one organ once with an event, through a Spine (so with the
+// context the Spine gives, a panic as a *core.PanicError), and returns what
+// it emitted and its error, with no retries and nothing else run:
+//
+//	out, err := necrotest.Handle(t, Summoner{}, seed)
+//
 // # Backend conformance
 //
 // TestBackend is the suite every backend passes: FIFO, a pull timeout that

@@ -32,6 +32,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the Spine's logs. Default: discarded.
 	Logger *slog.Logger
+
+	// inner wraps each organ inside the recorder (Handle's capture).
+	inner core.Middleware
 }
 
 // DefaultMaxEventBytes is the default Config.MaxEventBytes: 1 MiB, the same
@@ -87,6 +90,9 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 		Middleware: []core.Middleware{func(o core.Organ) core.Organ {
 			return &recorder{inner: o, name: core.OrganName(o), q: q}
 		}},
+	}
+	if opts.inner != nil {
+		cfg.Middleware = append(cfg.Middleware, opts.inner)
 	}
 	spine, err := core.NewSpine(q, organs, cfg)
 	if err != nil {

@@ -148,39 +148,119 @@ func (tr *Trace) String() string {
 }
 
 // AssertTypes fails t unless the trace's event types, in enqueue order, are
-// exactly want.
+// exactly want. RequireTypes stops the test instead.
 func (tr *Trace) AssertTypes(t testing.TB, want ...string) {
 	t.Helper()
-	if got := tr.Types(); !slices.Equal(got, want) {
-		t.Errorf("event types:\n got  %v\n want %v\ntrace:\n%s", got, want, tr)
-	}
+	report(t.Errorf, tr.checkTypes(want))
+}
+
+// RequireTypes is AssertTypes that stops the test (t.Fatalf).
+func (tr *Trace) RequireTypes(t testing.TB, want ...string) {
+	t.Helper()
+	report(t.Fatalf, tr.checkTypes(want))
 }
 
 // AssertCount fails t unless the trace holds exactly n events of type typ.
 func (tr *Trace) AssertCount(t testing.TB, typ string, n int) {
 	t.Helper()
-	if got := len(tr.OfType(typ)); got != n {
-		t.Errorf("%s events: got %d, want %d\ntrace:\n%s", typ, got, n, tr)
-	}
+	report(t.Errorf, tr.checkCount(typ, n))
+}
+
+// RequireCount is AssertCount that stops the test (t.Fatalf), so that what
+// follows may index the n records: tr.OfType(typ)[0].
+func (tr *Trace) RequireCount(t testing.TB, typ string, n int) {
+	t.Helper()
+	report(t.Fatalf, tr.checkCount(typ, n))
 }
 
 // AssertChain fails t unless the descendants of the seed with the given id
 // have exactly the types want, in enqueue order: the shape of a linear chain.
 func (tr *Trace) AssertChain(t testing.TB, seedID string, want ...string) {
 	t.Helper()
-	var got []string
-	for _, r := range tr.Descendants(seedID) {
-		got = append(got, r.Event.Type())
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("chain of %s:\n got  %v\n want %v\ntrace:\n%s", seedID, got, want, tr)
-	}
+	report(t.Errorf, tr.checkChain(seedID, want))
+}
+
+// RequireChain is AssertChain that stops the test (t.Fatalf).
+func (tr *Trace) RequireChain(t testing.TB, seedID string, want ...string) {
+	t.Helper()
+	report(t.Fatalf, tr.checkChain(seedID, want))
 }
 
 // AssertNoDeadLetters fails t if anything was dead-lettered.
 func (tr *Trace) AssertNoDeadLetters(t testing.TB) {
 	t.Helper()
-	if len(tr.DeadLetters) > 0 {
-		t.Errorf("%d dead letters, want none\ntrace:\n%s", len(tr.DeadLetters), tr)
+	report(t.Errorf, tr.checkNoDeadLetters())
+}
+
+// RequireNoDeadLetters is AssertNoDeadLetters that stops the test
+// (t.Fatalf).
+func (tr *Trace) RequireNoDeadLetters(t testing.TB) {
+	t.Helper()
+	report(t.Fatalf, tr.checkNoDeadLetters())
+}
+
+// RequireEmitted returns the payloads of the events of kind emitted for the
+// event parentID (its children of that type, in enqueue order), and stops
+// the test (t.Fatalf) when there are none or one does not decode: the typed
+// form of "what did the organs emit for this event".
+func RequireEmitted[T any](t testing.TB, tr *Trace, parentID string, kind core.Kind[T]) []T {
+	t.Helper()
+	if _, ok := tr.Find(parentID); !ok {
+		t.Fatalf("no event %s in the trace\ntrace:\n%s", parentID, tr)
 	}
+	var out []T
+	for _, r := range tr.Children(parentID) {
+		if r.Event.Type() != kind.Type() {
+			continue
+		}
+		v, err := kind.Decode(r.Event)
+		if err != nil {
+			t.Fatalf("%s %s emitted for %s: %v\ntrace:\n%s", kind.Type(), r.Event.ID(), parentID, err, tr)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s emitted for %s\ntrace:\n%s", kind.Type(), parentID, tr)
+	}
+	return out
+}
+
+// report fails the test through fail (t.Errorf or t.Fatalf) with msg, if
+// there is one.
+func report(fail func(string, ...any), msg string) {
+	if msg != "" {
+		fail("%s", msg)
+	}
+}
+
+func (tr *Trace) checkTypes(want []string) string {
+	if got := tr.Types(); !slices.Equal(got, want) {
+		return fmt.Sprintf("event types:\n got  %v\n want %v\ntrace:\n%s", got, want, tr)
+	}
+	return ""
+}
+
+func (tr *Trace) checkCount(typ string, n int) string {
+	if got := len(tr.OfType(typ)); got != n {
+		return fmt.Sprintf("%s events: got %d, want %d\ntrace:\n%s", typ, got, n, tr)
+	}
+	return ""
+}
+
+func (tr *Trace) checkChain(seedID string, want []string) string {
+	var got []string
+	for _, r := range tr.Descendants(seedID) {
+		got = append(got, r.Event.Type())
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Sprintf("chain of %s:\n got  %v\n want %v\ntrace:\n%s", seedID, got, want, tr)
+	}
+	return ""
+}
+
+func (tr *Trace) checkNoDeadLetters() string {
+	if len(tr.DeadLetters) > 0 {
+		return fmt.Sprintf("%d dead letters, want none\ntrace:\n%s", len(tr.DeadLetters), tr)
+	}
+	return ""
 }

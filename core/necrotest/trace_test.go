@@ -1,6 +1,8 @@
 package necrotest_test
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/necrostack/necrostack/core"
@@ -16,6 +18,28 @@ type fakeT struct {
 func (f *fakeT) Helper() {}
 func (f *fakeT) Errorf(format string, args ...any) {
 	f.failed = append(f.failed, format)
+}
+
+// Fatalf records the failure, formatted, and stops the goroutine, as
+// testing's does: run what calls it through stops.
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.failed = append(f.failed, fmt.Sprintf(format, args...))
+	runtime.Goexit()
+}
+
+// stops runs check with a fakeT and reports its failures and whether it
+// stopped the test before check returned.
+func stops(t *testing.T, check func(tb testing.TB)) (failed []string, stopped bool) {
+	ft := &fakeT{TB: t}
+	done := make(chan struct{})
+	stopped = true
+	go func() {
+		defer close(done)
+		check(ft)
+		stopped = false
+	}()
+	<-done
+	return ft.failed, stopped
 }
 
 func TestAssertionsFail(t *testing.T) {
