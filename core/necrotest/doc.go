@@ -15,8 +15,9 @@
 //	tr.AssertNoDeadLetters(t)
 //
 // Retries in the harness wait a microsecond instead of the production
-// backoff; the number of attempts is the production default unless
-// Config.MaxAttempts says otherwise. Events are bounded as the Redis backend
+// backoff (Config.Retry runs the real one: see Virtual time); the number of
+// attempts is the production default unless Config.MaxAttempts says
+// otherwise. Events are bounded as the Redis backend
 // bounds them by default (Config.MaxEventBytes, 1 MiB): an organ emitting a
 // larger one has its input dead-lettered (core.ReasonCommitRejected), as it
 // would in production.
@@ -28,6 +29,18 @@
 //
 //	tr.RequireCount(t, "SPIRIT_APPEARED", 1)
 //	spirits := necrotest.RequireEmitted(t, tr, seed.ID(), SpiritAppeared)
+//
+// # Virtual time
+//
+// Config.Retry runs the production retry policy instead of microsecond
+// waits. Under testing/synctest the waits pass in virtual time, at once and
+// deterministically, and Trace.Calls records when each organ call started,
+// so a test can assert the schedule:
+//
+//	synctest.Test(t, func(t *testing.T) {
+//		tr, _ := necrotest.RunWith(ctx, necrotest.Config{Retry: &core.RetryPolicy{}}, organs, seed)
+//		calls := tr.CallsOf("Medium", id) // Attempt, At, Err of each call
+//	})
 //
 // # One organ alone
 //

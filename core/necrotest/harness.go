@@ -2,6 +2,7 @@ package necrotest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +19,16 @@ type Config struct {
 	MaxSteps int
 	// MaxAttempts is the number of calls of a failing organ before the event
 	// is dead-lettered for it. Default core.DefaultMaxAttempts. Retries wait
-	// a microsecond, not the production backoff, so tests stay fast.
+	// a microsecond, not the production backoff, so tests stay fast (see
+	// Retry for the real schedule).
 	MaxAttempts int
+	// Retry, when set, is the organs' retry policy as in production
+	// (core.Config.Retry; zero fields take core's defaults: 3 attempts,
+	// 100 ms doubling up to 5 s, with jitter), in place of MaxAttempts and
+	// the microsecond waits. Run the test under testing/synctest and the
+	// waits pass in virtual time, at once; Trace.Calls records when each
+	// call was made, so a test can check the schedule.
+	Retry *core.RetryPolicy
 	// MaxEventBytes bounds an event's wire form (the length of
 	// Event.AppendJSON), as a production backend does: a larger seed is an
 	// error of RunWith, and an emitted event larger makes the commit fail
@@ -71,20 +80,23 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 	case opts.MaxEventBytes < 0:
 		opts.MaxEventBytes = 0
 	}
+	if opts.Retry != nil && opts.MaxAttempts != 0 {
+		return nil, errors.New("necrotest: Config.MaxAttempts and Config.Retry both set: set Retry.MaxAttempts")
+	}
+	retry := core.RetryPolicy{MaxAttempts: opts.MaxAttempts, InitialBackoff: time.Microsecond, MaxBackoff: time.Microsecond}
+	if opts.Retry != nil {
+		retry = *opts.Retry
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	q := &queue{trace: &Trace{index: map[string]int{}}, pending: map[string][]emission{}, maxBytes: opts.MaxEventBytes}
+	q := &queue{trace: &Trace{index: map[string]int{}, start: time.Now()}, pending: map[string][]emission{}, maxBytes: opts.MaxEventBytes}
 	cfg := core.Config{
 		MaxSteps:    opts.MaxSteps,
 		Concurrency: 1,
 		PullTimeout: time.Nanosecond,
-		Retry: core.RetryPolicy{
-			MaxAttempts:    opts.MaxAttempts,
-			InitialBackoff: time.Microsecond,
-			MaxBackoff:     time.Microsecond,
-		},
-		Logger: opts.Logger,
+		Retry:       retry,
+		Logger:      opts.Logger,
 		// Each organ behind a recorder, which NewSpine puts on after it
 		// has checked the organs themselves.
 		Middleware: []core.Middleware{func(o core.Organ) core.Organ {
@@ -231,8 +243,21 @@ func (r *recorder) Name() string      { return r.name }
 func (r *recorder) Listens() []string { return r.inner.Listens() }
 
 func (r *recorder) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
+	r.q.mu.Lock()
+	call := len(r.q.trace.Calls)
+	attempt := 1
+	for _, c := range r.q.trace.Calls {
+		if c.Organ == r.name && c.Event == e.ID() {
+			attempt++
+		}
+	}
+	r.q.trace.Calls = append(r.q.trace.Calls, Call{Organ: r.name, Event: e.ID(), Attempt: attempt, At: time.Since(r.q.trace.start)})
+	r.q.mu.Unlock()
 	out, err := r.inner.Handle(ctx, e)
 	if err != nil {
+		r.q.mu.Lock()
+		r.q.trace.Calls[call].Err = err
+		r.q.mu.Unlock()
 		return out, err
 	}
 	for _, ev := range out {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/necrostack/necrostack/core"
 )
@@ -24,17 +25,43 @@ type Record struct {
 	HandledBy []string
 }
 
+// Call is one call of an organ, retries included.
+type Call struct {
+	Organ   string
+	Event   string // the id of the event handled
+	Attempt int    // 1 for the first call of this organ for this event
+	// At is when the call started, from the start of the run: virtual time
+	// under testing/synctest.
+	At  time.Duration
+	Err error // what the call returned (a panic: a *core.PanicError)
+}
+
 // Trace is the chain a run recorded: every event in the order it was
-// enqueued, seeds first, and the dead letters.
+// enqueued, seeds first, the dead letters, and every organ call.
 type Trace struct {
 	Records     []Record
 	DeadLetters []core.DeadLetter
+	// Calls is every organ call, in the order they started.
+	Calls []Call
 	// Steps is the number of events the Spine pulled and handled.
 	Steps int
 	// Err is the error the run stopped with, if any.
 	Err error
 
 	index map[string]int
+	start time.Time
+}
+
+// CallsOf returns the calls of organ for the event id, in order: the first
+// call and its retries.
+func (tr *Trace) CallsOf(organ, id string) []Call {
+	var out []Call
+	for _, c := range tr.Calls {
+		if c.Organ == organ && c.Event == id {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Types returns the event types of all records, in enqueue order.
