@@ -42,6 +42,18 @@
 //		calls := tr.CallsOf("Medium", id) // Attempt, At, Err of each call
 //	})
 //
+// # Fakes
+//
+// A Fake stands in for an organ by name: it emits what it is told (Emit,
+// Do), fails its first calls (FailFirst), panics (Panic) or takes a while
+// (Takes, virtual under synctest), and records its calls (Calls,
+// AssertCalled, AssertNotCalled, AssertTimes). Replace swaps fakes into a
+// list of organs:
+//
+//	medium := necrotest.NewFake("Medium").FailFirst(2, nil).Emit("ANSWER_GENERATED", answer)
+//	tr := necrotest.Run(t, necrotest.Replace(t, organs, medium), seed)
+//	medium.AssertTimes(t, 3)
+//
 // # One organ alone
 //
 // Handle calls one organ once with an event, through a Spine (so with the

@@ -17,7 +17,7 @@ type fakeT struct {
 
 func (f *fakeT) Helper() {}
 func (f *fakeT) Errorf(format string, args ...any) {
-	f.failed = append(f.failed, format)
+	f.failed = append(f.failed, fmt.Sprintf(format, args...))
 }
 
 // Fatalf records the failure, formatted, and stops the goroutine, as
