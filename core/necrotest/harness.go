@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	q := &queue{trace: &Trace{index: map[string]int{}, start: time.Now()}, pending: map[string][]emission{}, maxBytes: opts.MaxEventBytes}
+	q := &queue{trace: &Trace{index: map[string]int{}, start: time.Now()}, pending: map[string][]emission{}, attempts: map[callKey]int{}, maxBytes: opts.MaxEventBytes}
 	cfg := core.Config{
 		MaxSteps:    opts.MaxSteps,
 		Concurrency: 1,
@@ -143,6 +144,8 @@ type queue struct {
 	items   []core.Event
 	trace   *Trace
 	pending map[string][]emission // by input event id, until committed
+	// attempts counts the calls of each organ for each event.
+	attempts map[callKey]int
 	// maxBytes bounds an event's wire form (0: no bound); wire is the
 	// buffer it is measured in.
 	maxBytes int
@@ -231,6 +234,27 @@ func (q *queue) Release(_ context.Context, d core.Delivery) error {
 	return nil
 }
 
+// callKey is an organ's calls for one event.
+type callKey struct{ organ, event string }
+
+// startCall records that organ was called for event, now, and returns the
+// call's index in the trace.
+func (q *queue) startCall(organ, event string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := callKey{organ, event}
+	q.attempts[k]++
+	q.trace.Calls = append(q.trace.Calls, Call{Organ: organ, Event: event, Attempt: q.attempts[k], At: time.Since(q.trace.start)})
+	return len(q.trace.Calls) - 1
+}
+
+// endCall records that call i failed with err.
+func (q *queue) endCall(i int, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.trace.Calls[i].Err = err
+}
+
 // recorder remembers what each organ emitted so the queue can attribute the
 // events when the delivery commits.
 type recorder struct {
@@ -242,22 +266,17 @@ type recorder struct {
 func (r *recorder) Name() string      { return r.name }
 func (r *recorder) Listens() []string { return r.inner.Listens() }
 
-func (r *recorder) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
-	r.q.mu.Lock()
-	call := len(r.q.trace.Calls)
-	attempt := 1
-	for _, c := range r.q.trace.Calls {
-		if c.Organ == r.name && c.Event == e.ID() {
-			attempt++
+func (r *recorder) Handle(ctx context.Context, e core.Event) (out []core.Event, err error) {
+	call := r.q.startCall(r.name, e.ID())
+	defer func() {
+		if p := recover(); p != nil {
+			r.q.endCall(call, &core.PanicError{Value: p, Stack: debug.Stack()})
+			panic(p) // the Spine's own recovery takes it from here
 		}
-	}
-	r.q.trace.Calls = append(r.q.trace.Calls, Call{Organ: r.name, Event: e.ID(), Attempt: attempt, At: time.Since(r.q.trace.start)})
-	r.q.mu.Unlock()
-	out, err := r.inner.Handle(ctx, e)
+	}()
+	out, err = r.inner.Handle(ctx, e)
 	if err != nil {
-		r.q.mu.Lock()
-		r.q.trace.Calls[call].Err = err
-		r.q.mu.Unlock()
+		r.q.endCall(call, err)
 		return out, err
 	}
 	for _, ev := range out {

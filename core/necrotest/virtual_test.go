@@ -84,3 +84,24 @@ func TestRetryAndMaxAttemptsTogether(t *testing.T) {
 		t.Errorf("RunWith with both: %v, want an error naming both", err)
 	}
 }
+
+// A panicking call is in the trace's calls as a *core.PanicError.
+func TestCallsRecordPanics(t *testing.T) {
+	t.Parallel()
+	seed := core.MustEvent("ASK", nil)
+	boom := core.OrganFunc("Boom", []string{"ASK"}, func(context.Context, core.Event) ([]core.Event, error) { panic("the glass cracked") })
+	tr, err := necrotest.RunWith(context.Background(), necrotest.Config{MaxAttempts: 2}, []core.Organ{boom}, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := tr.CallsOf("Boom", seed.ID())
+	if len(calls) != 2 {
+		t.Fatalf("%d calls, want 2", len(calls))
+	}
+	for _, c := range calls {
+		var pe *core.PanicError
+		if !errors.As(c.Err, &pe) || pe.Value != "the glass cracked" {
+			t.Errorf("call %d: error %v, want the panic", c.Attempt, c.Err)
+		}
+	}
+}
