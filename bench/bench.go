@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Systems and backends.
@@ -254,18 +256,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	// Timing starts with the workers running and idle, just before the
 	// producer builds the first seed, and ends when the Scribe records the
 	// last omen.
-	var redisCPUAt func() (time.Duration, error)
+	var rdb *goredis.Client // Redis only: its CPU time
+	var redisBefore time.Duration
 	if cfg.Backend == BackendRedis {
-		rdb, err := newRedisClient(cfg.RedisURL)
-		if err != nil {
+		if rdb, err = newRedisClient(cfg.RedisURL); err != nil {
 			return res, err
 		}
 		defer rdb.Close()
-		redisCPUAt = func() (time.Duration, error) { return redisCPU(ctx, rdb) }
-	}
-	var redisBefore time.Duration
-	if redisCPUAt != nil {
-		if redisBefore, err = redisCPUAt(); err != nil {
+		if redisBefore, err = redisCPU(ctx, rdb); err != nil {
 			return res, err
 		}
 	}
@@ -289,12 +287,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	waitErr := wait(ctx, cfg, sut, rc, prodDone, &prodErr)
 	workerCPU := processCPU() - cpuBefore
 	var redisUsed time.Duration
-	if redisCPUAt != nil && waitErr == nil {
-		after, err := redisCPUAt()
-		if err != nil {
-			waitErr = err
-		}
-		redisUsed = after - redisBefore
+	if rdb != nil && waitErr == nil {
+		after, err := redisCPU(ctx, rdb)
+		waitErr, redisUsed = err, after-redisBefore
 	}
 	cancelProd()
 	<-prodDone
