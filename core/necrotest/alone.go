@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/necrostack/necrostack/core"
@@ -22,55 +20,42 @@ import (
 // listen to e's type.
 func Handle(t testing.TB, organ core.Organ, e core.Event) ([]core.Event, error) {
 	t.Helper()
-	emitted, err, called, runErr := handleOnce(organ, e)
-	switch {
-	case runErr != nil && !called:
-		t.Fatalf("necrotest.Handle: %v", runErr)
-	case !called:
-		t.Fatalf("necrotest.Handle: organ %s was not called with %s", core.OrganName(organ), e)
+	c, err := handleOnce(organ, e)
+	if err != nil {
+		t.Fatalf("necrotest.Handle: %v", err)
 	}
-	return emitted, err
+	return c.Emitted, c.Err
 }
 
-// handleOnce runs organ on e alone and reports what its one call returned,
-// whether it was called, and why not.
-func handleOnce(organ core.Organ, e core.Event) (emitted []core.Event, err error, called bool, runErr error) {
+// handleOnce runs organ on e alone, one step with one attempt, and returns
+// its call as the trace recorded it, with an invalid emitted event as its
+// error; or why it was not called.
+func handleOnce(organ core.Organ, e core.Event) (Call, error) {
 	if organ == nil {
-		return nil, nil, false, errors.New("nil organ")
+		return Call{}, errors.New("nil organ")
 	}
 	if !slices.Contains(organ.Listens(), e.Type()) {
-		return nil, nil, false, fmt.Errorf("organ %s does not listen to %s (it listens to %v)", core.OrganName(organ), e.Type(), organ.Listens())
+		return Call{}, fmt.Errorf("organ %s does not listen to %s (it listens to %v)", core.OrganName(organ), e.Type(), organ.Listens())
 	}
-	var once sync.Once
-	capture := func(o core.Organ) core.Organ {
-		return core.OrganFunc(core.OrganName(o), o.Listens(), func(ctx context.Context, ev core.Event) (out []core.Event, herr error) {
-			first := false
-			once.Do(func() { first = true })
-			if !first {
-				return nil, nil // MaxSteps 1 stops the run before this; never another call
+	// MaxSteps 1: what the organ emitted is not handled, even by itself.
+	tr, err := RunWith(context.Background(), Config{MaxSteps: 1, MaxAttempts: 1}, []core.Organ{organ}, e)
+	if errors.Is(err, core.ErrMaxStepsExceeded) {
+		err = nil
+	}
+	switch {
+	case err != nil && (tr == nil || len(tr.Calls) == 0):
+		return Call{}, err
+	case tr == nil || len(tr.Calls) == 0:
+		return Call{}, fmt.Errorf("organ %s was not called with %s", core.OrganName(organ), e)
+	}
+	c := tr.Calls[0]
+	if c.Err == nil {
+		for _, x := range c.Emitted {
+			if verr := x.Validate(); verr != nil {
+				c.Err = fmt.Errorf("organ %s emitted an invalid event: %w", core.OrganName(organ), verr)
+				break
 			}
-			defer func() {
-				if r := recover(); r != nil {
-					emitted, err, called = nil, &core.PanicError{Value: r, Stack: debug.Stack()}, true
-					panic(r) // the Spine's own recovery takes it from here
-				}
-			}()
-			out, herr = o.Handle(ctx, ev)
-			emitted, err, called = out, herr, true
-			if herr == nil {
-				for _, x := range out {
-					if verr := x.Validate(); verr != nil {
-						err = fmt.Errorf("organ %s emitted an invalid event: %w", core.OrganName(o), verr)
-						break
-					}
-				}
-			}
-			return out, herr
-		})
+		}
 	}
-	_, runErr = RunWith(context.Background(), Config{MaxSteps: 1, MaxAttempts: 1, MaxEventBytes: -1, inner: capture}, []core.Organ{organ}, e)
-	if errors.Is(runErr, core.ErrMaxStepsExceeded) {
-		runErr = nil // what the organ emitted was next: the one call is done
-	}
-	return emitted, err, called, runErr
+	return c, nil
 }

@@ -42,9 +42,6 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the Spine's logs. Default: discarded.
 	Logger *slog.Logger
-
-	// inner wraps each organ inside the recorder (Handle's capture).
-	inner core.Middleware
 }
 
 // DefaultMaxEventBytes is the default Config.MaxEventBytes: 1 MiB, the same
@@ -103,9 +100,6 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 		Middleware: []core.Middleware{func(o core.Organ) core.Organ {
 			return &recorder{inner: o, name: core.OrganName(o), q: q}
 		}},
-	}
-	if opts.inner != nil {
-		cfg.Middleware = append(cfg.Middleware, opts.inner)
 	}
 	spine, err := core.NewSpine(q, organs, cfg)
 	if err != nil {
@@ -248,11 +242,11 @@ func (q *queue) startCall(organ, event string) int {
 	return len(q.trace.Calls) - 1
 }
 
-// endCall records that call i failed with err.
-func (q *queue) endCall(i int, err error) {
+// endCall records what call i returned.
+func (q *queue) endCall(i int, emitted []core.Event, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.trace.Calls[i].Err = err
+	q.trace.Calls[i].Emitted, q.trace.Calls[i].Err = emitted, err
 }
 
 // recorder remembers what each organ emitted so the queue can attribute the
@@ -270,13 +264,13 @@ func (r *recorder) Handle(ctx context.Context, e core.Event) (out []core.Event, 
 	call := r.q.startCall(r.name, e.ID())
 	defer func() {
 		if p := recover(); p != nil {
-			r.q.endCall(call, &core.PanicError{Value: p, Stack: debug.Stack()})
+			r.q.endCall(call, nil, &core.PanicError{Value: p, Stack: debug.Stack()})
 			panic(p) // the Spine's own recovery takes it from here
 		}
 	}()
 	out, err = r.inner.Handle(ctx, e)
+	r.q.endCall(call, out, err)
 	if err != nil {
-		r.q.endCall(call, err)
 		return out, err
 	}
 	for _, ev := range out {

@@ -32,8 +32,11 @@ type Call struct {
 	Attempt int    // 1 for the first call of this organ for this event
 	// At is when the call started, from the start of the run: virtual time
 	// under testing/synctest.
-	At  time.Duration
-	Err error // what the call returned (a panic: a *core.PanicError)
+	At time.Duration
+	// Emitted and Err are what the call returned (a panic: a
+	// *core.PanicError), before the Spine checked the events.
+	Emitted []core.Event
+	Err     error
 }
 
 // Trace is the chain a run recorded: every event in the order it was
