@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"slices"
@@ -107,7 +108,7 @@ func WriteCurveSVG(w io.Writer, points []CurvePoint, title string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", chartW, chartH, chartW, chartH)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", chartW, chartH)
-	fmt.Fprintf(&b, `<text x="%d" y="30" font-size="16" font-weight="bold">%s</text>`+"\n", plotL, xmlEscape(title))
+	fmt.Fprintf(&b, `<text x="%d" y="30" font-size="16" font-weight="bold">%s</text>`+"\n", plotL, html.EscapeString(title))
 	// Grid and ticks: 1, 2 and 5 of each decade.
 	for _, v := range x.ticks() {
 		px := x.at(v)
@@ -139,7 +140,7 @@ func WriteCurveSVG(w io.Writer, points []CurvePoint, title string) error {
 		for _, p := range s.points {
 			px, py := x.at(p.HandledPerS), y.at(p.P99Ms)
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s at %.0f%%: %.0f handled/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms</title></circle>`+"\n",
-				px, py, s.color, xmlEscape(s.name), p.LoadPct, p.HandledPerS, p.P50Ms, p.P99Ms, p.P999Ms)
+				px, py, s.color, html.EscapeString(s.name), p.LoadPct, p.HandledPerS, p.P50Ms, p.P99Ms, p.P999Ms)
 			if labelled[p.LoadPct] {
 				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">%.0f%%</text>`+"\n", px+6, py-6, s.color, p.LoadPct)
 			}
@@ -149,7 +150,7 @@ func WriteCurveSVG(w io.Writer, points []CurvePoint, title string) error {
 	ly := legendY
 	for _, s := range all {
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", legendX, ly-4, legendX+24, ly-4, s.color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", legendX+32, ly, xmlEscape(s.name))
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", legendX+32, ly, html.EscapeString(s.name))
 		if s.max > 0 {
 			ly += legendLine - 6
 			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#57606a">max %s handled/s</text>`+"\n", legendX+32, ly, shortNumber(s.max))
@@ -235,8 +236,4 @@ func shortNumber(v float64) string {
 func trimZero(v float64) string {
 	s := fmt.Sprintf("%.1f", v)
 	return strings.TrimSuffix(s, ".0")
-}
-
-func xmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
