@@ -192,7 +192,11 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 		if err := ctx.Err(); err != nil {
 			return core.Delivery{}, false, err
 		}
-		if d, ok, ahead := b.reader.pop(group && !b.own.choreDue()); ok {
+		var mayAhead func() bool
+		if group {
+			mayAhead = b.own.noChoreDue
+		}
+		if d, ok, ahead := b.reader.pop(mayAhead); ok {
 			if ahead {
 				b.readAhead()
 			}
@@ -221,7 +225,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.takeBackOwn(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if d, ok, _ := b.reader.pop(false); ok {
+			if d, ok, _ := b.reader.pop(nil); ok {
 				return d, true, nil
 			}
 		}
@@ -229,7 +233,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			if err := b.reclaim(ctx); err != nil {
 				return core.Delivery{}, false, b.readError(ctx, err)
 			}
-			if d, ok, _ := b.reader.pop(false); ok {
+			if d, ok, _ := b.reader.pop(nil); ok {
 				return d, true, nil
 			}
 		}

@@ -140,16 +140,17 @@ func (o *ownership) mustRecover() bool {
 	return o.recoverOwn
 }
 
-// choreDue reports whether Pull has recovery or a reclaim round to do the
-// next time the buffer is empty: a take-back asked for, a comparison of what
-// is pending with what is held, or a reclaim round due. It starts none of
-// them; a read-ahead then waits, so that the buffer does empty.
-func (o *ownership) choreDue() bool {
+// noChoreDue reports whether Pull has no recovery nor reclaim round to do
+// the next time the buffer is empty: no take-back asked for, no comparison
+// of what is pending with what is held, no reclaim round due. It starts
+// none of them; while one is due a read-ahead waits, so that the buffer
+// does empty.
+func (o *ownership) noChoreDue() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
-	return o.recoverOwn || now.Sub(o.lastClaim) >= o.cfg.ClaimInterval ||
-		(!now.After(o.suspectTo) && now.Sub(o.lastCheck) >= lostCheckEvery)
+	return !o.recoverOwn && now.Sub(o.lastClaim) < o.cfg.ClaimInterval &&
+		(now.After(o.suspectTo) || now.Sub(o.lastCheck) < lostCheckEvery)
 }
 
 // replyLost records that a command that hands entries to this consumer

@@ -79,10 +79,11 @@ func newReader(rdb goredis.UniversalClient, cfg *Config, log *slog.Logger) *read
 	return r
 }
 
-// pop hands out the next buffered delivery. With mayAhead, ahead reports
-// that a read-ahead is due, and is then under way: the caller starts it and
-// calls aheadDone when it is done.
-func (r *reader) pop(mayAhead bool) (d core.Delivery, ok, ahead bool) {
+// pop hands out the next buffered delivery. ahead reports that a
+// read-ahead is due, and is then under way: the caller starts it and calls
+// aheadDone when it is done. mayAhead (nil: never) is asked only when one
+// would be due otherwise.
+func (r *reader) pop(mayAhead func() bool) (d core.Delivery, ok, ahead bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.head == len(r.buf) {
@@ -95,7 +96,7 @@ func (r *reader) pop(mayAhead bool) (d core.Delivery, ok, ahead bool) {
 		r.buf, r.head = r.buf[:0], 0
 	}
 	left := len(r.buf) - r.head
-	if mayAhead && r.lastFull && r.ahead == nil && !r.closed && r.count >= aheadMinCount && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup {
+	if mayAhead != nil && r.lastFull && r.ahead == nil && !r.closed && r.count >= aheadMinCount && left > 0 && left <= r.count/2 && r.cfg.Mode == ModeGroup && mayAhead() {
 		r.ahead, ahead = make(chan struct{}), true
 	}
 	return d, true, ahead

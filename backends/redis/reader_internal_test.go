@@ -77,8 +77,9 @@ func TestReadAheadBookkeeping(t *testing.T) {
 		r.noteRead(n, n)
 	}
 	pops := func(n int, mayAhead bool) (aheads int) {
+		may := func() bool { return mayAhead }
 		for range n {
-			if _, ok, ahead := r.pop(mayAhead); !ok {
+			if _, ok, ahead := r.pop(may); !ok {
 				t.Fatal("pop: empty")
 			} else if ahead {
 				aheads++
@@ -142,7 +143,7 @@ func TestReadAheadBookkeeping(t *testing.T) {
 	}
 	r.aheadDone(nil)
 	<-ahead
-	if _, ok, a := r.pop(true); ok || a {
+	if _, ok, a := r.pop(func() bool { return true }); ok || a {
 		t.Error("pop after close handed out or started a read-ahead")
 	}
 }
