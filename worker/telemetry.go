@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"os"
 	"time"
 
@@ -95,7 +96,10 @@ func (o *telemetry) serve(mux *http.ServeMux) {
 	if o == nil || o.registry == nil {
 		return
 	}
-	if _, pattern := mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/metrics"}}); pattern != "" {
+	// The pattern that would serve GET /metrics: the app's own only if it
+	// names /metrics itself, not a catch-all such as "/".
+	_, pattern := mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/metrics"}})
+	if pattern[strings.IndexByte(pattern, ' ')+1:] == "/metrics" {
 		return
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{}))

@@ -177,3 +177,35 @@ func TestAppServesItsOwnMetrics(t *testing.T) {
 		t.Errorf("exit %d; stderr:\n%s", code, stderr)
 	}
 }
+
+// An app's catch-all ("/") does not hide the runtime's /metrics: only a
+// handler of /metrics itself replaces it.
+func TestAppCatchAllKeepsMetrics(t *testing.T) {
+	c := &chain{}
+	app := c.app()
+	app.HTTP = func(mux *http.ServeMux, _ *worker.Process) {
+		mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "the app's page") })
+	}
+	addr := freeAddr(t)
+	srv := redistest.Start(t)
+	stop, done := background(app, nil, "-backend", "redis", "-redis-url", srv.URL(), "-mode", "worker", "-listen", addr)
+	waitFor(t, 10*time.Second, "/healthz", func() bool {
+		select {
+		case <-done:
+			code, _, stderr := stop()
+			t.Fatalf("the worker exited %d:\n%s", code, stderr)
+		default:
+		}
+		code, _ := get("http://" + addr + "/healthz")
+		return code == 200
+	})
+	if code, body := get("http://" + addr + "/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics: %d %q, want the runtime's metrics", code, body)
+	}
+	if code, body := get("http://" + addr + "/elsewhere"); code != 200 || body != "the app's page\n" {
+		t.Errorf("/elsewhere: %d %q, want the app's catch-all", code, body)
+	}
+	if code, _, stderr := stop(); code != worker.ExitOK {
+		t.Errorf("exit %d; stderr:\n%s", code, stderr)
+	}
+}
