@@ -59,6 +59,8 @@ type Telemetry struct {
 	cfg    Config
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// fields are prop's header names (its Fields), looked up per hop.
+	fields []string
 	// consumer are the attributes of every consumer span and metric
 	// (system, stream, group); producer those of producer spans (system,
 	// stream).
@@ -95,7 +97,7 @@ func New(cfg Config) (*Telemetry, error) {
 	if prop == nil {
 		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
-	t := &Telemetry{cfg: cfg, tracer: tp.Tracer(ScopeName), prop: prop}
+	t := &Telemetry{cfg: cfg, tracer: tp.Tracer(ScopeName), prop: prop, fields: prop.Fields()}
 	_, t.untraced = tp.(tracenoop.TracerProvider)
 	t.producer = []attribute.KeyValue{semconv.MessagingSystemKey.String(System)}
 	if cfg.Stream != "" {
@@ -143,7 +145,7 @@ func New(cfg Config) (*Telemetry, error) {
 // process in the middle of a chain does not break its trace.
 func (t *Telemetry) Instrument(cfg *core.Config) {
 	if t.untraced {
-		cfg.Middleware = append(cfg.Middleware, passContext)
+		cfg.Middleware = append(cfg.Middleware, t.passContext)
 	} else {
 		cfg.Middleware = append(cfg.Middleware, t.Middleware)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/necrostack/necrostack/core"
 	"github.com/necrostack/necrostack/necrotel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -418,5 +419,59 @@ func TestSendContinuesUpstreamTrace(t *testing.T) {
 		if !parent && (len(s.Links()) != 1 || s.Links()[0].SpanContext.SpanID().String() != spanID || s.SpanContext().TraceID().String() == traceID) {
 			t.Errorf("by default: send span in trace %s with links %v; want a trace of its own linked to span %s", s.SpanContext().TraceID(), s.Links(), spanID)
 		}
+	}
+}
+
+// ticketProp is a propagator of one header of its own, x-ticket, standing
+// for B3 or Jaeger: a hop without tracing passes on what it carries.
+type ticketProp struct{}
+
+type ticketKey struct{}
+
+func (ticketProp) Inject(ctx context.Context, c propagation.TextMapCarrier) {
+	if v, _ := ctx.Value(ticketKey{}).(string); v != "" {
+		c.Set("x-ticket", v)
+	}
+}
+func (ticketProp) Extract(ctx context.Context, c propagation.TextMapCarrier) context.Context {
+	if v := c.Get("x-ticket"); v != "" {
+		return context.WithValue(ctx, ticketKey{}, v)
+	}
+	return ctx
+}
+func (ticketProp) Fields() []string { return []string{"x-ticket"} }
+
+// Without tracing, the context passed on is the configured propagator's,
+// not only W3C's.
+func TestMetricsWithoutTracingUsePropagator(t *testing.T) {
+	tel, err := necrotel.New(necrotel.Config{Stream: "rites", TracerProvider: tracenoop.NewTracerProvider(),
+		MeterProvider: sdkmetric.NewMeterProvider(), Propagator: ticketProp{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := core.Config{PullTimeout: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	tel.Instrument(&cfg)
+	var got []string
+	organs := append(séance(), core.OrganFunc("Reader", []string{"OMEN"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
+		got = append(got, e.Header("x-ticket"))
+		return nil, nil
+	}))
+	b := memory.New(memory.Config{})
+	spine, err := core.NewSpine(b, organs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := core.Build(core.EventInit{Type: "SUMMON", Headers: map[string]string{"x-ticket": "t-42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enqueue(context.Background(), seed); err != nil {
+		t.Fatal(err)
+	}
+	if err := spine.RunUntilIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "t-42" {
+		t.Errorf("x-ticket at the chain's end: %q, want the seed's t-42", got)
 	}
 }

@@ -169,47 +169,50 @@ func (t *Telemetry) Send(ctx context.Context, b core.Backend, e core.Event) erro
 	return nil
 }
 
-// contextHeaders are the headers of the W3C trace context and baggage.
-var contextHeaders = []string{"traceparent", "tracestate", "baggage"}
-
 // passContext is the middleware of an untraced Telemetry: the events org
-// emits get the trace context and baggage headers of its input, unless
-// they have their own.
-func passContext(org core.Organ) core.Organ {
-	return &passingOrgan{Organ: org, name: core.OrganName(org)}
+// emits get the trace context and baggage of its input, as the propagator
+// reads and writes them, unless they carry their own.
+func (t *Telemetry) passContext(org core.Organ) core.Organ {
+	return &passingOrgan{Organ: org, name: core.OrganName(org), t: t}
 }
 
 type passingOrgan struct {
 	core.Organ
 	name string
+	t    *Telemetry
 }
 
 func (o *passingOrgan) Name() string { return o.name }
 
 func (o *passingOrgan) Handle(ctx context.Context, e core.Event) ([]core.Event, error) {
 	emitted, err := o.Organ.Handle(ctx, e)
-	if err != nil || len(emitted) == 0 || e.Header("traceparent") == "" && e.Header("baggage") == "" {
+	if err != nil || len(emitted) == 0 || !o.t.carriesContext(e) {
 		return emitted, err
 	}
-	for i := range emitted {
-		out := emitted[i]
-		if out.ID() == e.ID() || out.Header("traceparent") != "" {
+	c := propagation.MapCarrier{}
+	o.t.prop.Inject(o.t.Extract(context.Background(), e), c)
+	if len(c) == 0 {
+		return emitted, nil
+	}
+	for i, out := range emitted {
+		if out.ID() == e.ID() || o.t.carriesContext(out) {
 			continue
 		}
-		h := out.Headers()
-		if h == nil {
-			h = make(map[string]string, len(contextHeaders))
-		}
-		for _, k := range contextHeaders {
-			if v := e.Header(k); v != "" {
-				h[k] = v
-			}
-		}
-		if withCtx, herr := out.WithHeaders(h); herr == nil {
+		if withCtx, herr := out.WithHeaders(c); herr == nil { // copies c
 			emitted[i] = withCtx
 		}
 	}
 	return emitted, nil
+}
+
+// carriesContext reports whether e has a header of the propagator's.
+func (t *Telemetry) carriesContext(e core.Event) bool {
+	for _, k := range t.fields {
+		if e.Header(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // eventCarrier reads an event's headers for a propagator.
