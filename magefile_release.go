@@ -465,7 +465,9 @@ func Release() error {
 	for _, lib := range libraries {
 		tag := lib + "/" + version
 		if out, err := exec.Command("git", "tag", "-a", tag, "-m", "NecroStack "+lib+" "+version).CombinedOutput(); err != nil {
-			return fmt.Errorf("git tag %s: %v\n%s", tag, err, out)
+			// The commands' go.mod go back as they were; the tags made so
+			// far stay, named, for the one who reruns it to delete.
+			return errors.Join(fmt.Errorf("git tag %s (tagged so far: %s): %v\n%s", tag, strings.Join(tags, " "), err, out), restore())
 		}
 		tags = append(tags, tag)
 		fmt.Println("==> tagged", tag)
