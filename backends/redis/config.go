@@ -224,7 +224,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Stream = DefaultStream
 	}
 	if c.DeadLetterStream == "" {
-		c.DeadLetterStream = c.Stream + ":dlq"
+		c.DeadLetterStream = deadLetterStreamOf(c.Stream)
 	}
 	if c.DeadLetterStream == c.Stream {
 		return c, bad("DeadLetterStream", "is the same key as Stream (%q)", c.Stream)
@@ -398,3 +398,9 @@ func passwords(rawURL string) (raw, decoded string) {
 	}
 	return raw, decoded
 }
+
+// dlqSuffix makes a stream's default dead-letter stream key.
+const dlqSuffix = ":dlq"
+
+// deadLetterStreamOf is the default dead-letter stream of stream.
+func deadLetterStreamOf(stream string) string { return stream + dlqSuffix }

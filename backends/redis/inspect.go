@@ -93,8 +93,10 @@ func (in *Inspector) Streams(ctx context.Context) ([]string, error) {
 	keys = slices.Compact(keys)
 	var out []string
 	for _, k := range keys {
-		if strings.HasSuffix(k, ":dlq") && slices.Contains(keys, strings.TrimSuffix(k, ":dlq")) {
-			continue
+		if base, isDLQ := strings.CutSuffix(k, dlqSuffix); isDLQ {
+			if _, found := slices.BinarySearch(keys, base); found {
+				continue
+			}
 		}
 		ok, err := in.isEventStream(ctx, k)
 		if err != nil {
@@ -138,7 +140,7 @@ func (in *Inspector) Stats(ctx context.Context, stream string) (StreamStats, err
 	if err := in.check(ctx, stream); err != nil {
 		return StreamStats{Stream: stream}, err
 	}
-	return streamStats(ctx, in.rdb, stream, stream+":dlq")
+	return streamStats(ctx, in.rdb, stream, deadLetterStreamOf(stream))
 }
 
 // pageSize is how many items a paged read asks for at a time.
@@ -225,7 +227,7 @@ func (in *Inspector) Pending(ctx context.Context, stream, group, consumer string
 		}
 		page, err := in.rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: group, Consumer: consumer, Start: start, End: "+", Count: n}).Result()
 		if err != nil && !errors.Is(err, goredis.Nil) {
-			if goredis.HasErrorPrefix(err, "NOGROUP") {
+			if isNoGroup(err) {
 				return nil, "", fmt.Errorf("redis: %s: %w %q", stream, ErrNoGroup, group)
 			}
 			return nil, "", fmt.Errorf("redis: pending of %q on %s: %w", group, stream, classify(err))
@@ -246,7 +248,7 @@ func (in *Inspector) DeadLetters(ctx context.Context, stream, after string, coun
 		return nil, err
 	}
 	return pages(ctx, in.timeout, count, after, func(ctx context.Context, after string, n int64) ([]DeadLetter, string, error) {
-		page, err := listDeadLetters(ctx, in.rdb, stream+":dlq", after, n)
+		page, err := listDeadLetters(ctx, in.rdb, deadLetterStreamOf(stream), after, n)
 		return page, lastOf(page, func(dl DeadLetter) string { return dl.ID }), err
 	})
 }
@@ -262,7 +264,7 @@ func (in *Inspector) DeadLetter(ctx context.Context, stream, id string) (DeadLet
 	if err := checkIDs([]string{id}); err != nil {
 		return DeadLetter{}, err
 	}
-	dl, err := getDeadLetter(ctx, in.rdb, stream+":dlq", id)
+	dl, err := getDeadLetter(ctx, in.rdb, deadLetterStreamOf(stream), id)
 	if err != nil {
 		return DeadLetter{}, fmt.Errorf("redis: %w", err)
 	}
@@ -281,7 +283,7 @@ func (in *Inspector) Redrive(ctx context.Context, stream string, ids ...string) 
 	if err := checkIDs(ids); err != nil {
 		return 0, err
 	}
-	r := redrive{rdb: in.rdb, stream: stream, dlq: stream + ":dlq"}
+	r := redrive{rdb: in.rdb, stream: stream, dlq: deadLetterStreamOf(stream)}
 	for _, id := range ids {
 		dctx, cancel := bounded(ctx, 2*in.timeout) // each dead letter in its own bound
 		r.byID(dctx, id)
@@ -307,7 +309,7 @@ func (in *Inspector) RedriveEdited(ctx context.Context, stream, id string, event
 	ctx, cancel := bounded(ctx, in.timeout)
 	defer cancel()
 	dl.Event = e
-	r := redrive{rdb: in.rdb, stream: stream, dlq: stream + ":dlq"}
+	r := redrive{rdb: in.rdb, stream: stream, dlq: deadLetterStreamOf(stream)}
 	if r.one(ctx, dl); len(r.errs) > 0 {
 		return r.errs[0]
 	}
@@ -328,7 +330,7 @@ func (in *Inspector) Purge(ctx context.Context, stream string, ids ...string) (i
 	if err := checkIDs(ids); err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	n, err := in.rdb.XDel(ctx, stream+":dlq", ids...).Result()
+	n, err := in.rdb.XDel(ctx, deadLetterStreamOf(stream), ids...).Result()
 	if err != nil {
 		return 0, fmt.Errorf("redis: purge dead letters of %s: %w", stream, classify(err))
 	}

@@ -163,7 +163,7 @@ func (m *maintenance) do(ctx context.Context, c *chore) {
 func (m *maintenance) removeIdleConsumers(ctx context.Context) error {
 	removed, err := removeIdleScript.Run(ctx, m.rdb, []string{m.cfg.Stream},
 		m.cfg.Group, m.cfg.ClaimMinIdle.Milliseconds(), m.cfg.Consumer).StringSlice()
-	if isNoGroup(err) || goredis.HasErrorPrefix(err, "ERR no such key") {
+	if isNoGroup(err) || isNoSuchKey(err) {
 		return nil // nothing to tidy: the next read re-creates the group
 	}
 	if err != nil {
@@ -184,7 +184,7 @@ func (m *maintenance) trim(ctx context.Context) (bool, error) {
 		age = streamID{ms: uint64(time.Now().Add(-m.cfg.Trim.MaxAge).UnixMilli())}.String()
 	}
 	res, err := trimScript.Run(ctx, m.rdb, []string{m.cfg.Stream}, age, m.cfg.Trim.MaxLen, trimPage).Slice()
-	if goredis.HasErrorPrefix(err, "ERR no such key") {
+	if isNoSuchKey(err) {
 		return false, nil // no stream yet
 	}
 	if err != nil {

@@ -403,3 +403,9 @@ func (r *reader) restartPoint(oldest streamID, holds bool) (start streamID, was 
 func isNoGroup(err error) bool {
 	return err != nil && goredis.HasErrorPrefix(err, "NOGROUP")
 }
+
+// isNoSuchKey reports whether err is Redis's answer about a key that does
+// not exist (XINFO and XGROUP on a missing stream).
+func isNoSuchKey(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "ERR no such key")
+}

@@ -74,11 +74,11 @@ func streamStats(ctx context.Context, rdb goredis.UniversalClient, stream, dlq s
 	switch {
 	case err == nil:
 		st.Added = info.EntriesAdded
-	case !goredis.HasErrorPrefix(err, "ERR no such key") && !goredis.HasErrorPrefix(err, "NOPERM"):
+	case !isNoSuchKey(err) && !goredis.HasErrorPrefix(err, "NOPERM"):
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
 	groups, err := rdb.XInfoGroups(ctx, stream).Result()
-	if err != nil && !goredis.HasErrorPrefix(err, "ERR no such key") {
+	if err != nil && !isNoSuchKey(err) {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
 	for _, g := range groups {
