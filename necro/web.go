@@ -411,8 +411,8 @@ func (r *rates) sample(ctx context.Context, in *nsredis.Inspector, period time.D
 			}
 		}
 		for _, s := range names {
-			if st, err := in.Stats(ctx, s); err == nil {
-				r.observe(s, st.Added, time.Now())
+			if added, err := in.Added(ctx, s); err == nil {
+				r.observe(s, added, time.Now())
 			}
 		}
 		select {

@@ -124,6 +124,37 @@ func TestInspectorPendingPages(t *testing.T) {
 	}
 }
 
+// Added counts what a stream was ever given, trimmed or not, as Stats does;
+// a missing stream has had none.
+func TestInspectorAdded(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := inspect(t, srv.Addr())
+	ctx := ctxT(t)
+	for range 3 {
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"event", "{}"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.XTrimMaxLen(ctx, stream, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := nsredis.NewInspector(ctx, srv.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	st, err := in.Stats(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := in.Added(ctx, stream); err != nil || n != 3 || n != st.Added {
+		t.Errorf("Added = %d, %v; want 3, as Stats says (%d)", n, err, st.Added)
+	}
+	if n, err := in.Added(ctx, "no-such-stream"); err != nil || n != 0 {
+		t.Errorf("Added of a missing stream = %d, %v; want 0", n, err)
+	}
+}
+
 // What the Inspector says of bad input names it: a key holding no stream,
 // a missing group, a server that does not answer, a refused password.
 func TestInspectorErrors(t *testing.T) {

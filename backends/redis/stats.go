@@ -67,14 +67,7 @@ func streamStats(ctx context.Context, rdb goredis.UniversalClient, stream, dlq s
 	if st.DeadLetters, err = rdb.XLen(ctx, dlq).Result(); err != nil {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
-	// Even a stream trimmed to nothing remembers how many it was given. A
-	// user not allowed XINFO STREAM (which the backend needs for nothing
-	// else) gets the rest, with Added 0.
-	info, err := rdb.XInfoStream(ctx, stream).Result()
-	switch {
-	case err == nil:
-		st.Added = info.EntriesAdded
-	case !isNoSuchKey(err) && !goredis.HasErrorPrefix(err, "NOPERM"):
+	if st.Added, err = entriesAdded(ctx, rdb, stream); err != nil {
 		return st, fmt.Errorf("redis: stats: %w", classify(err))
 	}
 	groups, err := rdb.XInfoGroups(ctx, stream).Result()
@@ -89,6 +82,21 @@ func streamStats(ctx context.Context, rdb goredis.UniversalClient, stream, dlq s
 		st.Groups = append(st.Groups, gs)
 	}
 	return st, nil
+}
+
+// entriesAdded is how many entries stream was ever given (XINFO STREAM):
+// even a stream trimmed to nothing remembers. A missing stream, or a user
+// not allowed XINFO STREAM (which the backend needs for nothing else),
+// gets 0.
+func entriesAdded(ctx context.Context, rdb goredis.UniversalClient, stream string) (int64, error) {
+	info, err := rdb.XInfoStream(ctx, stream).Result()
+	switch {
+	case err == nil:
+		return info.EntriesAdded, nil
+	case isNoSuchKey(err) || goredis.HasErrorPrefix(err, "NOPERM"):
+		return 0, nil
+	}
+	return 0, err
 }
 
 func groupStats(ctx context.Context, rdb goredis.UniversalClient, stream string, g goredis.XInfoGroup) (GroupStats, error) {
