@@ -405,7 +405,8 @@ func isNoGroup(err error) bool {
 }
 
 // isNoSuchKey reports whether err is Redis's answer about a key that does
-// not exist (XINFO and XGROUP on a missing stream).
+// not exist ("ERR no such key", to XINFO and XGROUP on a missing stream).
+// go-redis compares the message without its "ERR ", so neither does this.
 func isNoSuchKey(err error) bool {
-	return err != nil && goredis.HasErrorPrefix(err, "ERR no such key")
+	return err != nil && goredis.HasErrorPrefix(err, "no such key")
 }
