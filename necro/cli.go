@@ -53,13 +53,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "necro: %v\n", err)
-	var nf notFound
 	var ue usageError
 	var ce *nsredis.ConfigError
 	switch {
 	case errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, nsredis.ErrNotEntryID):
 		return exitUsage
-	case errors.As(err, &nf), errors.Is(err, nsredis.ErrNoStream), errors.Is(err, nsredis.ErrNoGroup), errors.Is(err, nsredis.ErrNoDeadLetter):
+	case isNotFound(err):
 		return exitNotFound
 	case errors.Is(err, core.ErrFatal):
 		return exitRefused
@@ -144,3 +143,10 @@ func (o *options) printJSON(v any) error {
 
 // ms is d in milliseconds, rounded to 0.1.
 func ms(d time.Duration) float64 { return float64(d.Round(100*time.Microsecond)) / 1e6 }
+
+// isNotFound reports whether err says that what was asked for is not
+// there: exit 1, or a 404 in the dashboard.
+func isNotFound(err error) bool {
+	var nf notFound
+	return errors.As(err, &nf) || errors.Is(err, nsredis.ErrNoStream) || errors.Is(err, nsredis.ErrNoGroup) || errors.Is(err, nsredis.ErrNoDeadLetter)
+}

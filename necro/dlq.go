@@ -145,7 +145,7 @@ func dlqLs(o *options) *cobra.Command {
 				if !dl.Event.IsZero() {
 					what = dl.Event.Type()
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", dl.ID, ageOf(dl.Time, now), orDash(dl.Organ), dl.Reason, dl.Attempts, what, cut(dl.Error, 60))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", dl.ID, ageOf(dl.Time, now), orDash(dl.Organ), dl.Reason, dl.Attempts, what, clip(dl.Error, 60))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -376,13 +376,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }
 
 // ageOf prints how long ago t was, for people.

@@ -91,11 +91,7 @@ func observeFlow(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter) *flow 
 		if dl.Event.IsZero() {
 			from = "(not an event)"
 		}
-		who := dl.Organ
-		if who == "" {
-			who = "-"
-		}
-		edge(from, fmt.Sprintf("dead letter: %s (%s)", who, dl.Reason), true)
+		edge(from, fmt.Sprintf("dead letter: %s (%s)", orDash(dl.Organ), dl.Reason), true)
 	}
 	for _, name := range order {
 		f.Types = append(f.Types, *types[name])

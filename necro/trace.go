@@ -135,11 +135,7 @@ func (c *chain) text(w io.Writer) error {
 			if i == kids {
 				mark = "└─ "
 			}
-			who := d.Organ
-			if who == "" {
-				who = "-"
-			}
-			fmt.Fprintf(&b, "%s%s%s✗ dead letter %s: %s, %s after %d attempts: %s\n", prefix, next, mark, d.ID, who, d.Reason, d.Attempts, clip(d.Error, 80))
+			fmt.Fprintf(&b, "%s%s%s✗ dead letter %s: %s, %s after %d attempts: %s\n", prefix, next, mark, d.ID, orDash(d.Organ), d.Reason, d.Attempts, clip(d.Error, 80))
 		}
 		for _, ch := range n.Children {
 			i++

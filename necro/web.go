@@ -214,11 +214,7 @@ func (d *dashboard) render(w http.ResponseWriter, r *http.Request, name, title s
 	if err != nil {
 		p.Error = err.Error()
 		status = http.StatusInternalServerError
-		if errors.Is(err, nsredis.ErrNoStream) || errors.Is(err, nsredis.ErrNoDeadLetter) {
-			status = http.StatusNotFound
-		}
-		var nf notFound
-		if errors.As(err, &nf) {
+		if isNotFound(err) {
 			status = http.StatusNotFound
 		}
 	}
