@@ -152,52 +152,20 @@ func TestTraceFlags(t *testing.T) {
 // An app that serves /metrics itself (App.HTTP) keeps it: the runtime's
 // does not replace it, nor clash with it.
 func TestAppServesItsOwnMetrics(t *testing.T) {
-	c := &chain{}
-	app := c.app()
-	app.HTTP = func(mux *http.ServeMux, _ *worker.Process) {
+	addr, stop := serveWith(t, func(mux *http.ServeMux, _ *worker.Process) {
 		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "the app's own") })
-	}
-	addr := freeAddr(t)
-	srv := redistest.Start(t)
-	stop, done := background(app, nil, "-backend", "redis", "-redis-url", srv.URL(), "-mode", "worker", "-listen", addr)
-	waitFor(t, 10*time.Second, "/healthz", func() bool {
-		select {
-		case <-done:
-			code, _, stderr := stop()
-			t.Fatalf("the worker exited %d:\n%s", code, stderr)
-		default:
-		}
-		code, _ := get("http://" + addr + "/healthz")
-		return code == 200
 	})
 	if code, body := get("http://" + addr + "/metrics"); code != 200 || body != "the app's own\n" {
 		t.Errorf("/metrics: %d %q, want the app's handler", code, body)
 	}
-	if code, _, stderr := stop(); code != worker.ExitOK {
-		t.Errorf("exit %d; stderr:\n%s", code, stderr)
-	}
+	stop()
 }
 
 // An app's catch-all ("/") does not hide the runtime's /metrics: only a
 // handler of /metrics itself replaces it.
 func TestAppCatchAllKeepsMetrics(t *testing.T) {
-	c := &chain{}
-	app := c.app()
-	app.HTTP = func(mux *http.ServeMux, _ *worker.Process) {
+	addr, stop := serveWith(t, func(mux *http.ServeMux, _ *worker.Process) {
 		mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "the app's page") })
-	}
-	addr := freeAddr(t)
-	srv := redistest.Start(t)
-	stop, done := background(app, nil, "-backend", "redis", "-redis-url", srv.URL(), "-mode", "worker", "-listen", addr)
-	waitFor(t, 10*time.Second, "/healthz", func() bool {
-		select {
-		case <-done:
-			code, _, stderr := stop()
-			t.Fatalf("the worker exited %d:\n%s", code, stderr)
-		default:
-		}
-		code, _ := get("http://" + addr + "/healthz")
-		return code == 200
 	})
 	if code, body := get("http://" + addr + "/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics: %d %q, want the runtime's metrics", code, body)
@@ -205,7 +173,34 @@ func TestAppCatchAllKeepsMetrics(t *testing.T) {
 	if code, body := get("http://" + addr + "/elsewhere"); code != 200 || body != "the app's page\n" {
 		t.Errorf("/elsewhere: %d %q, want the app's catch-all", code, body)
 	}
-	if code, _, stderr := stop(); code != worker.ExitOK {
-		t.Errorf("exit %d; stderr:\n%s", code, stderr)
+	stop()
+}
+
+// serveWith starts a worker on Redis whose App.HTTP is http, listening on
+// a free loopback address, and waits for /healthz; stop stops it and fails
+// t unless it exits 0.
+func serveWith(t *testing.T, http func(*http.ServeMux, *worker.Process)) (addr string, stop func()) {
+	t.Helper()
+	c := &chain{}
+	app := c.app()
+	app.HTTP = http
+	addr = freeAddr(t)
+	srv := redistest.Start(t)
+	halt, done := background(app, nil, "-backend", "redis", "-redis-url", srv.URL(), "-mode", "worker", "-listen", addr)
+	waitFor(t, 10*time.Second, "/healthz", func() bool {
+		select {
+		case <-done:
+			code, _, stderr := halt()
+			t.Fatalf("the worker exited %d:\n%s", code, stderr)
+		default:
+		}
+		code, _ := get("http://" + addr + "/healthz")
+		return code == 200
+	})
+	return addr, func() {
+		t.Helper()
+		if code, _, stderr := halt(); code != worker.ExitOK {
+			t.Errorf("exit %d; stderr:\n%s", code, stderr)
+		}
 	}
 }
