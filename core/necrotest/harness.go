@@ -1,12 +1,15 @@
 package necrotest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +41,31 @@ type Config struct {
 	// Redis backend would. Default DefaultMaxEventBytes; negative for no
 	// limit.
 	MaxEventBytes int
+	// Concurrency is how many events the Spine handles at once
+	// (core.Config.Concurrency). Default 1. Above 1 the order in which
+	// events are enqueued, and so Records, varies from run to run: compare
+	// runs with Canonical or Golden, which look only at lineage (which
+	// event descends from which), a partial order.
+	Concurrency int
+	// Shuffle, when not 0, seeds the order events are pulled in: each pull
+	// takes one of the events waiting at random, from this seed, rather
+	// than the oldest. At Concurrency 1 a seed gives the same interleaving
+	// on every run, so a test can try several and replay the one that
+	// failed; above 1 the goroutines' scheduling adds its own.
+	Shuffle uint64
+	// Backend, when set, is what the chain runs over instead of the
+	// in-process queue: a fresh, empty backend of the test's, such as the
+	// Redis backend on miniredis (redistest.Miniredis), so that a chain's
+	// test goes through that backend's commit path too. It must be a
+	// core.Committer and a core.Releaser; the Spine commits in batches when
+	// it is a core.BatchCommitter, as in production. The backend's own
+	// event size bound applies, not MaxEventBytes. RunWith does not close
+	// it.
+	Backend core.Backend
+	// PullTimeout is how long a pull from Backend waits for an event
+	// before the run counts as quiet (nothing in flight and nothing to
+	// pull). Default 100ms. The in-process queue needs none: it knows.
+	PullTimeout time.Duration
 	// Timeout bounds the whole run. Default 30s.
 	Timeout time.Duration
 	// Logger receives the Spine's logs. Default: discarded.
@@ -88,11 +116,19 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	q := &queue{trace: &Trace{index: map[string]int{}, start: time.Now()}, pending: map[string][]emission{}, attempts: map[callKey]int{}, maxBytes: opts.MaxEventBytes}
+	q := &queue{trace: &Trace{index: map[string]int{}, start: time.Now()}, pending: map[string][]emission{},
+		attempts: map[callKey]int{}, maxBytes: opts.MaxEventBytes, wake: make(chan struct{})}
+	if opts.Shuffle != 0 {
+		q.rng = rand.New(rand.NewPCG(opts.Shuffle, opts.Shuffle))
+	}
+	backend, pullTimeout, err := q.over(opts)
+	if err != nil {
+		return nil, err
+	}
 	cfg := core.Config{
 		MaxSteps:    opts.MaxSteps,
-		Concurrency: 1,
-		PullTimeout: time.Nanosecond,
+		Concurrency: opts.Concurrency,
+		PullTimeout: pullTimeout,
 		Retry:       retry,
 		Logger:      opts.Logger,
 		// Each organ behind a recorder, which NewSpine puts on after it
@@ -101,7 +137,7 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 			return &recorder{inner: o, name: core.OrganName(o), q: q}
 		}},
 	}
-	spine, err := core.NewSpine(q, organs, cfg)
+	spine, err := core.NewSpine(backend, organs, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -109,10 +145,9 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("necrotest: seed: %w", err)
 		}
-		if err := q.checkSize(s); err != nil {
+		if err := q.Enqueue(ctx, s); err != nil {
 			return nil, fmt.Errorf("necrotest: seed: %w", err)
 		}
-		q.push(s, "", "")
 	}
 	err = spine.RunUntilIdle(ctx)
 	if err == nil && ctx.Err() != nil {
@@ -131,8 +166,10 @@ type emission struct {
 	n     int
 }
 
-// queue is the harness's backend: a FIFO that returns at once when empty,
-// which is quiescence since only the Spine feeds it.
+// queue is the harness's backend: a FIFO (or, with a rng, a shuffle) that
+// returns at once when nothing is waiting and nothing is in flight, which
+// is quiescence since only the Spine feeds it. Over a Config.Backend it
+// only records, and the Spine finds quiescence by pulling with a timeout.
 type queue struct {
 	mu      sync.Mutex
 	items   []core.Event
@@ -144,6 +181,38 @@ type queue struct {
 	// buffer it is measured in.
 	maxBytes int
 	wire     []byte
+	// inFlight counts the events pulled and not yet committed or
+	// released; wake is closed, and replaced, when an event is pushed or
+	// one in flight settles, for a Pull waiting on either.
+	inFlight int
+	wake     chan struct{}
+	rng      *rand.Rand // nil: FIFO
+
+	inner   core.Backend // nil: the in-process queue
+	commit  core.Committer
+	batch   core.BatchCommitter
+	release core.Releaser
+}
+
+// over returns the backend the Spine runs on, and its pull timeout: q
+// itself, or q wrapped around opts.Backend.
+func (q *queue) over(opts Config) (core.Backend, time.Duration, error) {
+	if opts.Backend == nil {
+		return q, time.Nanosecond, nil
+	}
+	q.inner, q.maxBytes = opts.Backend, 0
+	var ok bool
+	if q.commit, ok = opts.Backend.(core.Committer); !ok {
+		return nil, 0, fmt.Errorf("necrotest: Config.Backend %T is not a core.Committer", opts.Backend)
+	}
+	if q.release, ok = opts.Backend.(core.Releaser); !ok {
+		return nil, 0, fmt.Errorf("necrotest: Config.Backend %T is not a core.Releaser", opts.Backend)
+	}
+	timeout := cmp.Or(opts.PullTimeout, 100*time.Millisecond)
+	if q.batch, ok = opts.Backend.(core.BatchCommitter); ok {
+		return batchTap{q}, timeout, nil
+	}
+	return tap{q}, timeout, nil
 }
 
 // checkSize refuses e, as a backend refusing it for good would, when its
@@ -160,6 +229,7 @@ func (q *queue) checkSize(e core.Event) error {
 	return nil
 }
 
+// push records e, and queues it unless it went to the inner backend.
 func (q *queue) push(e core.Event, parent, organ string) {
 	depth := 0
 	if i, ok := q.trace.index[parent]; ok && parent != "" {
@@ -167,10 +237,24 @@ func (q *queue) push(e core.Event, parent, organ string) {
 	}
 	q.trace.index[e.ID()] = len(q.trace.Records)
 	q.trace.Records = append(q.trace.Records, Record{Event: e, Parent: parent, Organ: organ, Depth: depth})
-	q.items = append(q.items, e)
+	if q.inner == nil {
+		q.items = append(q.items, e)
+		q.signal()
+	}
 }
 
-func (q *queue) Enqueue(_ context.Context, e core.Event) error {
+// signal wakes the Pulls waiting. It needs q.mu.
+func (q *queue) signal() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
+
+func (q *queue) Enqueue(ctx context.Context, e core.Event) error {
+	if q.inner != nil {
+		if err := q.inner.Enqueue(ctx, e); err != nil {
+			return err
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.checkSize(e); err != nil {
@@ -180,21 +264,63 @@ func (q *queue) Enqueue(_ context.Context, e core.Event) error {
 	return nil
 }
 
-func (q *queue) Pull(ctx context.Context, _ time.Duration) (core.Delivery, bool, error) {
+func (q *queue) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	if q.inner != nil {
+		d, ok, err := q.inner.Pull(ctx, timeout)
+		if ok {
+			q.mu.Lock()
+			q.trace.Steps++
+			q.mu.Unlock()
+		}
+		return d, ok, err
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return core.Delivery{}, false, ctx.Err()
+	for len(q.items) == 0 {
+		if q.inFlight == 0 {
+			return core.Delivery{}, false, ctx.Err()
+		}
+		// Something in flight may yet emit: wait for it, blocked (and so
+		// durably, for testing/synctest) rather than polling.
+		wake := q.wake
+		q.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+		}
+		q.mu.Lock()
+		if ctx.Err() != nil {
+			return core.Delivery{}, false, ctx.Err()
+		}
 	}
-	e := q.items[0]
-	q.items = q.items[1:]
+	i := 0
+	if q.rng != nil {
+		i = q.rng.IntN(len(q.items))
+	}
+	e := q.items[i]
+	q.items = slices.Delete(q.items, i, i+1)
 	q.trace.Steps++
+	q.inFlight++
 	return core.Delivery{Event: e, Attempt: 1}, true, nil
 }
 
-func (q *queue) Ack(context.Context, core.Delivery) error { return nil }
+func (q *queue) Ack(ctx context.Context, d core.Delivery) error {
+	if q.inner != nil {
+		return q.inner.Ack(ctx, d)
+	}
+	return nil
+}
 
-func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) error {
+func (q *queue) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
+	if q.inner != nil {
+		if err := q.commit.Commit(ctx, d, out); err != nil {
+			return err
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.committed(d, out)
+		return nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, e := range out.Emitted {
@@ -202,6 +328,14 @@ func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) err
 			return err // the Spine commits the input's dead letter instead
 		}
 	}
+	q.committed(d, out)
+	q.inFlight--
+	q.signal()
+	return nil
+}
+
+// committed records what the commit of d wrote. It needs q.mu.
+func (q *queue) committed(d core.Delivery, out core.Outcome) {
 	id := d.Event.ID()
 	if len(out.Emitted) > 0 { // none when the outcome is a rejected one's dead letter
 		// The events as the Spine commits them, with their lineage; the
@@ -216,16 +350,43 @@ func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) err
 	}
 	delete(q.pending, id)
 	q.trace.DeadLetters = append(q.trace.DeadLetters, out.DeadLetters...)
-	return nil
 }
 
-func (q *queue) Release(_ context.Context, d core.Delivery) error {
+func (q *queue) Release(ctx context.Context, d core.Delivery) error {
+	if q.inner != nil {
+		if err := q.release.Release(ctx, d); err != nil {
+			return err
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.pending, d.Event.ID())
-	q.items = append([]core.Event{d.Event}, q.items...)
 	q.trace.Steps--
+	if q.inner == nil {
+		q.items = append([]core.Event{d.Event}, q.items...)
+		q.inFlight--
+		q.signal()
+	}
 	return nil
+}
+
+// tap is the queue over a Config.Backend that is no core.BatchCommitter;
+// batchTap over one that is, so that the Spine batches as it would in
+// production.
+type tap struct{ *queue }
+
+type batchTap struct{ *queue }
+
+func (t batchTap) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	errs := t.batch.CommitBatch(ctx, commits)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, c := range commits {
+		if errs == nil || errs[i] == nil {
+			t.committed(c.Delivery, c.Outcome)
+		}
+	}
+	return errs
 }
 
 // callKey is an organ's calls for one event.

@@ -265,7 +265,7 @@ func report(fail func(string, ...any), msg string) {
 
 func (tr *Trace) checkTypes(want []string) string {
 	if got := tr.Types(); !slices.Equal(got, want) {
-		return fmt.Sprintf("event types:\n got  %v\n want %v\ntrace:\n%s", got, want, tr)
+		return fmt.Sprintf("event types:\n got  %v\n want %v\ntrace:\n%s\nchain (Mermaid):\n%s", got, want, tr, tr.Mermaid())
 	}
 	return ""
 }
@@ -283,7 +283,7 @@ func (tr *Trace) checkChain(seedID string, want []string) string {
 		got = append(got, r.Event.Type())
 	}
 	if !slices.Equal(got, want) {
-		return fmt.Sprintf("chain of %s:\n got  %v\n want %v\ntrace:\n%s", seedID, got, want, tr)
+		return fmt.Sprintf("chain of %s:\n got  %v\n want %v\ntrace:\n%s\nchain (Mermaid):\n%s", seedID, got, want, tr, tr.Mermaid())
 	}
 	return ""
 }
