@@ -16,7 +16,8 @@ import (
 
 func TestLogging(t *testing.T) {
 	t.Parallel()
-	run := func(level slog.Level) []map[string]any {
+	// run returns the lines logged at level and the seed of the chain.
+	run := func(level slog.Level) ([]map[string]any, core.Event) {
 		var buf bytes.Buffer
 		opts := fast()
 		opts.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))
@@ -26,7 +27,8 @@ func TestLogging(t *testing.T) {
 			core.OrganFunc("Broken", []string{"B"}, func(context.Context, core.Event) ([]core.Event, error) {
 				return nil, errors.New("snapped")
 			}))
-		_ = s.Enqueue(context.Background(), core.MustEvent("A", nil))
+		seed := core.MustEvent("A", nil)
+		_ = s.Enqueue(context.Background(), seed)
 		runUntilIdle(t, s)
 		var lines []map[string]any
 		for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
@@ -36,9 +38,9 @@ func TestLogging(t *testing.T) {
 			}
 			lines = append(lines, m)
 		}
-		return lines
+		return lines, seed
 	}
-	debug := run(slog.LevelDebug)
+	debug, seed := run(slog.LevelDebug)
 	var handled map[string]any
 	for _, l := range debug {
 		if l["msg"] == "handled" {
@@ -49,18 +51,31 @@ func TestLogging(t *testing.T) {
 	if handled == nil {
 		t.Fatalf("no per-event line at Debug: %v", debug)
 	}
-	for _, k := range []string{core.KeyEventID, core.KeyEventType, core.KeyOrgan, core.KeyEmitted, core.KeyDuration, core.KeyAttempt} {
+	for _, k := range []string{core.KeyEventID, core.KeyCorrelationID, core.KeyEventType, core.KeyOrgan, core.KeyEmitted, core.KeyDuration, core.KeyAttempt} {
 		if _, ok := handled[k]; !ok {
 			t.Errorf("handled line lacks %q: %v", k, handled)
 		}
 	}
-	info := run(slog.LevelInfo)
+	// Only Relay succeeds, so the line is about the seed.
+	if got, want := handled[core.KeyEventID], seed.ID(); got != want {
+		t.Errorf("handled line: %s = %v, want the seed's %q", core.KeyEventID, got, want)
+	}
+	if got, want := handled[core.KeyCorrelationID], seed.CorrelationID(); got != want {
+		t.Errorf("handled line: %s = %v, want the seed's %q", core.KeyCorrelationID, got, want)
+	}
+	info, seed := run(slog.LevelInfo)
 	var msgs []string
 	for _, l := range info {
 		msgs = append(msgs, fmt.Sprint(l["level"], " ", l["msg"]))
 		if l["msg"] == "handler failed; event dead-lettered for organ" {
 			if l[core.KeyOrgan] != "Broken" || l[core.KeyError] != "snapped" || l[core.KeyAttempt] != 2.0 {
 				t.Errorf("failure line: %v", l)
+			}
+			// The B that failed is the seed's child: its own id, the
+			// chain's correlation id.
+			if l[core.KeyEventID] == seed.ID() || l[core.KeyCorrelationID] != seed.CorrelationID() {
+				t.Errorf("failure line: %s = %v, %s = %v; want a child of the seed %q, in its chain %q",
+					core.KeyEventID, l[core.KeyEventID], core.KeyCorrelationID, l[core.KeyCorrelationID], seed.ID(), seed.CorrelationID())
 			}
 		}
 		if l["msg"] == "handler failed; retrying" {
