@@ -32,6 +32,10 @@ type chain struct {
 	pongs  atomic.Int64
 	seeds  int // events a run or an emit seeds; 0: read from -input
 	failOn string
+	// hold, when set, keeps every Pinger call until it is closed (or its
+	// ctx is done), after a send on held, which must be buffered: a test
+	// that needs an event in flight at a given moment.
+	hold, held chan struct{}
 }
 
 func (c *chain) app() worker.App {
@@ -50,6 +54,17 @@ func (c *chain) app() worker.App {
 			return []core.Organ{
 				core.OrganFunc("Pinger", []string{"PING"}, func(ctx context.Context, e core.Event) ([]core.Event, error) {
 					c.pings.Add(1)
+					if c.hold != nil {
+						select {
+						case c.held <- struct{}{}:
+						default:
+						}
+						select {
+						case <-c.hold:
+						case <-ctx.Done():
+							return nil, ctx.Err()
+						}
+					}
 					if err := wait(ctx); err != nil {
 						return nil, err
 					}
@@ -91,6 +106,13 @@ func run(ctx context.Context, app worker.App, env map[string]string, args ...str
 // background runs app in this process until the returned stop is called,
 // which returns the exit code and output.
 func background(app worker.App, env map[string]string, args ...string) (stop func() (int, string, string), done <-chan struct{}) {
+	stop, done, _ = backgroundLogs(app, env, args...)
+	return stop, done
+}
+
+// backgroundLogs is background that also returns what the process has
+// logged so far, for a test to wait for a log line.
+func backgroundLogs(app worker.App, env map[string]string, args ...string) (stop func() (int, string, string), done <-chan struct{}, logs func() string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errs workertest.Buffer
 	ch := make(chan struct{})
@@ -104,7 +126,7 @@ func background(app worker.App, env map[string]string, args ...string) (stop fun
 		once.Do(cancel)
 		<-ch
 		return code, out.String(), errs.String()
-	}, ch
+	}, ch, errs.String
 }
 
 func freeAddr(t *testing.T) string {

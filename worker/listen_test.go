@@ -3,6 +3,7 @@ package worker_test
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,16 +55,34 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
-// A password changed under a running worker: it turns unready, then stops
-// with a fatal error naming the refusal (exit 4).
+// A password changed under a running worker: its pull is refused, it turns
+// unready naming the refusal, then stops with a fatal error naming it (exit
+// 4). An event held in flight keeps the worker serving once the pull loop
+// has stopped (the Spine waits for its handlers), so the unready /readyz is
+// seen for certain.
 func TestReadinessOnRefusal(t *testing.T) {
 	srv := redistest.Start(t, "--requirepass", "old")
+	url := "redis://:old@" + srv.Addr()
 	addr := freeAddr(t)
-	c := &chain{}
-	stop, done := background(c.app(), nil, "-backend", "redis", "-mode", "worker",
-		"-redis-url", "redis://:old@"+srv.Addr(), "-listen", addr)
+	c := &chain{seeds: 1, hold: make(chan struct{}), held: make(chan struct{}, 1)}
+	var once sync.Once
+	release := func() { once.Do(func() { close(c.hold) }) }
+	if code, _, stderr := run(t.Context(), c.app(), nil, "-backend", "redis", "-mode", "emit", "-redis-url", url); code != worker.ExitOK {
+		t.Fatalf("emit: exit %d; stderr:\n%s", code, stderr)
+	}
+	// Concurrency 2: the pull goes on beside the held event, and meets the
+	// refusal.
+	stop, done, logs := backgroundLogs(c.app(), nil, "-backend", "redis", "-mode", "worker",
+		"-redis-url", url, "-listen", addr, "-concurrency", "2", "-shutdown-timeout", "1m")
+	defer stop()
+	defer release() // before stop, which would wait for the held event
 	base := "http://" + addr
 	waitFor(t, 10*time.Second, "/readyz 200", func() bool { code, _ := get(base + "/readyz"); return code == 200 })
+	select {
+	case <-c.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the PING was not handed to the Pinger")
+	}
 
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Password: "old"})
 	defer admin.Close()
@@ -71,11 +90,18 @@ func TestReadinessOnRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = admin.Do(t.Context(), "CLIENT", "KILL", "TYPE", "normal").Err() // existing connections were authenticated
-	unready := false
+	waitFor(t, 10*time.Second, "the pull refused", func() bool { return strings.Contains(logs(), "pull refused for good") })
+	select {
+	case <-done:
+		t.Fatal("the worker stopped while an event was in flight")
+	default:
+	}
+	code, body := get(base + "/readyz")
+	if code != 503 || !strings.Contains(body, "WRONGPASS") && !strings.Contains(body, "NOAUTH") {
+		t.Errorf("/readyz once the pull was refused: %d %q, want 503 naming the refused password", code, body)
+	}
+	release()
 	waitFor(t, 10*time.Second, "the worker stops", func() bool {
-		if code, _ := get(base + "/readyz"); code == 503 {
-			unready = true
-		}
 		select {
 		case <-done:
 			return true
@@ -86,9 +112,6 @@ func TestReadinessOnRefusal(t *testing.T) {
 	code, _, stderr := stop()
 	if code != worker.ExitRefused || !strings.Contains(stderr, "WRONGPASS") && !strings.Contains(stderr, "NOAUTH") {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit %d naming the refused password", code, stderr, worker.ExitRefused)
-	}
-	if !unready && code == worker.ExitRefused {
-		t.Log("the worker stopped before a /readyz saw it unready")
 	}
 }
 
