@@ -162,7 +162,7 @@ func graphCommand(o *options) *cobra.Command {
 			"dot or svg draws it.",
 		Example: "  necro graph necrostack:seance\n  necro graph necrostack:seance --format svg > flow.svg",
 		Args:    cobra.ExactArgs(1),
-	}, "how many of the stream's newest entries to read", nil,
+	}, false, "how many of the stream's newest entries to read", nil,
 		func(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter, args []string) (drawing, error) {
 			f := observeFlow(entries, dls)
 			f.Stream = args[0]

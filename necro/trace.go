@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -43,6 +44,7 @@ type chain struct {
 	Dead    int          `json:"dead_letters"`
 	Roots   []*chainNode `json:"roots"`
 	Scanned int          `json:"scanned"`
+	all     []*chainNode // oldest first
 }
 
 // findChain builds the chain of the event id from the entries of a stream
@@ -101,8 +103,41 @@ func findChain(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter, id strin
 			c.Roots = append(c.Roots, n)
 		}
 	}
-	c.Events = len(order)
+	c.Events, c.all = len(order), order
 	return c, nil
+}
+
+// chainFile is the file `necro trace --format export` writes and
+// necrotest.LoadChain reads, to replay a chain in a test: the chain's
+// events in the wire form, oldest first, each once, and its dead letters
+// with the events they hold.
+type chainFile struct {
+	ChainID     string            `json:"chain_id"`
+	Events      []json.RawMessage `json:"events"`
+	DeadLetters []chainFileDead   `json:"dead_letters"`
+}
+
+type chainFileDead struct {
+	Event    json.RawMessage `json:"event"`
+	Organ    string          `json:"organ,omitempty"`
+	Reason   string          `json:"reason"`
+	Attempts int             `json:"attempts"`
+	Error    string          `json:"error"`
+}
+
+// export writes the chain as a chainFile, indented.
+func (c *chain) export(w io.Writer) error {
+	f := chainFile{ChainID: c.ID, Events: []json.RawMessage{}, DeadLetters: []chainFileDead{}}
+	for _, n := range c.all {
+		wire := json.RawMessage(n.event.AppendJSON(nil))
+		f.Events = append(f.Events, wire)
+		for _, d := range n.DeadLetters {
+			f.DeadLetters = append(f.DeadLetters, chainFileDead{Event: wire, Organ: d.Organ, Reason: d.Reason, Attempts: d.Attempts, Error: d.Error})
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(f)
 }
 
 // text writes the chain as an indented tree, times from its first event.
@@ -190,11 +225,13 @@ func traceCommand(o *options) *cobra.Command {
 		Long: "trace finds the event among the newest entries of STREAM (--scan of them) and its dead letters,\n" +
 			"then every event of its chain (the same correlation id), and draws them as a tree: each event\n" +
 			"under the one it was emitted from, with its time from the seed, and the dead letters where the\n" +
-			"chain stopped. --format mermaid, dot or svg draws it as a picture.",
+			"chain stopped. --format mermaid, dot or svg draws it as a picture; --format export writes the\n" +
+			"chain as a file that necrotest.Replay runs again through new organ code, in a test.",
 		Example: "  necro trace necrostack:seance 0d95b3c4-bb1c-4538-bf09-66593ea5cdbd\n" +
-			"  necro trace necrostack:seance 0d95b3c4-bb1c-4538-bf09-66593ea5cdbd --format svg > chain.svg",
+			"  necro trace necrostack:seance 0d95b3c4-bb1c-4538-bf09-66593ea5cdbd --format svg > chain.svg\n" +
+			"  necro trace necrostack:seance 0d95b3c4-bb1c-4538-bf09-66593ea5cdbd --format export > testdata/ritual.chain.json",
 		Args: cobra.ExactArgs(2),
-	}, "how many of the stream's newest entries to look through",
+	}, true, "how many of the stream's newest entries to look through",
 		func(args []string) error {
 			if _, err := uuid.Parse(args[1]); err != nil {
 				return usageError{fmt.Errorf("event id %q: %v", args[1], err)}
@@ -215,12 +252,12 @@ type drawing interface {
 // drawCommand makes cmd trace or graph: with --format and --scan, checked
 // with check (and args), it reads the stream and prints or draws what find
 // makes of it.
-func drawCommand(o *options, cmd *cobra.Command, scanUsage string, check func(args []string) error,
+func drawCommand(o *options, cmd *cobra.Command, exports bool, scanUsage string, check func(args []string) error,
 	find func(entries []nsredis.StreamEvent, dls []nsredis.DeadLetter, args []string) (drawing, error)) *cobra.Command {
 	var format string
 	var scan int
 	cmd.PreRunE = func(_ *cobra.Command, args []string) error {
-		if err := checkFormat(format); err != nil {
+		if err := checkFormat(format, exports); err != nil {
 			return err
 		}
 		if scan < 1 {
@@ -245,10 +282,16 @@ func drawCommand(o *options, cmd *cobra.Command, scanUsage string, check func(ar
 			return o.printJSON(d)
 		case format == "text":
 			return d.text(o.stdout)
+		case format == "export":
+			return d.(*chain).export(o.stdout)
 		}
 		return d.picture().render(o.stdout, format)
 	})
-	cmd.Flags().StringVar(&format, "format", "text", "text, json, mermaid, dot or svg")
+	formats := "text, json, mermaid, dot or svg"
+	if exports {
+		formats = "text, json, mermaid, dot, svg or export (a chain file for necrotest.Replay)"
+	}
+	cmd.Flags().StringVar(&format, "format", "text", formats)
 	cmd.Flags().IntVar(&scan, "scan", 100_000, scanUsage)
 	return cmd
 }
@@ -267,10 +310,18 @@ func readStream(ctx context.Context, in *nsredis.Inspector, stream string, scan 
 	return entries, dls, nil
 }
 
-func checkFormat(f string) error {
+func checkFormat(f string, exports bool) error {
 	switch f {
 	case "text", "json", "mermaid", "dot", "svg":
 		return nil
+	case "export":
+		if exports {
+			return nil
+		}
 	}
-	return usageError{fmt.Errorf("--format %q: want text, json, mermaid, dot or svg", f)}
+	want := "text, json, mermaid, dot or svg"
+	if exports {
+		want = "text, json, mermaid, dot, svg or export"
+	}
+	return usageError{fmt.Errorf("--format %q: want %s", f, want)}
 }
