@@ -114,7 +114,7 @@ func TestLoadChainRefuses(t *testing.T) {
 		{write("bad.json", `{"events": [`), "unexpected end of JSON"},
 		{write("empty.json", `{"chain_id": "x", "events": []}`), "holds no events"},
 		{write("event.json", `{"events": [{"id": "not-a-uuid"}]}`), "event #0"},
-		{write("dead.json", `{"events": [` + string(core.MustEvent("A", nil).AppendJSON(nil)) + `], "dead_letters": [{"event": {}}]}`), "dead letter #0"},
+		{write("dead.json", `{"events": [`+string(core.MustEvent("A", nil).AppendJSON(nil))+`], "dead_letters": [{"event": {}}]}`), "dead letter #0"},
 	} {
 		if _, err := necrotest.LoadChain(c.path); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("LoadChain(%s): %v; want an error with %q", filepath.Base(c.path), err, c.want)
