@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 	"go.uber.org/goleak"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
@@ -226,7 +228,24 @@ func TestBadInput(t *testing.T) {
 
 // Every command has help with an example, and a completion script.
 func TestHelpAndCompletion(t *testing.T) {
-	for _, cmd := range []string{"status", "pending", "dlq", "dlq ls", "dlq show", "dlq redrive", "dlq purge"} {
+	// Every command of necro's tree, walked so that a new one is checked
+	// too; cobra's own help and completion are added at Execute, and have
+	// no examples.
+	var cmds []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			cmds = append(cmds, strings.TrimPrefix(sub.CommandPath(), "necro "))
+			walk(sub)
+		}
+	}
+	walk(newRoot(t.Context(), &options{}, func(string) string { return "" }))
+	for _, want := range []string{"status", "pending", "dlq", "dlq ls", "dlq show", "dlq redrive", "dlq purge", "tail", "trace", "graph", "web"} {
+		if !slices.Contains(cmds, want) {
+			t.Errorf("%q is not among the commands walked: %v", want, cmds)
+		}
+	}
+	for _, cmd := range cmds {
 		code, out, _ := necro(t, "", append(strings.Fields(cmd), "--help")...)
 		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "necro "+cmd) {
 			t.Errorf("%s --help: exit %d:\n%s", cmd, code, out)
