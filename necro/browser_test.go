@@ -36,14 +36,16 @@ func chromium(t *testing.T) string {
 // dead letters and its group; a dead letter opened from the list is
 // redriven through its page's form, and Redis shows it moved; the chain
 // and flow pages draw their pictures. Each page is saved as a screenshot
-// in NECROSTACK_SCREENSHOTS (default: the test's temporary folder).
+// in NECROSTACK_SCREENSHOTS (how docs/dashboard is refreshed), else in the
+// test's artifact directory: kept under go test -artifacts' output
+// directory, removed after the test without it.
 func TestDashboardInBrowser(t *testing.T) {
 	bin := chromium(t)
 	s := seed(t)
 	srv := dashboardOn(t, s.srv.URL(), "")
 	shots := os.Getenv("NECROSTACK_SCREENSHOTS")
 	if shots == "" {
-		shots = t.TempDir()
+		shots = t.ArtifactDir()
 	} else if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
