@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,4 +353,45 @@ func TestFaultEnqueueReplyCut(t *testing.T) {
 			t.Errorf("dedup %v: %d entries after a retried Enqueue, want %d", dedup, n, want)
 		}
 	}
+}
+
+// Every connection reset, every 50–500ms, for the whole run: replies lost
+// with them are recovered by take-back, not by the periodic reclaim
+// (ClaimMinIdle 1m), so the run ends well within ClaimMinIdle with nothing
+// lost, duplicated or left pending.
+func TestFaultResets(t *testing.T) {
+	e := newFaultEnv(t)
+	const rituals = 600
+	// A run of 6s at least, some 20 resets; Batch 8 makes many reads, so
+	// that resets cut read replies too.
+	e.chain.slowOrgan, e.chain.slow = "Scribe", 10*time.Millisecond
+	e.seed(1, rituals)
+	stop := make(chan struct{})
+	var resets atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(50+rand.IntN(451)) * time.Millisecond):
+			}
+			e.proxy.ResetAll()
+			resets.Add(1)
+		}
+	})
+	stopResets := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopResets() // also when the test fails early
+	start := time.Now()
+	e.startWorker("reader", nsredis.Config{ClaimMinIdle: time.Minute, Batch: 8}, core.Config{})
+	took := e.waitFinished(rituals, 45*time.Second)
+	stopResets()
+	t.Logf("fault resets: %d resets of every connection, %d connections accepted", resets.Load(), e.proxy.Accepted())
+	if resets.Load() < 3 {
+		t.Errorf("only %d resets during the run, want at least 3", resets.Load())
+	}
+	if took > 30*time.Second {
+		t.Errorf("the run took %v with ClaimMinIdle 1m: entries of lost replies waited", took)
+	}
+	e.checkClean("resets", rituals, time.Since(start))
 }

@@ -270,3 +270,37 @@ func TestPreflightKeepsAKnownConsumer(t *testing.T) {
 		t.Errorf("after a new process's checks under the same name: %+v, %v; want w1 still holding 2", consumers, err)
 	}
 }
+
+// A password required while a worker runs: once its connections are gone,
+// Ready fails with a fatal error naming the refusal, and passes again once
+// the password is dropped (a refusal that was mended heals).
+func TestReadyRefusedPasswordHeals(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	b := newBackend(t, nsredis.Config{URL: srv.URL()})
+	if err := b.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v, want nil", err)
+	}
+	// One connection, authenticated before the password is set, which
+	// stays so: a pooled client would dial anew without a password.
+	admin := inspect(t, srv.Addr()).Conn()
+	defer admin.Close()
+	if err := admin.ConfigSet(ctx, "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	killed, err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int()
+	if err != nil || killed == 0 {
+		t.Fatalf("CLIENT KILL: %d killed, %v; want the backend's connections killed", killed, err)
+	}
+	err = b.Ready(ctx)
+	t.Logf("Ready with a password required: %v", err)
+	if !errors.Is(err, core.ErrFatal) || !strings.Contains(err.Error(), "NOAUTH") && !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("Ready: %v, want a fatal error saying NOAUTH or WRONGPASS", err)
+	}
+	if err := admin.ConfigSet(ctx, "requirepass", "").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ready(ctx); err != nil {
+		t.Errorf("Ready once the password was dropped: %v, want nil", err)
+	}
+}
