@@ -10,6 +10,7 @@ import (
 
 	"github.com/necrostack/necrostack/backends/memory"
 	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/core/necrotest"
 )
 
 // The memory backend works inside a testing/synctest bubble: it starts no
@@ -53,4 +54,48 @@ func TestInsideSynctestBubble(t *testing.T) {
 			t.Errorf("the run ended %v after the last call, want the 1s pull timeout", idle)
 		}
 	})
+}
+
+// The harness runs a chain over the memory backend inside a bubble too
+// (Config.Backend), with the production backoff in virtual time, and
+// records the same canonical trace as on its in-process queue.
+func TestHarnessOverMemoryInVirtualTime(t *testing.T) {
+	organs := func() []core.Organ {
+		failed := 0
+		split := core.OrganFunc("Split", []string{"ROOT"}, func(context.Context, core.Event) ([]core.Event, error) {
+			return []core.Event{core.MustEvent("LEAF", map[string]int{"i": 0}), core.MustEvent("LEAF", map[string]int{"i": 1})}, nil
+		})
+		flaky := core.OrganFunc("Flaky", []string{"LEAF"}, func(context.Context, core.Event) ([]core.Event, error) {
+			if failed++; failed <= 2 {
+				return nil, errors.New("not yet")
+			}
+			return nil, nil
+		})
+		return []core.Organ{split, flaky}
+	}
+	run := func(over bool) string {
+		var form string
+		synctest.Test(t, func(t *testing.T) {
+			var b core.Backend
+			if over { // made in the bubble, as what it waits on must be
+				mb := memory.New(memory.Config{})
+				defer mb.Close()
+				b = mb
+			}
+			start := time.Now()
+			tr, err := necrotest.RunWith(context.Background(), necrotest.Config{Backend: b, Retry: &core.RetryPolicy{}}, organs(), core.MustEvent("ROOT", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took < 150*time.Millisecond {
+				t.Errorf("two retries took %v of virtual time; the production backoff is at least 50 ms then 100 ms", took)
+			}
+			form = tr.Canonical()
+		})
+		return form
+	}
+	want := run(false)
+	if got := run(true); got != want {
+		t.Errorf("over the memory backend:\n%s\nin process:\n%s", got, want)
+	}
 }

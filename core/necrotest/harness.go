@@ -60,7 +60,9 @@ type Config struct {
 	// core.Committer and a core.Releaser; the Spine commits in batches when
 	// it is a core.BatchCommitter, as in production. The backend's own
 	// event size bound applies, not MaxEventBytes. RunWith does not close
-	// it.
+	// it. Under testing/synctest make it inside the bubble (the memory
+	// backend works there; a network one does not): a backend made outside
+	// waits on what the bubble cannot see, and the run never ends.
 	Backend core.Backend
 	// PullTimeout is how long a pull from Backend waits for an event
 	// before the run counts as quiet (nothing in flight and nothing to
