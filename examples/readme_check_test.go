@@ -33,6 +33,9 @@ func TestCheckREADME(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "x", "a.go"), []byte(sampleGo), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(root, "x", "d.mmd"), []byte("flowchart TD\n  e1 --> e2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		readme string
@@ -42,6 +45,10 @@ func TestCheckREADME(t *testing.T) {
 		{"body", "<!-- code: x/a.go Hello body -->\n\n```go\nfmt.Println(\"hi\")\n\n// Output: hi\n```\n", nil},
 		{"method", "<!-- code: x/a.go T.M -->\n```go\nfunc (T) M() {}\n```\n", nil},
 		{"whole file", "<!-- code: x/a.go -->\n```go\n" + sampleGo + "```\n", nil},
+		{"a drawing", "<!-- code: x/d.mmd -->\n```mermaid\nflowchart TD\n  e1 --> e2\n```\n", nil},
+		{"a drawing that drifted", "<!-- code: x/d.mmd -->\n```mermaid\nflowchart TD\n  e1 --> e3\n```\n",
+			[]string{"README.md:2: the block differs from x/d.mmd (- README, + source):\n  flowchart TD\n-   e1 --> e3\n+   e1 --> e2"}},
+		{"a drawing marked by a name", "<!-- code: x/d.mmd Hello -->\n```mermaid\n```\n", []string{"a code marker (x/d.mmd Hello) before a \"mermaid\" block"}},
 		{"other blocks are free", "```sh\ngo test ./...\n```\n\n```\nplain\n```\n", nil},
 		{"drift", "<!-- code: x/a.go Hello body -->\n```go\nfmt.Println(\"hello\")\n\n// Output: hi\n```\n",
 			[]string{"README.md:2: the block differs from x/a.go Hello body (- README, + source):\n- fmt.Println(\"hello\")\n+ fmt.Println(\"hi\")\n  \n  // Output: hi\n"}},
@@ -83,6 +90,9 @@ func TestCheckREADMEUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "x", "a.go"), []byte(sampleGo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "x", "d.mmd"), []byte("flowchart TD\n  e1 --> e2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	readme := "# A\n\n<!-- code: x/a.go T.M -->\n```go\nfunc (T) M() { old() }\n```\n\nmiddle\n\n<!-- code: x/a.go Hello body -->\n```go\nold\n```\nend\n"

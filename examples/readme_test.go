@@ -27,6 +27,9 @@ var update = flag.Bool("update", false, "rewrite the README's Go blocks from the
 //	<!-- code: FILE NAME -->       the declaration of NAME (a func, Type.Method, type, var or const), with its doc comment
 //	<!-- code: FILE NAME body -->  the body of func NAME, one tab less indented (an Example's, with its Output)
 //
+// A Mermaid block may carry a marker of a whole FILE too (a drawing a test
+// writes, such as a golden file), and is then checked against it.
+//
 // FILE relative to the repository's root. A Go block without a marker fails
 // the check, so that no snippet escapes it. After changing the code, copy it
 // into the README with
@@ -75,6 +78,8 @@ func checkREADME(root string, readme []byte) (problems []problem, updated []byte
 		b := blocks[i]
 		isGo := b.lang == "go" || b.lang == "golang"
 		switch {
+		case b.lang == "mermaid" && b.marker != "" && len(strings.Fields(b.marker)) == 1:
+			// A drawing the code wrote (a golden file): checked whole, as is.
 		case !isGo && b.marker != "":
 			problems = append(problems, problemf(b.line, "a code marker (%s) before a %q block, not a Go one", b.marker, b.lang))
 			continue

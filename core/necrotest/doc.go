@@ -62,6 +62,33 @@
 //
 //	out, err := necrotest.Handle(t, Summoner{}, seed)
 //
+// # Golden traces, pictures and replays
+//
+// Canonical renders a trace as a tree: each seed, then what was emitted
+// for it depth first, siblings sorted, ids renamed e1, e2 … and other
+// UUIDs u1, u2 …, times masked (or offsets, with Times, under synctest).
+// It is the same on every run and at any Concurrency or pull order, so it
+// compares lineage as a partial order. Golden compares it with a file,
+// which `go test -update` (or NECROTEST_UPDATE=1) writes:
+//
+//	tr.Golden(t, "testdata/seance.golden")
+//
+// Mermaid draws the chain; the failures of Golden and of the Require…
+// checks of a chain's shape include the drawing.
+//
+// LoadChain reads a chain exported from a stream (`necro trace STREAM ID
+// --format export`), and Replay runs its seeds through today's organs and
+// fails the test where the chain they make differs from the recorded one:
+//
+//	necrotest.Replay(t, organs, "testdata/ritual.chain.json")
+//
+// # Over a real backend, and concurrently
+//
+// Config.Backend runs the chain over a backend of the test's (the Redis
+// backend on miniredis, the memory backend in a synctest bubble) instead
+// of the in-process queue. Config.Concurrency runs several events at once,
+// and Config.Shuffle seeds the order they are pulled in.
+//
 // # Backend conformance
 //
 // TestBackend is the suite every backend passes: FIFO, a pull timeout that
