@@ -124,11 +124,16 @@ func (tr *Trace) canonicalOrder(c *canon) []int {
 	}
 	keys := make([]string, len(tr.Records))
 	for i, r := range tr.Records {
-		keys[i] = sortKey(r)
+		keys[i] = sortKey(r, c.opts.recorded)
 	}
 	order := make([]int, 0, len(tr.Records))
+	seen := make([]bool, len(tr.Records)) // an event emitted again under its own id is its own child
 	var walk func(i int)
 	walk = func(i int) {
+		if seen[i] {
+			return
+		}
+		seen[i] = true
 		order = append(order, i)
 		c.name(tr.Records[i].Event.ID())
 		kids := children[tr.Records[i].Event.ID()]
@@ -144,10 +149,15 @@ func (tr *Trace) canonicalOrder(c *canon) []int {
 }
 
 // sortKey orders siblings: by type, payload with its ids and times masked,
-// then organ.
-func sortKey(r Record) string {
+// then organ (unless the trace was read back from a stream, which does not
+// know the organs: then the order they were enqueued in decides).
+func sortKey(r Record, recorded bool) string {
 	p := rfc3339RE.ReplaceAllString(uuidRE.ReplaceAllString(string(r.Event.Payload()), "~"), "~")
-	return r.Event.Type() + "\x00" + p + "\x00" + r.Organ
+	k := r.Event.Type() + "\x00" + p
+	if !recorded {
+		k += "\x00" + r.Organ
+	}
+	return k
 }
 
 func (c *canon) writeRecord(b *strings.Builder, r Record) {
@@ -159,7 +169,7 @@ func (c *canon) writeRecord(b *strings.Builder, r Record) {
 		fmt.Fprintf(b, " +%s", r.Event.Timestamp().Sub(c.t0))
 	}
 	if k := r.Event.Key(); k != "" {
-		fmt.Fprintf(b, " key=%q", k)
+		fmt.Fprintf(b, " key=%q", c.text(k))
 	}
 	h := r.Event.Headers()
 	for _, name := range slices.Sorted(maps.Keys(h)) {

@@ -3,6 +3,8 @@ package necrotest_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -288,4 +290,48 @@ func TestConcurrencyInVirtualTime(t *testing.T) {
 		slow.AssertTimes(t, 6)
 		tr.RequireCount(t, "LEAF", 6)
 	})
+}
+
+// An organ that emits its input again loops until MaxSteps; the event is
+// then its own child in the trace, and the canonical form and the drawing
+// still end. Keys are canonical like ids.
+func TestCanonicalOfALoop(t *testing.T) {
+	t.Parallel()
+	again := core.OrganFunc("Again", []string{"PING"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
+		return []core.Event{e}, nil
+	})
+	seed := mustBuild(t, core.EventInit{Type: "PING", Key: "order-" + uuid.NewString()})
+	tr, err := necrotest.RunWith(context.Background(), necrotest.Config{MaxSteps: 3}, []core.Organ{again}, seed)
+	if err == nil {
+		t.Fatal("a loop ran to the end")
+	}
+	got := tr.Canonical()
+	if !strings.HasPrefix(got, "e1 PING key=\"order-u1\" {}\n") || !strings.Contains(got, "error: max steps exceeded") {
+		t.Errorf("canonical form of a loop:\n%s", got)
+	}
+	if m := tr.Mermaid(); !strings.Contains(m, `e1["e1 PING"]`) {
+		t.Errorf("drawing of a loop:\n%s", m)
+	}
+}
+
+// Shuffle orders the in-process queue only.
+func TestRunWithRefusesShuffleOverABackend(t *testing.T) {
+	t.Parallel()
+	_, err := necrotest.RunWith(context.Background(), necrotest.Config{Backend: pullOnly{}, Shuffle: 1}, chain(), core.MustEvent("ASK", nil))
+	if err == nil || !strings.Contains(err.Error(), "Config.Shuffle") {
+		t.Errorf("RunWith with Shuffle over a backend: %v", err)
+	}
+}
+
+// A golden file checked out with CRLF line ends still matches.
+func TestGoldenWithCRLF(t *testing.T) {
+	t.Parallel()
+	tr := necrotest.Run(t, chain(), core.MustEvent("ASK", nil))
+	path := filepath.Join(t.TempDir(), "ask.golden")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(tr.Canonical(), "\n", "\r\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if failed, stopped := stops(t, func(tb testing.TB) { tr.Golden(tb, path) }); stopped || len(failed) != 0 {
+		t.Errorf("CRLF golden file: %q", failed)
+	}
 }

@@ -28,6 +28,7 @@ type Fake struct {
 	panics    any
 	takes     time.Duration
 	calls     []core.Event
+	trace     *Trace // of the last run it was in, for the Assert… messages
 }
 
 type fakeEmit struct {
@@ -147,7 +148,7 @@ func (f *Fake) Calls() []core.Event {
 func (f *Fake) AssertCalled(t testing.TB) {
 	t.Helper()
 	if calls := f.Calls(); len(calls) == 0 {
-		t.Errorf("fake %s was not called", f.name)
+		t.Errorf("fake %s was not called%s", f.name, f.traceText())
 	}
 }
 
@@ -155,7 +156,7 @@ func (f *Fake) AssertCalled(t testing.TB) {
 func (f *Fake) AssertNotCalled(t testing.TB) {
 	t.Helper()
 	if calls := f.Calls(); len(calls) > 0 {
-		t.Errorf("fake %s was called %d times, want none:\n%s", f.name, len(calls), describeCalls(calls))
+		t.Errorf("fake %s was called %d times, want none:\n%s%s", f.name, len(calls), describeCalls(calls), f.traceText())
 	}
 }
 
@@ -164,8 +165,27 @@ func (f *Fake) AssertNotCalled(t testing.TB) {
 func (f *Fake) AssertTimes(t testing.TB, n int) {
 	t.Helper()
 	if calls := f.Calls(); len(calls) != n {
-		t.Errorf("fake %s was called %d times, want %d:\n%s", f.name, len(calls), n, describeCalls(calls))
+		t.Errorf("fake %s was called %d times, want %d:\n%s%s", f.name, len(calls), n, describeCalls(calls), f.traceText())
 	}
+}
+
+// runIn tells the fake the trace of the run it is in.
+func (f *Fake) runIn(tr *Trace) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trace = tr
+}
+
+// traceText is the trace of the fake's last run, for a failure message,
+// or "" when it ran in none.
+func (f *Fake) traceText() string {
+	f.mu.Lock()
+	tr := f.trace
+	f.mu.Unlock()
+	if tr == nil {
+		return ""
+	}
+	return "\ntrace:\n" + tr.String()
 }
 
 func describeCalls(calls []core.Event) string {

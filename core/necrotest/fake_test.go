@@ -100,7 +100,8 @@ func TestFakeAssertionsAndReplace(t *testing.T) {
 		want  string
 	}{
 		"not called": {f.AssertNotCalled, "fake Oracle was called 1 times, want none"},
-		"times":      {func(tb testing.TB) { f.AssertTimes(tb, 2) }, `1: ASK`},
+		"times":      {func(tb testing.TB) { f.AssertTimes(tb, 2) }, "1: ASK"},
+		"the trace":  {func(tb testing.TB) { f.AssertTimes(tb, 2) }, "\ntrace:\nASK {\"n\":7}\n"},
 		"called":     {necrotest.NewFake("Other").AssertCalled, "fake Other was not called"},
 	} {
 		ft := &fakeT{TB: t}

@@ -12,9 +12,11 @@ import (
 
 // update is the -update flag of the test binary: `go test -update` writes
 // the golden files instead of comparing with them, as NECROTEST_UPDATE=1
-// does. necrotest defines the flag, unless a package imported before it
-// did (then it reads that one): a test package that imports necrotest uses
-// it rather than defining its own, which the flag package would refuse.
+// does. necrotest defines the flag when it is initialised, unless a package
+// initialised before it did (then it reads that one). A test package that
+// imports necrotest must not define its own -update, which the flag
+// package would refuse (flag redefined: update): it reads necrotest's,
+// flag.Lookup("update").
 var update = registerUpdate()
 
 func registerUpdate() func() bool {
@@ -48,16 +50,17 @@ func (tr *Trace) Golden(t testing.TB, path string, opts ...CanonOption) {
 		t.Logf("necrotest: wrote %s", path)
 		return
 	}
-	want, err := os.ReadFile(path)
+	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("necrotest: golden file %s does not exist; run go test -update to write it\ngot:\n%s", path, got)
 	}
 	if err != nil {
 		t.Fatalf("necrotest: golden: %v", err)
 	}
-	if string(want) != got {
+	want := strings.ReplaceAll(string(raw), "\r\n", "\n") // a checkout that writes CRLF
+	if want != got {
 		t.Errorf("necrotest: trace differs from %s (- golden, + this run; go test -update rewrites it):\n%s\nchain:\n%s",
-			path, lineDiff(string(want), got), tr.Mermaid())
+			path, lineDiff(want, got), tr.Mermaid())
 	}
 }
 
@@ -82,6 +85,9 @@ func lineDiff(a, b string) string {
 				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
 			}
 		}
+	}
+	if strings.Join(x, "\n") == strings.Join(y, "\n") {
+		return "(the same lines; only the final newline differs)"
 	}
 	var out []string
 	var same []string

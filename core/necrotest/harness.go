@@ -51,7 +51,8 @@ type Config struct {
 	// takes one of the events waiting at random, from this seed, rather
 	// than the oldest. At Concurrency 1 a seed gives the same interleaving
 	// on every run, so a test can try several and replay the one that
-	// failed; above 1 the goroutines' scheduling adds its own.
+	// failed; above 1 the goroutines' scheduling adds its own. Not with
+	// Backend, which pulls in its own order.
 	Shuffle uint64
 	// Backend, when set, is what the chain runs over instead of the
 	// in-process queue: a fresh, empty backend of the test's, such as the
@@ -136,6 +137,9 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 		// Each organ behind a recorder, which NewSpine puts on after it
 		// has checked the organs themselves.
 		Middleware: []core.Middleware{func(o core.Organ) core.Organ {
+			if f, ok := o.(*Fake); ok {
+				f.runIn(q.trace)
+			}
 			return &recorder{inner: o, name: core.OrganName(o), q: q}
 		}},
 	}
@@ -201,6 +205,9 @@ type queue struct {
 func (q *queue) over(opts Config) (core.Backend, time.Duration, error) {
 	if opts.Backend == nil {
 		return q, time.Nanosecond, nil
+	}
+	if opts.Shuffle != 0 {
+		return nil, 0, errors.New("necrotest: Config.Shuffle orders the in-process queue; a Config.Backend pulls in its own order")
 	}
 	q.inner, q.maxBytes = opts.Backend, 0
 	var ok bool
@@ -315,11 +322,13 @@ func (q *queue) Ack(ctx context.Context, d core.Delivery) error {
 
 func (q *queue) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
 	if q.inner != nil {
+		// Held across the commit, so that no handler pulls an emitted
+		// event before it is recorded under its parent.
+		q.mu.Lock()
+		defer q.mu.Unlock()
 		if err := q.commit.Commit(ctx, d, out); err != nil {
 			return err
 		}
-		q.mu.Lock()
-		defer q.mu.Unlock()
 		q.committed(d, out)
 		return nil
 	}
@@ -380,9 +389,9 @@ type tap struct{ *queue }
 type batchTap struct{ *queue }
 
 func (t batchTap) CommitBatch(ctx context.Context, commits []core.Commit) []error {
-	errs := t.batch.CommitBatch(ctx, commits)
-	t.mu.Lock()
+	t.mu.Lock() // across the commit, as in Commit
 	defer t.mu.Unlock()
+	errs := t.batch.CommitBatch(ctx, commits)
 	for i, c := range commits {
 		if errs == nil || errs[i] == nil {
 			t.committed(c.Delivery, c.Outcome)

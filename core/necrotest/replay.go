@@ -67,18 +67,36 @@ func LoadChain(path string) (*Chain, error) {
 	return c, nil
 }
 
-// Trace returns the chain as a Trace, each event under its parent: what
-// the organs that ran it did not record (which organ emitted an event, the
-// calls) is missing.
+// Trace returns the chain as a Trace, each event under its parent, parents
+// before their children whatever order the file lists them in (an event
+// known only from its dead letter comes last there): what the organs that
+// ran it did not record (which organ emitted an event, the calls) is
+// missing.
 func (c *Chain) Trace() *Trace {
-	tr := &Trace{index: map[string]int{}, DeadLetters: c.DeadLetters}
+	in := make(map[string]bool, len(c.Events))
+	children := map[string][]core.Event{}
 	for _, e := range c.Events {
-		r := Record{Event: e}
-		if i, ok := tr.index[e.ParentID()]; ok && e.ParentID() != "" {
-			r.Parent, r.Depth = e.ParentID(), tr.Records[i].Depth+1
+		in[e.ID()] = true
+	}
+	tr := &Trace{index: map[string]int{}, DeadLetters: c.DeadLetters}
+	var add func(e core.Event, parent string, depth int)
+	add = func(e core.Event, parent string, depth int) {
+		if _, done := tr.index[e.ID()]; done {
+			return // listed twice, or its own child
 		}
 		tr.index[e.ID()] = len(tr.Records)
-		tr.Records = append(tr.Records, r)
+		tr.Records = append(tr.Records, Record{Event: e, Parent: parent, Depth: depth})
+		for _, k := range children[e.ID()] {
+			add(k, e.ID(), depth+1)
+		}
+	}
+	for _, e := range c.Events {
+		if p := e.ParentID(); p != "" && in[p] {
+			children[p] = append(children[p], e)
+		}
+	}
+	for _, e := range c.Seeds() {
+		add(e, "", 0)
 	}
 	return tr
 }
@@ -105,7 +123,11 @@ func (c *Chain) Seeds() []core.Event {
 // event types, payloads or lineage, other dead letters (by event, organ,
 // reason and attempts). It is a pre-deploy check: export a chain from
 // production with `necro trace … --format export`, and replay it through
-// the new organ code. The comparison is ReplayWith's.
+// the new organ code. The comparison is ReplayWith's, with the harness's
+// defaults: the production default of 3 attempts, for instance, so a chain
+// recorded with another retry policy wants ReplayWith and that policy. A
+// dead letter the backend wrote itself (an entry that was no event) cannot
+// recur in a replay.
 func Replay(t testing.TB, organs []core.Organ, path string) *Trace {
 	t.Helper()
 	c, err := LoadChain(path)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func writeChain(t *testing.T, tr *necrotest.Trace) string {
 		ChainID     string            `json:"chain_id"`
 		Events      []json.RawMessage `json:"events"`
 		DeadLetters []dead            `json:"dead_letters"`
-	}{ChainID: tr.Records[0].Event.ID()}
+	}{ChainID: tr.Records[0].Event.CorrelationID()}
 	for _, e := range tr.Events() {
 		f.Events = append(f.Events, e.AppendJSON(nil))
 	}
@@ -120,4 +121,25 @@ func TestLoadChainRefuses(t *testing.T) {
 			t.Errorf("LoadChain(%s): %v; want an error with %q", filepath.Base(c.path), err, c.want)
 		}
 	}
+}
+
+// A chain file may list an event after its children (one known only from
+// its dead letter comes last): the recorded trace still puts parents
+// first, and the replay agrees with it.
+func TestReplayOfAFileOutOfOrder(t *testing.T) {
+	t.Parallel()
+	recorded, err := necrotest.RunWith(context.Background(), necrotest.Config{}, tree(), core.MustEvent("ORDER", map[string]int{"n": 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(recorded.Records) // children first, the seed last
+	path := writeChain(t, recorded)
+	c, err := necrotest.LoadChain(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := c.Trace(); tr.Records[0].Event.Type() != "ORDER" || tr.Records[0].Depth != 0 || tr.Records[1].Parent != tr.Records[0].Event.ID() {
+		t.Fatalf("the recorded trace of a reversed file:\n%s", tr)
+	}
+	necrotest.Replay(t, tree(), path)
 }
