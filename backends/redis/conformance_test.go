@@ -78,3 +78,18 @@ func TestConformanceWithUserClient(t *testing.T) {
 		t.Errorf("user client after Close: %v", err)
 	}
 }
+
+// The backend passes the conformance suite on a Redis Cluster of three
+// masters, through go-redis's cluster client, with its keys under one hash
+// tag per stream (each subtest's stream in a slot of its own).
+func TestConformanceCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	rdb := c.Client()
+	necrotest.TestBackend(t, necrotest.BackendSuite{
+		New: func(t *testing.T) core.Backend {
+			return newBackend(t, nsredis.Config{Client: rdb, Stream: "{" + t.Name() + "}:events"})
+		},
+		DeadLetters: listDeadLetters,
+		Waiting:     readsUnderWay,
+	})
+}

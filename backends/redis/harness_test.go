@@ -51,7 +51,7 @@ func parityOrgans() []core.Organ {
 }
 
 // The harness runs a chain over the Redis backend (miniredis, and a real
-// redis-server, one and four events at a time) and records the same chain as on its in-process queue:
+// redis-server, a Redis Cluster, one and four events at a time) and records the same chain as on its in-process queue:
 // the same events from the same parents, the same dead letters, the
 // oversized event refused by the commit script as the harness refuses it.
 func TestHarnessOverRedis(t *testing.T) {
@@ -97,6 +97,16 @@ func TestHarnessOverRedis(t *testing.T) {
 		b := newBackend(t, redistest.Start(t).URL())
 		if got := canonical(run(t, b, 4)); got != want {
 			t.Errorf("over redis-server, 4 at a time:\n%s\nin process, one at a time:\n%s", got, want)
+		}
+	})
+	t.Run("Redis Cluster, Concurrency 4", func(t *testing.T) {
+		b, err := nsredis.New(ctx, nsredis.Config{Client: redistest.StartCluster(t, 3, 0).Client(), Stream: "{parity}:events", Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		if got := canonical(run(t, b, 4)); got != want {
+			t.Errorf("over a cluster, 4 at a time:\n%s\nin process, one at a time:\n%s", got, want)
 		}
 	})
 	t.Run("redis-server", func(t *testing.T) {

@@ -127,9 +127,13 @@ func (s *Server) start() error {
 }
 
 // password is the server's --requirepass, if its options set one.
-func (s *Server) password() string {
+func (s *Server) password() string { return s.option("--requirepass") }
+
+// option is the value of the server's option name ("--requirepass"), or
+// "" when its options do not set it.
+func (s *Server) option(name string) string {
 	for i, a := range s.args {
-		if a == "--requirepass" && i+1 < len(s.args) {
+		if a == name && i+1 < len(s.args) {
 			return s.args[i+1]
 		}
 	}

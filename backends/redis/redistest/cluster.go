@@ -1,0 +1,175 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of real redis-server processes, each on its
+// own loopback port with its cluster bus on another, announcing
+// 127.0.0.1: masters holding the 16,384 slots in equal ranges, and
+// replicas of each. A test can kill a master (Server.Kill) as a crash
+// would; its replica takes over after the node timeout.
+type Cluster struct {
+	t        testing.TB
+	Masters  []*Server
+	Replicas []*Server // replicasEach of each master, in master order
+}
+
+// NodeTimeout is the cluster-node-timeout of a Cluster's nodes: how long a
+// master may be silent before its replica is promoted.
+const NodeTimeout = 2 * time.Second
+
+// StartCluster starts masters masters, with replicasEach replicas each,
+// waits until every node says the cluster is ok and every replica is in
+// sync with its master, and stops them all when the test ends. Like
+// Start, it skips the test only when no redis-server binary exists.
+func StartCluster(t testing.TB, masters, replicasEach int) *Cluster {
+	t.Helper()
+	if masters < 1 || replicasEach < 0 {
+		t.Fatalf("redistest.StartCluster(%d, %d): want at least one master", masters, replicasEach)
+	}
+	c := &Cluster{t: t}
+	node := func() *Server {
+		return Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-announce-ip", "127.0.0.1", "--cluster-port", strconv.Itoa(freePort(t)),
+			"--cluster-node-timeout", strconv.Itoa(int(NodeTimeout/time.Millisecond)))
+	}
+	for range masters {
+		c.Masters = append(c.Masters, node())
+	}
+	for range masters * replicasEach {
+		c.Replicas = append(c.Replicas, node())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.form(ctx, replicasEach); err != nil {
+		t.Fatalf("redistest: form the cluster: %v", err)
+	}
+	return c
+}
+
+// form introduces the nodes to each other, gives the masters their slots
+// and the replicas their masters, and waits until the cluster is whole.
+func (c *Cluster) form(ctx context.Context, replicasEach int) error {
+	all := c.Nodes()
+	first := c.admin(all[0])
+	defer first.Close()
+	for _, n := range all[1:] {
+		// With the node's own bus port: CLUSTER MEET assumes port+10000.
+		if err := first.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", n.port, n.option("--cluster-port")).Err(); err != nil {
+			return fmt.Errorf("CLUSTER MEET %s: %w", n.Addr(), err)
+		}
+	}
+	ids := make([]string, len(c.Masters))
+	for i, m := range c.Masters {
+		rdb := c.admin(m)
+		id, err := rdb.ClusterMyID(ctx).Result()
+		if err == nil {
+			lo, hi := i*16384/len(c.Masters), (i+1)*16384/len(c.Masters)-1
+			err = rdb.ClusterAddSlotsRange(ctx, lo, hi).Err()
+		}
+		rdb.Close()
+		if err != nil {
+			return fmt.Errorf("master %s: %w", m.Addr(), err)
+		}
+		ids[i] = id
+	}
+	if err := c.waitAll(ctx, func(info, nodes string) bool { return strings.Count(nodes, "\n") >= len(all) }); err != nil {
+		return fmt.Errorf("nodes meeting: %w", err)
+	}
+	for i, r := range c.Replicas {
+		rdb := c.admin(r)
+		err := rdb.ClusterReplicate(ctx, ids[i/replicasEach]).Err()
+		rdb.Close()
+		if err != nil {
+			return fmt.Errorf("replica %s of %s: %w", r.Addr(), c.Masters[i/replicasEach].Addr(), err)
+		}
+	}
+	return c.waitAll(ctx, func(info, nodes string) bool {
+		return strings.Contains(info, "cluster_state:ok") && strings.Count(nodes, "slave") == len(c.Replicas) &&
+			!strings.Contains(nodes, "fail") && !strings.Contains(nodes, "handshake")
+	})
+}
+
+// waitAll waits until ok holds of every node's CLUSTER INFO and CLUSTER
+// NODES, and of every replica's link to its master.
+func (c *Cluster) waitAll(ctx context.Context, ok func(info, nodes string) bool) error {
+	for _, n := range c.Nodes() {
+		rdb := c.admin(n)
+		err := poll(ctx, func() (bool, error) {
+			info, err := rdb.ClusterInfo(ctx).Result()
+			if err != nil {
+				return false, err
+			}
+			nodes, err := rdb.ClusterNodes(ctx).Result()
+			if err != nil || !ok(info, nodes) {
+				return false, err
+			}
+			if strings.Contains(nodes, "myself,slave") {
+				repl, err := rdb.Info(ctx, "replication").Result()
+				return err == nil && strings.Contains(repl, "master_link_status:up"), err
+			}
+			return true, nil
+		})
+		rdb.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Addr(), err)
+		}
+	}
+	return nil
+}
+
+// poll calls f every 50 ms until it reports done or ctx ends; the last
+// error f gave is in the error then.
+func poll(ctx context.Context, f func() (bool, error)) error {
+	var last error
+	for {
+		done, err := f()
+		if done {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) admin(s *Server) *goredis.Client {
+	return goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
+}
+
+// Nodes returns the masters, then the replicas.
+func (c *Cluster) Nodes() []*Server {
+	return append(append([]*Server(nil), c.Masters...), c.Replicas...)
+}
+
+// Addrs returns every node's host:port, masters first: the seed list of a
+// cluster client.
+func (c *Cluster) Addrs() []string {
+	var out []string
+	for _, n := range c.Nodes() {
+		out = append(out, n.Addr())
+	}
+	return out
+}
+
+// Client returns a go-redis cluster client of the cluster, closed when the
+// test ends, with the settings a NecroStack backend wants of a client it
+// is given (no blind re-sends, deadlines from the context).
+func (c *Cluster) Client() *goredis.ClusterClient {
+	rdb := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	c.t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
