@@ -17,10 +17,10 @@ func (c conformance) commit(t *testing.T) {
 	if !ok {
 		t.Skip("backend does not implement core.Committer")
 	}
-	in := seq(t, 1, "input")[0]
+	in := c.seq(t, 1, "input")[0]
 	mustEnqueue(t, ctx, b, in)
 	d := c.mustPull(t, ctx, b)
-	emitted := seq(t, 3, "emitted")
+	emitted := c.seq(t, 3, "emitted")
 	out := core.Outcome{Emitted: emitted}
 	var dl core.DeadLetter
 	if _, ok := b.(core.DeadLetterer); ok && c.DeadLetters != nil {
@@ -52,7 +52,7 @@ func (c conformance) commitBatch(t *testing.T) {
 	if !ok {
 		t.Skip("backend does not implement core.BatchCommitter")
 	}
-	in := seq(t, 3, "batch-input")
+	in := c.seq(t, 3, "batch-input")
 	mustEnqueue(t, ctx, b, in...)
 	ds := make([]core.Delivery, len(in))
 	for i, want := range in {
@@ -63,7 +63,7 @@ func (c conformance) commitBatch(t *testing.T) {
 	}
 	_, dead := b.(core.DeadLetterer)
 	dead = dead && c.DeadLetters != nil
-	first, second, again := seq(t, 2, "batch-first"), seq(t, 1, "batch-second"), seq(t, 2, "batch-again")
+	first, second, again := c.seq(t, 2, "batch-first"), c.seq(t, 1, "batch-second"), c.seq(t, 2, "batch-again")
 	var dlSecond, dlAgain []core.DeadLetter
 	if dead {
 		dlSecond = []core.DeadLetter{{Event: in[1], Organ: "Failing", Reason: core.ReasonHandlerFailed,
@@ -124,7 +124,7 @@ func (c conformance) release(t *testing.T) {
 	if !ok {
 		t.Skip("backend does not implement core.Releaser")
 	}
-	events := seq(t, 2, "release")
+	events := c.seq(t, 2, "release")
 	mustEnqueue(t, ctx, b, events...)
 	d := c.mustPull(t, ctx, b)
 	if err := r.Release(ctx, d); err != nil {
@@ -142,7 +142,7 @@ func (c conformance) deadLetters(t *testing.T) {
 	if c.DeadLetters == nil {
 		t.Fatal("backend implements core.DeadLetterer but BackendSuite.DeadLetters is nil")
 	}
-	events := seq(t, 2, "dead")
+	events := c.seq(t, 2, "dead")
 	want := []core.DeadLetter{
 		{Event: events[0], Organ: "Oracle", Reason: core.ReasonHandlerFailed, Error: "the omen is unclear", Attempts: 3,
 			Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
