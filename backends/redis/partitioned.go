@@ -1,0 +1,358 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// Partitioned is a NecroStack backend on P partitions of one logical
+// stream, each a stream of its own in a hash slot of its own (see
+// PartitionStream), so that on Redis Cluster the stream spreads over the
+// nodes. It is the shared mode: every worker reads every partition through
+// the consumer group, so events are handled in no particular order, as on
+// one stream with several workers. It is safe for concurrent use.
+//
+// The rules it keeps:
+//   - An event with a key goes to the key's partition (PartitionOf); one
+//     without, to the partitions in turn.
+//   - An event an organ emits stays in its input's partition: the commit is
+//     one single-slot script there, atomic as on one stream. An emitted
+//     event that carries a key of another partition is refused with a
+//     core.RejectedEventError, which the Spine dead-letters for the organ
+//     (commit_rejected): moving it would need a second write outside the
+//     commit.
+//   - One reader per partition pulls in the background, so no partition
+//     waits behind another: each holds at most one delivery beyond what
+//     its partition's buffer holds, and Close hands that back.
+//   - A delivery's Receipt names its partition ("<i>/<entry id>"); Ack,
+//     Commit and Release go to that partition.
+type Partitioned struct {
+	parts  []*Backend
+	rdb    goredis.UniversalClient
+	ownRDB bool
+	next   atomic.Uint32 // the partition of the next keyless event
+
+	startOnce sync.Once
+	ctx       context.Context
+	stop      context.CancelFunc
+	readers   sync.WaitGroup
+	pulled    chan pulled
+	// released holds the deliveries Release handed back, for the next
+	// Pulls before anything else (they stay pending for this consumer
+	// meanwhile, as with Backend.Release); wake tells a waiting Pull.
+	mu        sync.Mutex
+	released  []core.Delivery
+	wake      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// pulled is what a partition's reader hands to Pull.
+type pulled struct {
+	d   core.Delivery
+	err error
+}
+
+// NewPartitioned returns a backend over p partitions of cfg.Stream (1 ≤ p ≤
+// MaxPartitions; p = 1 is the stream itself, as New's), in ModeGroup, with
+// every other setting of cfg for each partition. Each partition is a
+// Backend (New), sharing one client: cfg.Client, or one made from cfg.URL
+// and closed by Close. cfg.Stream must hold no hash tag (each partition
+// has its own) and cfg.DeadLetterStream must be unset (each partition's
+// is its stream+":dlq").
+func NewPartitioned(ctx context.Context, cfg Config, p int) (*Partitioned, error) {
+	switch {
+	case p < 1 || p > MaxPartitions:
+		return nil, fmt.Errorf("redis config: partitions: %d: want 1 to %d", p, MaxPartitions)
+	case cfg.Mode == ModeStream:
+		return nil, errors.New("redis config: partitions read through the consumer group: ModeStream is not for them")
+	case cfg.DeadLetterStream != "":
+		return nil, errors.New("redis config: DeadLetterStream with partitions: each partition's dead letters are in its stream+\":dlq\"; leave it unset")
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if p > 1 && hashTag(cfg.Stream) != cfg.Stream {
+		return nil, fmt.Errorf("redis config: Stream: %q has a hash tag: with partitions each partition's stream has its own; drop the braces", cfg.Stream)
+	}
+	pb := &Partitioned{rdb: cfg.Client, pulled: make(chan pulled), wake: make(chan struct{}, 1)}
+	if pb.rdb == nil {
+		c, err := clientFromURL(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		pb.rdb, pb.ownRDB = c, true
+	}
+	base := cfg.Stream
+	cfg.Client = pb.rdb
+	for i := range p {
+		cfg.Stream = PartitionStream(base, i, p)
+		b, err := New(ctx, cfg)
+		if err != nil {
+			pb.Close()
+			return nil, fmt.Errorf("partition %d of %d (%s): %w", i, p, cfg.Stream, err)
+		}
+		pb.parts = append(pb.parts, b)
+	}
+	return pb, nil
+}
+
+// Partitions returns the Backend of each partition, in order: for their
+// Stats, dead letters and redrive.
+func (pb *Partitioned) Partitions() []*Backend { return pb.parts }
+
+// Enqueue adds e to its key's partition, or a keyless e to the next one in
+// turn. It is at-least-once, as Backend.Enqueue is.
+func (pb *Partitioned) Enqueue(ctx context.Context, e core.Event) error {
+	i := 0
+	if k := e.Key(); k != "" {
+		i = PartitionOf(k, len(pb.parts))
+	} else if len(pb.parts) > 1 {
+		i = int(pb.next.Add(1)-1) % len(pb.parts)
+	}
+	return pb.parts[i].Enqueue(ctx, e)
+}
+
+// Pull returns the next event of any partition, waiting at most timeout.
+// The first Pull starts the partitions' readers.
+func (pb *Partitioned) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	pb.startOnce.Do(pb.startReaders)
+	if pb.ctx.Err() != nil {
+		return core.Delivery{}, false, core.ErrClosed
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		if d, ok := pb.takeReleased(); ok {
+			return d, true, nil
+		}
+		select {
+		case p := <-pb.pulled:
+			return p.d, p.err == nil, p.err
+		case <-pb.wake:
+		case <-ctx.Done():
+			return core.Delivery{}, false, ctx.Err()
+		case <-t.C:
+			return core.Delivery{}, false, nil
+		case <-pb.ctx.Done():
+			return core.Delivery{}, false, core.ErrClosed
+		}
+	}
+}
+
+// takeReleased returns the oldest delivery Release handed back, if any.
+func (pb *Partitioned) takeReleased() (core.Delivery, bool) {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if len(pb.released) == 0 {
+		return core.Delivery{}, false
+	}
+	d := pb.released[0]
+	pb.released = pb.released[1:]
+	return d, true
+}
+
+// startReaders starts one reader a partition, until Close.
+func (pb *Partitioned) startReaders() {
+	pb.ctx, pb.stop = context.WithCancel(context.Background())
+	for i, b := range pb.parts {
+		pb.readers.Add(1)
+		go pb.read(i, b)
+	}
+}
+
+// read pulls partition i and hands each delivery, or error, to Pull; a
+// delivery it holds when Close comes is released back to its partition.
+func (pb *Partitioned) read(i int, b *Backend) {
+	defer pb.readers.Done()
+	prefix := strconv.Itoa(i) + "/"
+	for pb.ctx.Err() == nil {
+		d, ok, err := b.Pull(pb.ctx, b.cfg.Block)
+		switch {
+		case errors.Is(err, core.ErrClosed) || pb.ctx.Err() != nil:
+			if ok {
+				_ = b.Release(context.Background(), d)
+			}
+			return
+		case err != nil:
+			err = fmt.Errorf("partition %d: %w", i, err)
+		case !ok:
+			continue
+		default:
+			d.Receipt = prefix + d.Receipt
+		}
+		select {
+		case pb.pulled <- pulled{d, err}:
+		case <-pb.ctx.Done():
+			if ok {
+				d.Receipt = strings.TrimPrefix(d.Receipt, prefix)
+				_ = b.Release(context.Background(), d)
+			}
+			return
+		}
+		if err != nil {
+			// Let the Spine see the error and back off; this reader waits
+			// a read's Block before it tries again.
+			select {
+			case <-time.After(b.cfg.Block):
+			case <-pb.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// part returns d's partition, and d with the receipt that partition gave.
+func (pb *Partitioned) part(d core.Delivery) (int, core.Delivery, error) {
+	s, rest, ok := strings.Cut(d.Receipt, "/")
+	i, err := strconv.Atoi(s)
+	if !ok || err != nil || i < 0 || i >= len(pb.parts) {
+		return 0, d, fmt.Errorf("redis: receipt %q names no partition of %d: %w", d.Receipt, len(pb.parts), core.ErrDeliveryLost)
+	}
+	d.Receipt = rest
+	return i, d, nil
+}
+
+// Ack acknowledges d in its partition.
+func (pb *Partitioned) Ack(ctx context.Context, d core.Delivery) error {
+	i, d, err := pb.part(d)
+	if err != nil {
+		return err
+	}
+	return pb.parts[i].Ack(ctx, d)
+}
+
+// Release hands d out again: the next Pull returns it, before anything
+// else (a partition's reader may hold its next delivery already, so d is
+// kept here rather than in its partition's buffer). Close hands it back to
+// its partition.
+func (pb *Partitioned) Release(_ context.Context, d core.Delivery) error {
+	if _, _, err := pb.part(d); err != nil {
+		return err
+	}
+	pb.startOnce.Do(pb.startReaders)
+	if pb.ctx.Err() != nil {
+		return core.ErrClosed
+	}
+	pb.mu.Lock()
+	pb.released = append([]core.Delivery{d}, pb.released...)
+	pb.mu.Unlock()
+	select {
+	case pb.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Commit commits d's outcome atomically in d's partition, after checking
+// that no emitted event belongs to another.
+func (pb *Partitioned) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
+	i, d, err := pb.part(d)
+	if err != nil {
+		return err
+	}
+	if err := pb.staysIn(i, out); err != nil {
+		return err
+	}
+	return pb.parts[i].Commit(ctx, d, out)
+}
+
+// CommitBatch commits each partition's share of commits in one batch of
+// that partition, and returns an error for each commit, or nil.
+func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	errs := make([]error, len(commits))
+	failed := false
+	byPart := map[int][]int{}
+	for k, c := range commits {
+		i, d, err := pb.part(c.Delivery)
+		if err == nil {
+			err = pb.staysIn(i, c.Outcome)
+		}
+		if err != nil {
+			errs[k], failed = err, true
+			continue
+		}
+		commits[k].Delivery = d
+		byPart[i] = append(byPart[i], k)
+	}
+	for i, ks := range byPart {
+		batch := make([]core.Commit, len(ks))
+		for j, k := range ks {
+			batch[j] = commits[k]
+		}
+		for j, err := range pb.parts[i].CommitBatch(ctx, batch) {
+			if err != nil {
+				errs[ks[j]], failed = err, true
+			}
+		}
+	}
+	if !failed {
+		return nil
+	}
+	return errs
+}
+
+// staysIn refuses an outcome that emits an event keyed to another
+// partition than i.
+func (pb *Partitioned) staysIn(i int, out core.Outcome) error {
+	for _, e := range out.Emitted {
+		if k := e.Key(); k != "" {
+			if j := PartitionOf(k, len(pb.parts)); j != i {
+				return &core.RejectedEventError{EventID: e.ID(), Err: fmt.Errorf(
+					"redis: event %s has key %q, of partition %d, but its input is in partition %d: an emitted event stays in its input's partition (give it no key of its own, or its input's)", e, k, j, i)}
+			}
+		}
+	}
+	return nil
+}
+
+// DeadLetter writes dl to the dead letters of its event's partition (that
+// of its key; partition 0 for a keyless event).
+func (pb *Partitioned) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
+	return pb.parts[PartitionOf(dl.Event.Key(), len(pb.parts))].DeadLetter(ctx, dl)
+}
+
+// Close stops the readers, hands back what they held, and closes every
+// partition (and the client, when it made it). It is safe to call twice.
+func (pb *Partitioned) Close() error {
+	pb.closeOnce.Do(func() {
+		pb.startOnce.Do(func() { pb.ctx, pb.stop = context.WithCancel(context.Background()) })
+		pb.stop()
+		pb.readers.Wait()
+		var errs []error
+		pb.mu.Lock()
+		for _, d := range pb.released {
+			i, d, _ := pb.part(d)
+			errs = append(errs, pb.parts[i].Release(context.Background(), d))
+		}
+		pb.released = nil
+		pb.mu.Unlock()
+		for _, b := range pb.parts {
+			errs = append(errs, b.Close())
+		}
+		if pb.ownRDB {
+			errs = append(errs, pb.rdb.Close())
+		}
+		pb.closeErr = errors.Join(errs...)
+	})
+	return pb.closeErr
+}
+
+// Compile-time checks of the capabilities the Spine discovers.
+var (
+	_ core.Backend        = (*Partitioned)(nil)
+	_ core.Committer      = (*Partitioned)(nil)
+	_ core.BatchCommitter = (*Partitioned)(nil)
+	_ core.Releaser       = (*Partitioned)(nil)
+	_ core.DeadLetterer   = (*Partitioned)(nil)
+)

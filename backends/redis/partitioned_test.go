@@ -1,0 +1,225 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/core"
+	"github.com/necrostack/necrostack/core/necrotest"
+)
+
+func newPartitioned(t *testing.T, cfg nsredis.Config, p int) *nsredis.Partitioned {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = discard()
+	}
+	if cfg.Block == 0 {
+		cfg.Block = 100 * time.Millisecond
+	}
+	pb, err := nsredis.NewPartitioned(ctxT(t), cfg, p)
+	if err != nil {
+		t.Fatalf("NewPartitioned: %v", err)
+	}
+	t.Cleanup(func() { pb.Close() })
+	return pb
+}
+
+func partitionedDeadLetters(t *testing.T, b core.Backend) []core.DeadLetter {
+	t.Helper()
+	var out []core.DeadLetter
+	for _, part := range b.(*nsredis.Partitioned).Partitions() {
+		out = append(out, listDeadLetters(t, part)...)
+	}
+	return out
+}
+
+// Eight partitions pass the conformance suite, on one server and on a
+// cluster, in order among the events of one key.
+func TestConformancePartitioned(t *testing.T) {
+	srv := redistest.Start(t)
+	t.Run("one server", func(t *testing.T) {
+		necrotest.TestBackend(t, necrotest.BackendSuite{
+			New: func(t *testing.T) core.Backend {
+				return newPartitioned(t, nsredis.Config{URL: srv.URL(), Stream: "conformance:" + t.Name()}, 8)
+			},
+			DeadLetters: partitionedDeadLetters,
+			Key:         "conformance-key",
+		})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		rdb := redistest.StartCluster(t, 3, 0).Client()
+		necrotest.TestBackend(t, necrotest.BackendSuite{
+			New: func(t *testing.T) core.Backend {
+				return newPartitioned(t, nsredis.Config{Client: rdb, Stream: "conformance:" + t.Name()}, 8)
+			},
+			DeadLetters: partitionedDeadLetters,
+			Key:         "conformance-key",
+		})
+	})
+}
+
+// Keyed events go to their key's partition, keyless ones to each in turn.
+func TestPartitionedRouting(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	pb := newPartitioned(t, nsredis.Config{URL: srv.URL(), Stream: "routing"}, 4)
+	for range 40 {
+		if err := pb.Enqueue(ctx, core.MustEvent("SPREAD", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []int64{10, 10, 10, 10}
+	for i := range 20 {
+		key := fmt.Sprint("order-", i)
+		e, err := core.Build(core.EventInit{Type: "KEYED", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pb.Enqueue(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		want[nsredis.PartitionOf(key, 4)]++
+	}
+	for i, part := range pb.Partitions() {
+		s, err := part.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Stream != nsredis.PartitionStream("routing", i, 4) || s.Length != want[i] {
+			t.Errorf("partition %d: %s holds %d, want %s holding %d", i, s.Stream, s.Length, nsredis.PartitionStream("routing", i, 4), want[i])
+		}
+	}
+}
+
+// Chains of 16 keys on 16 partitions of a cluster of three masters: the
+// harness records the same chains as in process, each in its seed's
+// partition; and an organ that emits an event keyed to another partition
+// has its input dead-lettered for it (commit_rejected).
+func TestPartitionedChainsOnACluster(t *testing.T) {
+	ctx := ctxT(t)
+	organs := func(strays bool) []core.Organ {
+		step := func(name, from, to string) core.Organ {
+			return core.OrganFunc(name, []string{from}, func(_ context.Context, e core.Event) ([]core.Event, error) {
+				return core.Emit(core.MustEvent(to, map[string]string{"from": e.ID()})), nil
+			})
+		}
+		last := core.OrganFunc("Last", []string{"C"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
+			if !strays || e.Key() != "order-3" {
+				return nil, nil
+			}
+			// order-3's chain emits an event for order-4, of another partition.
+			other, err := core.Build(core.EventInit{Type: "D", Key: "order-4"})
+			return core.Emit(other), err
+		})
+		return []core.Organ{step("First", "A", "B"), step("Second", "B", "C"), last}
+	}
+	seeds := func() []core.Event {
+		var out []core.Event
+		for i := range 16 {
+			e, err := core.Build(core.EventInit{Type: "A", Key: fmt.Sprint("order-", i), Payload: map[string]int{"n": i}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	if nsredis.PartitionOf("order-3", 16) == nsredis.PartitionOf("order-4", 16) {
+		t.Fatal("order-3 and order-4 share a partition: the test needs two")
+	}
+	want, err := necrotest.RunWith(ctx, necrotest.Config{Logger: discard()}, organs(false), seeds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redistest.StartCluster(t, 3, 0).Client()
+
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "chains"}, 16)
+	tr, err := necrotest.RunWith(ctx, necrotest.Config{Backend: pb, Concurrency: 4, Logger: discard()}, organs(false), seeds()...)
+	if err != nil {
+		t.Fatalf("RunWith: %v\n%s", err, tr)
+	}
+	if got := tr.Canonical(); got != want.Canonical() {
+		t.Errorf("over 16 partitions:\n%s\nin process:\n%s", got, want.Canonical())
+	}
+	for i, part := range pb.Partitions() {
+		s, err := part.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events int
+		for _, r := range tr.Records {
+			if nsredis.PartitionOf(r.Event.Key(), 16) == i {
+				events++
+			}
+		}
+		if s.Length != int64(events) || s.Groups[0].Pending != 0 || s.Groups[0].Lag != 0 {
+			t.Errorf("partition %d: %d entries, %+v; want %d (its keys' events), nothing pending or unread", i, s.Length, s.Groups, events)
+		}
+	}
+
+	strays := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "strays"}, 16)
+	tr, err = necrotest.RunWith(ctx, necrotest.Config{Backend: strays, Logger: discard()}, organs(true), seeds()...)
+	if err != nil {
+		t.Fatalf("RunWith: %v\n%s", err, tr)
+	}
+	if dls := tr.DeadLetters; len(dls) != 1 || dls[0].Organ != "Last" || dls[0].Reason != core.ReasonCommitRejected ||
+		dls[0].Event.Key() != "order-3" || !strings.Contains(dls[0].Error, `has key "order-4", of partition`) {
+		t.Errorf("the stray emit's dead letters: %+v", dls)
+	}
+	tr.AssertCount(t, "D", 0)
+}
+
+// Close hands back what the readers held: a second backend on the same
+// partitions handles every event, none pending with the first consumer.
+func TestPartitionedCloseHandsBack(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	first, err := nsredis.NewPartitioned(ctx, nsredis.Config{URL: srv.URL(), Stream: "handback", Consumer: "first", Block: 100 * time.Millisecond, Logger: discard()}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := first.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, ok, err := first.Pull(ctx, 5*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("Pull: %v, %v", ok, err)
+	}
+	if err := first.Ack(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	second := newPartitioned(t, nsredis.Config{URL: srv.URL(), Stream: "handback", Consumer: "second"}, 4)
+	seen := map[string]bool{d.Event.ID(): true}
+	for len(seen) < 40 {
+		d, ok, err := second.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("after %d events: Pull: %v, %v", len(seen), ok, err)
+		}
+		if seen[d.Event.ID()] {
+			t.Fatalf("%s handled twice", d.Event)
+		}
+		seen[d.Event.ID()] = true
+		if err := second.Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, part := range second.Partitions() {
+		s, err := part.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := s.Groups[0]; g.Pending != 0 || g.Lag != 0 {
+			t.Errorf("partition %d after both: %+v", i, g)
+		}
+	}
+}
