@@ -12,6 +12,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/backends/redis"
 )
 
 // Systems and backends.
@@ -86,6 +88,10 @@ type Config struct {
 	// would) or OTelAll (the metrics, and every span sampled). Sampled
 	// spans are batched, then dropped. NecroStack only.
 	OTel string
+	// Partitions splits the Redis stream into that many partitions
+	// (redis.NewPartitioned, shared mode), the seeds spread over them in
+	// turn. NecroStack on Redis only. Default 1: one stream.
+	Partitions int
 }
 
 // Values of Config.OTel.
@@ -127,6 +133,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.OTel == "" {
 		c.OTel = OTelOff
 	}
+	if c.Partitions == 0 {
+		c.Partitions = 1
+	}
 	switch {
 	case c.System != SystemNecrostack && c.System != SystemWatermill:
 		return c, fmt.Errorf("system %q: want %s or %s", c.System, SystemNecrostack, SystemWatermill)
@@ -152,9 +161,13 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("otel %q: want %s, %s, %s or %s", c.OTel, OTelOff, OTelMetrics, OTelSampled, OTelAll)
 	case c.OTel != OTelOff && c.System != SystemNecrostack:
 		return c, fmt.Errorf("otel %s: instruments NecroStack only, not %s", c.OTel, c.System)
+	case c.Partitions < 1 || c.Partitions > redis.MaxPartitions:
+		return c, fmt.Errorf("partitions %d: want 1 to %d", c.Partitions, redis.MaxPartitions)
+	case c.Partitions > 1 && (c.System != SystemNecrostack || c.Backend != BackendRedis):
+		return c, fmt.Errorf("partitions %d: for NecroStack on Redis only", c.Partitions)
 	}
 	if c.Backend == BackendRedis && c.Stream == "" {
-		c.Stream = freshStream(c.System)
+		c.Stream = freshStream(c.System, c.Partitions)
 	}
 	return c, nil
 }
@@ -181,6 +194,7 @@ type Result struct {
 	GOMAXPROCS       int     `json:"gomaxprocs"`       // Go's processors: the CPUs the process may use
 	HandlerDelayMs   float64 `json:"handler_delay_ms"` // each organ's wait, standing for its I/O
 	OTel             string  `json:"otel"`             // OpenTelemetry: off, metrics, sampled (1% of spans) or all
+	Partitions       int     `json:"partitions"`       // Redis stream partitions (NecroStack on Redis; else 1)
 	// WorkerCPUUs is the CPU time (user and system) of this process while
 	// timed, per organ call, in microseconds: the workers, and the producer
 	// and recorder, which cost little (seeding is a pipelined XADD per 256
@@ -330,6 +344,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		GOMAXPROCS:       runtime.GOMAXPROCS(0),
 		HandlerDelayMs:   float64(cfg.HandlerDelay) / 1e6,
 		OTel:             cfg.OTel,
+		Partitions:       cfg.Partitions,
 		WorkerCPUUs:      round(float64(workerCPU.Microseconds())/float64(handled), 2),
 		RedisCPUUs:       round(float64(redisUsed.Microseconds())/float64(handled), 2),
 	}, nil

@@ -104,8 +104,10 @@ type necrostack struct {
 	closer  func() error
 	spine   *core.Spine
 	rdb     goredis.UniversalClient // Redis only: seeds and checks
-	dlq     string
-	otel    *telemetry // with Config.OTel
+	streams []string                // Redis only: the stream, or its partitions' streams
+	dlqs    []string                // and their dead letters
+	seeded  int                     // seeds written, for the partition of the next
+	otel    *telemetry              // with Config.OTel
 
 	cancel context.CancelFunc
 	runErr chan error
@@ -128,10 +130,23 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		b := memory.New(memory.Config{Capacity: memoryCapacity})
 		s.backend, s.closer = b, b.Close
 	case backendRedis:
-		if err := requireFreshKeys(ctx, cfg, cfg.Stream, cfg.Stream+":dlq"); err != nil {
+		for i := range cfg.Partitions {
+			st := redis.PartitionStream(cfg.Stream, i, cfg.Partitions)
+			s.streams, s.dlqs = append(s.streams, st), append(s.dlqs, st+":dlq")
+		}
+		if err := requireFreshKeys(ctx, cfg, append(append([]string(nil), s.streams...), s.dlqs...)...); err != nil {
 			return nil, err
 		}
-		b, err := redis.New(ctx, redis.Config{URL: cfg.RedisURL, Stream: cfg.Stream, Logger: log})
+		rcfg := redis.Config{URL: cfg.RedisURL, Stream: cfg.Stream, Logger: log}
+		if cfg.Partitions > 1 {
+			b, err := redis.NewPartitioned(ctx, rcfg, cfg.Partitions)
+			if err != nil {
+				return nil, err
+			}
+			s.backend, s.closer, s.rdb = b, b.Close, b.Partitions()[0].Client()
+			break
+		}
+		b, err := redis.New(ctx, rcfg)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +154,7 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 			_ = b.Close()
 			return nil, err
 		}
-		s.backend, s.closer, s.rdb, s.dlq = b, b.Close, b.Client(), b.Config().DeadLetterStream
+		s.backend, s.closer, s.rdb = b, b.Close, b.Client()
 	}
 	organs := []core.Organ{Summoner{rec}, Medium{rec}, Oracle{rec}, Scribe{rec}}
 	spineCfg := core.Config{
@@ -205,7 +220,10 @@ func (s *necrostack) seed(ctx context.Context, batch []Ritual) error {
 		if err != nil {
 			return err
 		}
-		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: s.cfg.Stream, Values: []any{seedField, wire}})
+		// Keyless seeds, to the partitions in turn, as Partitioned.Enqueue
+		// spreads them.
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: s.streams[s.seeded%len(s.streams)], Values: []any{seedField, wire}})
+		s.seeded++
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("seed %s: %w", s.cfg.Stream, err)
@@ -222,13 +240,13 @@ func (s *necrostack) failed(ctx context.Context) error {
 		return fmt.Errorf("worker stopped early: %v", err)
 	default:
 	}
-	if s.rdb != nil {
-		n, err := s.rdb.XLen(ctx, s.dlq).Result()
+	for _, dlq := range s.dlqs {
+		n, err := s.rdb.XLen(ctx, dlq).Result()
 		if err != nil {
 			return fmt.Errorf("count dead letters: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("%d entries dead-lettered to %s (if the reason is malformed_entry, the backend's entry layout changed: update seedField)", n, s.dlq)
+			return fmt.Errorf("%d entries dead-lettered to %s (if the reason is malformed_entry, the backend's entry layout changed: update seedField)", n, dlq)
 		}
 	}
 	return nil
@@ -251,7 +269,9 @@ func (s *necrostack) stop(ctx context.Context) error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.failed(ctx))
-		errs = append(errs, s.rdb.Del(ctx, s.cfg.Stream, s.dlq).Err())
+		for i := range s.streams { // one at a time: on a cluster each is in a slot of its own
+			errs = append(errs, s.rdb.Del(ctx, s.streams[i], s.dlqs[i]).Err())
+		}
 	}
 	errs = append(errs, s.closer())
 	return errors.Join(errs...)

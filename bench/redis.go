@@ -26,9 +26,12 @@ func newRedisClient(url string) (*goredis.Client, error) {
 
 // freshStream returns a stream key no other run uses. Its hash tag puts the
 // keys derived from it (dead letters, Watermill's topics) in one cluster slot.
-func freshStream(system string) string {
+func freshStream(system string, partitions int) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
+	if partitions > 1 { // each partition's stream gets a hash tag of its own
+		return fmt.Sprintf("necrobench:%s-%d-%s", system, time.Now().UnixNano(), hex.EncodeToString(b[:]))
+	}
 	return fmt.Sprintf("necrobench:{%s-%d-%s}", system, time.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
