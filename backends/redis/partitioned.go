@@ -82,8 +82,8 @@ func NewPartitioned(ctx context.Context, cfg Config, p int) (*Partitioned, error
 	if cfg.Stream == "" {
 		cfg.Stream = DefaultStream
 	}
-	if p > 1 && hashTag(cfg.Stream) != cfg.Stream {
-		return nil, fmt.Errorf("redis config: Stream: %q has a hash tag: with partitions each partition's stream has its own; drop the braces", cfg.Stream)
+	if p > 1 && strings.ContainsAny(cfg.Stream, "{}") {
+		return nil, fmt.Errorf("redis config: Stream: %q holds a brace: with partitions each partition's stream has a hash tag of its own; drop the braces", cfg.Stream)
 	}
 	pb := &Partitioned{rdb: cfg.Client, pulled: make(chan pulled), wake: make(chan struct{}, 1)}
 	if pb.rdb == nil {
@@ -118,7 +118,7 @@ func (pb *Partitioned) Enqueue(ctx context.Context, e core.Event) error {
 	if k := e.Key(); k != "" {
 		i = PartitionOf(k, len(pb.parts))
 	} else if len(pb.parts) > 1 {
-		i = int(pb.next.Add(1)-1) % len(pb.parts)
+		i = int((pb.next.Add(1) - 1) % uint32(len(pb.parts)))
 	}
 	return pb.parts[i].Enqueue(ctx, e)
 }
@@ -159,6 +159,12 @@ func (pb *Partitioned) takeReleased() (core.Delivery, bool) {
 	}
 	d := pb.released[0]
 	pb.released = pb.released[1:]
+	if len(pb.released) > 0 { // for another Pull waiting
+		select {
+		case pb.wake <- struct{}{}:
+		default:
+		}
+	}
 	return d, true
 }
 
@@ -177,7 +183,9 @@ func (pb *Partitioned) read(i int, b *Backend) {
 	defer pb.readers.Done()
 	prefix := strconv.Itoa(i) + "/"
 	for pb.ctx.Err() == nil {
-		d, ok, err := b.Pull(pb.ctx, b.cfg.Block)
+		// Longer than a read may block: Backend.Pull does not start a read
+		// with less than a millisecond left of its timeout.
+		d, ok, err := b.Pull(pb.ctx, b.cfg.Block+b.cfg.Timeout)
 		switch {
 		case errors.Is(err, core.ErrClosed) || pb.ctx.Err() != nil:
 			if ok {
@@ -241,10 +249,11 @@ func (pb *Partitioned) Release(_ context.Context, d core.Delivery) error {
 		return err
 	}
 	pb.startOnce.Do(pb.startReaders)
-	if pb.ctx.Err() != nil {
+	pb.mu.Lock()
+	if pb.ctx.Err() != nil { // under the lock: Close cancels, then empties released under it
+		pb.mu.Unlock()
 		return core.ErrClosed
 	}
-	pb.mu.Lock()
 	pb.released = append([]core.Delivery{d}, pb.released...)
 	pb.mu.Unlock()
 	select {
@@ -273,6 +282,7 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 	errs := make([]error, len(commits))
 	failed := false
 	byPart := map[int][]int{}
+	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
 	for k, c := range commits {
 		i, d, err := pb.part(c.Delivery)
 		if err == nil {
@@ -282,13 +292,13 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 			errs[k], failed = err, true
 			continue
 		}
-		commits[k].Delivery = d
+		ds[k] = d
 		byPart[i] = append(byPart[i], k)
 	}
 	for i, ks := range byPart {
 		batch := make([]core.Commit, len(ks))
 		for j, k := range ks {
-			batch[j] = commits[k]
+			batch[j] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
 		}
 		for j, err := range pb.parts[i].CommitBatch(ctx, batch) {
 			if err != nil {
@@ -319,12 +329,20 @@ func (pb *Partitioned) staysIn(i int, out core.Outcome) error {
 // DeadLetter writes dl to the dead letters of its event's partition (that
 // of its key; partition 0 for a keyless event).
 func (pb *Partitioned) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
-	return pb.parts[PartitionOf(dl.Event.Key(), len(pb.parts))].DeadLetter(ctx, dl)
+	i := 0
+	if k := dl.Event.Key(); k != "" {
+		i = PartitionOf(k, len(pb.parts))
+	}
+	return pb.parts[i].DeadLetter(ctx, dl)
 }
 
 // Close stops the readers, hands back what they held, and closes every
-// partition (and the client, when it made it). It is safe to call twice.
+// partition (and the client, when it made it). It is safe to call twice,
+// and on a nil *Partitioned.
 func (pb *Partitioned) Close() error {
+	if pb == nil {
+		return nil
+	}
 	pb.closeOnce.Do(func() {
 		pb.startOnce.Do(func() { pb.ctx, pb.stop = context.WithCancel(context.Background()) })
 		pb.stop()

@@ -223,3 +223,53 @@ func TestPartitionedCloseHandsBack(t *testing.T) {
 		}
 	}
 }
+
+// The edges: a 1 ms Block still reads; a keyless dead letter goes to
+// partition 0; CommitBatch leaves the caller's commits as they were; a
+// stream with a brace is refused; Close of a nil one is safe.
+func TestPartitionedEdges(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	pb := newPartitioned(t, nsredis.Config{URL: srv.URL(), Stream: "edges", Block: time.Millisecond}, 3)
+	for range 6 {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var commits []core.Commit
+	for i := range 6 {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("Pull #%d with a 1 ms Block: %v, %v", i, ok, err)
+		}
+		commits = append(commits, core.Commit{Delivery: d})
+	}
+	before := make([]string, len(commits))
+	for i, c := range commits {
+		before[i] = c.Delivery.Receipt
+	}
+	if errs := pb.CommitBatch(ctx, commits); errs != nil {
+		t.Fatalf("CommitBatch: %v", errs)
+	}
+	for i, c := range commits {
+		if c.Delivery.Receipt != before[i] {
+			t.Errorf("CommitBatch changed commit #%d's receipt from %q to %q", i, before[i], c.Delivery.Receipt)
+		}
+	}
+	dl := core.DeadLetter{Event: core.MustEvent("E", nil), Reason: core.ReasonUnroutable, Error: "no organ"}
+	if err := pb.DeadLetter(ctx, dl); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pb.Partitions()[0].DeadLetterCount(ctx); err != nil || n != 1 {
+		t.Errorf("a keyless dead letter: %d in partition 0 (%v), want 1", n, err)
+	}
+	for _, stream := range []string{"{edges}", "a}b"} {
+		if _, err := nsredis.NewPartitioned(ctx, nsredis.Config{URL: srv.URL(), Stream: stream, Logger: discard()}, 2); err == nil || !strings.Contains(err.Error(), "holds a brace") {
+			t.Errorf("Stream %q with partitions: %v", stream, err)
+		}
+	}
+	var none *nsredis.Partitioned
+	if err := none.Close(); err != nil {
+		t.Errorf("Close of a nil *Partitioned: %v", err)
+	}
+}

@@ -81,7 +81,15 @@ func (c *Cluster) form(ctx context.Context, replicasEach int) error {
 		}
 		ids[i] = id
 	}
-	if err := c.waitAll(ctx, func(info, nodes string) bool { return strings.Count(nodes, "\n") >= len(all) }); err != nil {
+	knowsMasters := func(info, nodes string) bool { // by their ids: a node in handshake has a temporary one
+		for _, id := range ids {
+			if !strings.Contains(nodes, id) {
+				return false
+			}
+		}
+		return strings.Count(nodes, "\n") >= len(all) && !strings.Contains(nodes, "handshake")
+	}
+	if err := c.waitAll(ctx, knowsMasters); err != nil {
 		return fmt.Errorf("nodes meeting: %w", err)
 	}
 	for i, r := range c.Replicas {
