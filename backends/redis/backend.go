@@ -71,6 +71,12 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		b.rdb, b.ownRDB = c, true
 	}
+	if err := checkReplicaClient(b.rdb, &b.cfg); err != nil {
+		if b.ownRDB {
+			_ = b.rdb.Close()
+		}
+		return nil, err
+	}
 	if !b.ownRDB {
 		for _, w := range clientWarnings(b.rdb) {
 			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: Config.Client: "+w)
@@ -143,7 +149,8 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Enqueue adds e to the stream (XADD). It is at-least-once: an error may
 // come after Redis stored the event (the reply lost), and enqueueing it
 // again then stores it twice, with the same id; Config.EnqueueDedup makes
-// such a retry store nothing.
+// such a retry store nothing. With Config.WaitReplicas it returns once the
+// replicas have the event.
 func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	if b.isClosed() {
 		return core.ErrClosed
@@ -154,15 +161,17 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 	}
 	ctx, cancel := bounded(ctx, b.cfg.Timeout)
 	defer cancel()
-	if b.cfg.EnqueueDedup > 0 {
-		err = enqueueScript.Run(ctx, b.rdb, []string{b.cfg.Stream, b.cfg.Stream + ":dedup:" + e.ID()},
-			fieldEvent, wire, b.cfg.EnqueueDedup.Milliseconds()).Err()
-		if errors.Is(err, goredis.Nil) {
-			err = nil // enqueued within the window already
+	err = replicated(ctx, b.rdb, &b.cfg, b.cfg.Stream, func(c goredis.Cmdable) error {
+		if b.cfg.EnqueueDedup > 0 {
+			err := enqueueScript.Run(ctx, c, []string{b.cfg.Stream, b.cfg.Stream + ":dedup:" + e.ID()},
+				fieldEvent, wire, b.cfg.EnqueueDedup.Milliseconds()).Err()
+			if errors.Is(err, goredis.Nil) {
+				err = nil // enqueued within the window already
+			}
+			return err
 		}
-	} else {
-		err = b.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err()
-	}
+		return c.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("redis: enqueue %s: %w", e, classify(err))
 	}

@@ -169,7 +169,11 @@ func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (st
 // the script's own error (nil when it ran).
 func (c *committer) run(ctx context.Context, commits []stagedCommit) (errs []error, earlier int, err error) {
 	errs = make([]error, len(commits))
-	res, err := commitScript.Run(ctx, c.rdb, c.keys, c.args(commits)...).Int64Slice()
+	var res []int64
+	err = replicated(ctx, c.rdb, c.cfg, c.cfg.Stream, func(rdb goredis.Cmdable) (err error) {
+		res, err = commitScript.Run(ctx, rdb, c.keys, c.args(commits)...).Int64Slice()
+		return err
+	})
 	if err == nil && len(res) != len(commits) {
 		err = fmt.Errorf("commit script answered %d results for %d commits", len(res), len(commits))
 	}

@@ -145,6 +145,16 @@ type Config struct {
 	// key per event for the window (about 100 bytes each: rate × window in
 	// all). Without it Enqueue is at-least-once. Default 0: off.
 	EnqueueDedup time.Duration
+	// WaitReplicas, when positive, makes Enqueue and every commit return
+	// only once that many replicas acknowledged the write (Redis WAIT), so
+	// that a failover cannot lose what the caller was told is written; see
+	// ErrNotReplicated for what happens when fewer answer. Default 0:
+	// replication is asynchronous, and a master lost before its replicas
+	// had a write loses it.
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT; it must be below Timeout. Default
+	// DefaultWaitTimeout (1s).
+	WaitTimeout time.Duration
 
 	// Logger receives the backend's own logs: entries dead-lettered while
 	// reading, reclaims, trimming. Default: JSON on stderr at Info.
@@ -190,6 +200,10 @@ func (c Config) check() error {
 		return bad("Block", "%v is below Redis's 1ms resolution", c.Block)
 	case c.Timeout < 0:
 		return bad("Timeout", "%v is negative", c.Timeout)
+	case c.WaitReplicas < 0:
+		return bad("WaitReplicas", "%d is negative", c.WaitReplicas)
+	case c.WaitTimeout < 0:
+		return bad("WaitTimeout", "%v is negative", c.WaitTimeout)
 	case c.EnqueueDedup < 0:
 		return bad("EnqueueDedup", "%v is negative", c.EnqueueDedup)
 	case c.EnqueueDedup > 0 && c.EnqueueDedup < time.Millisecond:
@@ -243,6 +257,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Batch == 0 {
 		c.Batch = DefaultBatch
+	}
+	if c.WaitTimeout == 0 {
+		c.WaitTimeout = DefaultWaitTimeout
+	}
+	if c.WaitReplicas > 0 && c.WaitTimeout >= c.Timeout {
+		return c, bad("WaitTimeout", "%v is not below Timeout (%v), which bounds the write and its WAIT together", c.WaitTimeout, c.Timeout)
 	}
 	if c.ClaimMinIdle == 0 {
 		c.ClaimMinIdle = DefaultClaimMinIdle
