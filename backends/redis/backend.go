@@ -173,6 +173,7 @@ func (b *Backend) Enqueue(ctx context.Context, e core.Event) error {
 		return c.XAdd(ctx, &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{fieldEvent, wire}}).Err()
 	})
 	if err != nil {
+		reloadOnNetError(b.rdb, err)
 		return fmt.Errorf("redis: enqueue %s: %w", e, classify(err))
 	}
 	return nil

@@ -174,6 +174,7 @@ func (c *committer) run(ctx context.Context, commits []stagedCommit) (errs []err
 		res, err = commitScript.Run(ctx, rdb, c.keys, c.args(commits)...).Int64Slice()
 		return err
 	})
+	reloadOnNetError(c.rdb, err)
 	if err == nil && len(res) != len(commits) {
 		err = fmt.Errorf("commit script answered %d results for %d commits", len(res), len(commits))
 	}

@@ -172,6 +172,7 @@ func (b *Backend) readError(ctx context.Context, err error) error {
 	case b.isClosed():
 		return core.ErrClosed
 	}
+	reloadOnNetError(b.rdb, err)
 	return classify(err)
 }
 

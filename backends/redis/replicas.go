@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -73,4 +77,27 @@ func replicated(ctx context.Context, rdb goredis.UniversalClient, cfg *Config, k
 		return fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, cfg.WaitReplicas, cfg.WaitTimeout)
 	}
 	return nil
+}
+
+// lastReload is when each cluster client was last told to reload its map
+// of the slots, in Unix nanoseconds.
+var lastReload sync.Map // *goredis.ClusterClient -> *atomic.Int64
+
+// reloadOnNetError has a cluster client reload its map of the slots when
+// err is a network error, at most every 200 ms: go-redis reloads it on
+// MOVED, but a master that died refuses connections instead, and the
+// client would keep dialling it until its periodic reload (60 s), though a
+// replica took over its slots long before (go-redis issue #3979).
+func reloadOnNetError(rdb goredis.UniversalClient, err error) {
+	cc, ok := rdb.(*goredis.ClusterClient)
+	var ne net.Error
+	if !ok || err == nil || !errors.As(err, &ne) && !errors.Is(err, io.EOF) {
+		return
+	}
+	v, _ := lastReload.LoadOrStore(cc, new(atomic.Int64))
+	last, now := v.(*atomic.Int64), time.Now().UnixNano()
+	if prev := last.Load(); now-prev < int64(200*time.Millisecond) || !last.CompareAndSwap(prev, now) {
+		return
+	}
+	cc.ReloadState(context.Background())
 }
