@@ -204,6 +204,10 @@ func (c Config) check() error {
 		return bad("WaitReplicas", "%d is negative", c.WaitReplicas)
 	case c.WaitTimeout < 0:
 		return bad("WaitTimeout", "%v is negative", c.WaitTimeout)
+	case c.WaitTimeout > 0 && c.WaitTimeout < time.Millisecond:
+		return bad("WaitTimeout", "%v is below Redis's 1ms resolution (WAIT 0 would wait for ever)", c.WaitTimeout)
+	case c.WaitReplicas > 0 && c.Mode == ModeStream:
+		return bad("WaitReplicas", "is for ModeGroup: a ModeStream commit keeps no record by which its retry would know it done, and would write twice")
 	case c.EnqueueDedup < 0:
 		return bad("EnqueueDedup", "%v is negative", c.EnqueueDedup)
 	case c.EnqueueDedup > 0 && c.EnqueueDedup < time.Millisecond:

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -69,35 +67,38 @@ func replicated(ctx context.Context, rdb goredis.UniversalClient, cfg *Config, k
 	if err := write(conn); err != nil {
 		return err
 	}
-	n, err := conn.Do(ctx, "WAIT", cfg.WaitReplicas, cfg.WaitTimeout.Milliseconds()).Int()
+	wait := cfg.WaitTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+10*time.Millisecond {
+		wait = max(time.Until(dl)-10*time.Millisecond, time.Millisecond) // WAIT's answer before the caller's deadline
+	}
+	n, err := conn.Wait(ctx, cfg.WaitReplicas, wait).Result() // with its own read timeout
+	if err != nil {
+		reloadOnNetError(rdb, err)
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("WAIT for %d replicas: %w", cfg.WaitReplicas, err)
-	case n < cfg.WaitReplicas:
+	case n < int64(cfg.WaitReplicas):
 		return fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, cfg.WaitReplicas, cfg.WaitTimeout)
 	}
 	return nil
 }
 
-// lastReload is when each cluster client was last told to reload its map
-// of the slots, in Unix nanoseconds.
-var lastReload sync.Map // *goredis.ClusterClient -> *atomic.Int64
-
 // reloadOnNetError has a cluster client reload its map of the slots when
-// err is a network error, at most every 200 ms: go-redis reloads it on
-// MOVED, but a master that died refuses connections instead, and the
-// client would keep dialling it until its periodic reload (60 s), though a
-// replica took over its slots long before (go-redis issue #3979).
+// err says the topology moved: a network error (a master that died
+// refuses connections rather than answering MOVED, and the client would
+// keep dialling it until its periodic reload, 60 s: go-redis issue
+// #3979), or a MOVED, READONLY, CLUSTERDOWN or TRYAGAIN that reached the
+// backend past the client's own handling (the WaitReplicas writes go to
+// one node's connection). go-redis coalesces the reloads.
 func reloadOnNetError(rdb goredis.UniversalClient, err error) {
 	cc, ok := rdb.(*goredis.ClusterClient)
+	if !ok || err == nil {
+		return
+	}
 	var ne net.Error
-	if !ok || err == nil || !errors.As(err, &ne) && !errors.Is(err, io.EOF) {
-		return
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || goredis.HasErrorPrefix(err, "MOVED") ||
+		goredis.HasErrorPrefix(err, "READONLY") || goredis.HasErrorPrefix(err, "CLUSTERDOWN") || goredis.HasErrorPrefix(err, "TRYAGAIN") {
+		cc.ReloadState(context.Background())
 	}
-	v, _ := lastReload.LoadOrStore(cc, new(atomic.Int64))
-	last, now := v.(*atomic.Int64), time.Now().UnixNano()
-	if prev := last.Load(); now-prev < int64(200*time.Millisecond) || !last.CompareAndSwap(prev, now) {
-		return
-	}
-	cc.ReloadState(context.Background())
 }

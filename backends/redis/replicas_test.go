@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ import (
 // is back the chain completes with every event once.
 func TestWaitReplicas(t *testing.T) {
 	ctx := ctxT(t)
-	master := redistest.Start(t)
+	master := redistest.Start(t, "--repl-diskless-sync-delay", "0") // a replica's resync at once, not after 5 s
 	_, port, _ := strings.Cut(master.Addr(), ":")
 	replica := redistest.Start(t, "--replicaof", "127.0.0.1", port)
 	rrdb := goredis.NewClient(&goredis.Options{Addr: replica.Addr()})
@@ -41,7 +42,8 @@ func TestWaitReplicas(t *testing.T) {
 		}
 	}
 	inSync()
-	b := newBackend(t, nsredis.Config{URL: master.URL(), Stream: "durable", WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond})
+	logs := &logRecorder{}
+	b := newBackend(t, nsredis.Config{URL: master.URL(), Stream: "durable", WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond, Logger: slog.New(logs)})
 
 	organs := func() []core.Organ {
 		return []core.Organ{core.OrganFunc("Echo", []string{"PING"}, func(_ context.Context, e core.Event) ([]core.Event, error) {
@@ -91,6 +93,9 @@ func TestWaitReplicas(t *testing.T) {
 		t.Fatalf("RunWith after the replica came back: %v", err)
 	}
 	tr.RequireCount(t, "PONG", 6) // the 5 seeds', and that of the unreplicated one
+	if found := logs.lines(slog.LevelInfo, "its retry found it done"); len(found) == 0 {
+		t.Error("no commit failed for want of the replica and was found done by its retry")
+	}
 	// 40, the 5 PING and the PING of the failed Enqueue (on the master,
 	// not replicated when it returned), and a PONG for each of the 6.
 	for _, rdb := range []*goredis.Client{b.Client().(*goredis.Client), rrdb} {
@@ -117,6 +122,8 @@ func TestWaitReplicasRefuses(t *testing.T) {
 		{nsredis.Config{Client: ring, WaitReplicas: 1}, "WaitReplicas needs a *redis.Client or a *redis.ClusterClient"},
 		{nsredis.Config{URL: srv.URL(), WaitReplicas: 1, WaitTimeout: 2 * time.Second}, "WaitTimeout: 2s is not below Timeout (2s)"},
 		{nsredis.Config{URL: srv.URL(), WaitReplicas: -1}, "WaitReplicas: -1 is negative"},
+		{nsredis.Config{URL: srv.URL(), WaitReplicas: 1, WaitTimeout: 500 * time.Microsecond}, "below Redis's 1ms resolution"},
+		{nsredis.Config{URL: srv.URL(), WaitReplicas: 1, Mode: nsredis.ModeStream}, "WaitReplicas: is for ModeGroup"},
 	} {
 		_, err := nsredis.New(ctxT(t), c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
