@@ -79,7 +79,7 @@ func replicated(ctx context.Context, rdb goredis.UniversalClient, cfg *Config, k
 	case err != nil:
 		return fmt.Errorf("WAIT for %d replicas: %w", cfg.WaitReplicas, err)
 	case n < int64(cfg.WaitReplicas):
-		return fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, cfg.WaitReplicas, cfg.WaitTimeout)
+		return fmt.Errorf("%w: %d of %d replicas acknowledged within %v", ErrNotReplicated, n, cfg.WaitReplicas, wait)
 	}
 	return nil
 }
