@@ -16,4 +16,5 @@ const (
 	keyStartID         = "start_id"          // where a re-created group starts
 	keyHeldBy          = "held_by"           // the group that holds a trim back
 	keyLength          = "length"            // the stream's length
+	keyPartition       = "partition"         // which partition of a partitioned stream
 )

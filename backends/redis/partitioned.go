@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,10 @@ import (
 //     commit.
 //   - One reader per partition pulls in the background, so no partition
 //     waits behind another: each holds at most one delivery beyond what
-//     its partition's buffer holds, and Close hands that back.
+//     its partition's buffer holds, and Close hands that back. A partition
+//     that cannot be read (its node down, a failover under way) has its
+//     reader back off and log, while the others go on; only a fatal error
+//     reaches the Spine, which then stops.
 //   - A delivery's Receipt names its partition ("<i>/<entry id>"); Ack,
 //     Commit and Release go to that partition.
 type Partitioned struct {
@@ -182,6 +186,7 @@ func (pb *Partitioned) startReaders() {
 func (pb *Partitioned) read(i int, b *Backend) {
 	defer pb.readers.Done()
 	prefix := strconv.Itoa(i) + "/"
+	failures := 0
 	for pb.ctx.Err() == nil {
 		// Longer than a read may block: Backend.Pull does not start a read
 		// with less than a millisecond left of its timeout.
@@ -192,11 +197,33 @@ func (pb *Partitioned) read(i int, b *Backend) {
 				_ = b.Release(context.Background(), d)
 			}
 			return
-		case err != nil:
-			err = fmt.Errorf("partition %d: %w", i, err)
-		case !ok:
+		case err != nil && !errors.Is(err, core.ErrFatal):
+			// A partition's outage is its own: this reader backs off and
+			// tries again, and the others, and the Spine, go on.
+			failures++
+			level := slog.LevelDebug
+			if failures == 1 {
+				level = slog.LevelWarn
+			}
+			b.log.LogAttrs(pb.ctx, level, "redis: partition unreachable; its reader backs off", slog.Int(keyPartition, i),
+				slog.String(keyStream, b.cfg.Stream), slog.Int(core.KeyAttempt, failures), slog.String(core.KeyError, err.Error()))
+			select {
+			case <-time.After(partitionRetry.Backoff(failures)):
+			case <-pb.ctx.Done():
+				return
+			}
 			continue
-		default:
+		case err != nil: // fatal: the Spine stops
+			err = fmt.Errorf("partition %d: %w", i, err)
+		case failures > 0:
+			b.log.LogAttrs(pb.ctx, slog.LevelInfo, "redis: partition reachable again", slog.Int(keyPartition, i),
+				slog.String(keyStream, b.cfg.Stream), slog.Int(core.KeyFailures, failures))
+			failures = 0
+		}
+		if err == nil && !ok {
+			continue
+		}
+		if ok {
 			d.Receipt = prefix + d.Receipt
 		}
 		select {
@@ -209,16 +236,14 @@ func (pb *Partitioned) read(i int, b *Backend) {
 			return
 		}
 		if err != nil {
-			// Let the Spine see the error and back off; this reader waits
-			// a read's Block before it tries again.
-			select {
-			case <-time.After(b.cfg.Block):
-			case <-pb.ctx.Done():
-				return
-			}
+			return // fatal: reported once
 		}
 	}
 }
+
+// partitionRetry is the backoff of a partition's reader while its
+// partition cannot be read.
+var partitionRetry = core.RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second}
 
 // part returns d's partition, and d with the receipt that partition gave.
 func (pb *Partitioned) part(d core.Delivery) (int, core.Delivery, error) {

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -272,4 +273,76 @@ func TestPartitionedEdges(t *testing.T) {
 	if err := none.Close(); err != nil {
 		t.Errorf("Close of a nil *Partitioned: %v", err)
 	}
+}
+
+// A partition whose node is down does not hold the others back: its
+// reader backs off on its own, no Pull returns an error, and every event
+// of the partitions on the live masters is delivered.
+func TestPartitionedOnePartitionDown(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0, "--cluster-require-full-coverage", "no")
+	ctx := ctxT(t)
+	rdb := c.Client()
+	logs := &logRecorder{}
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "down", Logger: slog.New(logs)}, 6)
+	dead := map[int]bool{}
+	for i := range 6 {
+		m, err := rdb.MasterForKey(ctx, nsredis.PartitionStream("down", i, 6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead[i] = m.Options().Addr == c.Masters[0].Addr()
+	}
+	var live []string // keys of partitions on the masters that stay
+	for k := 0; len(live) < 30; k++ {
+		if key := fmt.Sprint("key-", k); !dead[nsredis.PartitionOf(key, 6)] {
+			live = append(live, key)
+		}
+	}
+	onDead := 0
+	for _, d := range dead {
+		if d {
+			onDead++
+		}
+	}
+	if onDead == 0 {
+		t.Fatal("no partition on the master to be killed")
+	}
+	// A first pull starts the readers of every partition, the dead ones too.
+	if _, ok, err := pb.Pull(ctx, 300*time.Millisecond); ok || err != nil {
+		t.Fatalf("the first Pull of an empty stream: %v, %v", ok, err)
+	}
+	c.Masters[0].Kill()
+	for _, key := range live {
+		e, err := core.Build(core.EventInit{Type: "E", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pb.Enqueue(ctx, e); err != nil {
+			t.Fatalf("Enqueue to a live partition: %v", err)
+		}
+	}
+	for got := 0; got < len(live); {
+		d, ok, err := pb.Pull(ctx, 10*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("after %d of %d events: Pull: %v, %v", got, len(live), ok, err)
+		}
+		if err := pb.Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		got++
+	}
+	// The dead partitions' readers notice within a read's Block+Timeout.
+	deadline := time.Now().Add(15 * time.Second)
+	for len(logs.lines(slog.LevelWarn, "partition unreachable")) < onDead {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d dead partitions' readers said they back off", len(logs.lines(slog.LevelWarn, "partition unreachable")), onDead)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d, ok, err := pb.Pull(ctx, 300*time.Millisecond); ok || err != nil {
+		t.Errorf("a Pull while partitions are down: %v, %v, %v; want none and no error", d, ok, err)
+	}
+	// Back, so that go-redis's pool stops redialling it (a goroutine that
+	// would outlive the test otherwise).
+	c.Masters[0].Start()
 }

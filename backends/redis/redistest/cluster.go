@@ -28,18 +28,20 @@ const NodeTimeout = 2 * time.Second
 
 // StartCluster starts masters masters, with replicasEach replicas each,
 // waits until every node says the cluster is ok and every replica is in
-// sync with its master, and stops them all when the test ends. Like
-// Start, it skips the test only when no redis-server binary exists.
-func StartCluster(t testing.TB, masters, replicasEach int) *Cluster {
+// sync with its master, and stops them all when the test ends. args are
+// more redis-server options for every node (such as
+// "--cluster-require-full-coverage", "no"). Like Start, it skips the test
+// only when no redis-server binary exists.
+func StartCluster(t testing.TB, masters, replicasEach int, args ...string) *Cluster {
 	t.Helper()
 	if masters < 1 || replicasEach < 0 {
 		t.Fatalf("redistest.StartCluster(%d, %d): want at least one master", masters, replicasEach)
 	}
 	c := &Cluster{t: t}
 	node := func() *Server {
-		return Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		return Start(t, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-announce-ip", "127.0.0.1", "--cluster-port", strconv.Itoa(freePort(t)),
-			"--cluster-node-timeout", strconv.Itoa(int(NodeTimeout/time.Millisecond)))
+			"--cluster-node-timeout", strconv.Itoa(int(NodeTimeout / time.Millisecond))}, args...)...)
 	}
 	for range masters {
 		c.Masters = append(c.Masters, node())
