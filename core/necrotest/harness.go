@@ -151,7 +151,7 @@ func RunWith(ctx context.Context, opts Config, organs []core.Organ, seeds ...cor
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("necrotest: seed: %w", err)
 		}
-		if err := q.Enqueue(ctx, s); err != nil {
+		if err := backend.Enqueue(ctx, s); err != nil {
 			return nil, fmt.Errorf("necrotest: seed: %w", err)
 		}
 	}
@@ -174,8 +174,8 @@ type emission struct {
 
 // queue is the harness's backend: a FIFO (or, with a rng, a shuffle) that
 // returns at once when nothing is waiting and nothing is in flight, which
-// is quiescence since only the Spine feeds it. Over a Config.Backend it
-// only records, and the Spine finds quiescence by pulling with a timeout.
+// is quiescence since only the Spine feeds it; and the recorder of the
+// trace, which a tap over a Config.Backend uses alone.
 type queue struct {
 	mu      sync.Mutex
 	items   []core.Event
@@ -193,11 +193,6 @@ type queue struct {
 	inFlight int
 	wake     chan struct{}
 	rng      *rand.Rand // nil: FIFO
-
-	inner   core.Backend // nil: the in-process queue
-	commit  core.Committer
-	batch   core.BatchCommitter
-	release core.Releaser
 }
 
 // over returns the backend the Spine runs on, and its pull timeout: q
@@ -209,19 +204,19 @@ func (q *queue) over(opts Config) (core.Backend, time.Duration, error) {
 	if opts.Shuffle != 0 {
 		return nil, 0, errors.New("necrotest: Config.Shuffle orders the in-process queue; a Config.Backend pulls in its own order")
 	}
-	q.inner, q.maxBytes = opts.Backend, 0
+	t := &tap{q: q, inner: opts.Backend}
 	var ok bool
-	if q.commit, ok = opts.Backend.(core.Committer); !ok {
+	if t.commit, ok = opts.Backend.(core.Committer); !ok {
 		return nil, 0, fmt.Errorf("necrotest: Config.Backend %T is not a core.Committer", opts.Backend)
 	}
-	if q.release, ok = opts.Backend.(core.Releaser); !ok {
+	if t.release, ok = opts.Backend.(core.Releaser); !ok {
 		return nil, 0, fmt.Errorf("necrotest: Config.Backend %T is not a core.Releaser", opts.Backend)
 	}
 	timeout := cmp.Or(opts.PullTimeout, 100*time.Millisecond)
-	if q.batch, ok = opts.Backend.(core.BatchCommitter); ok {
-		return batchTap{q}, timeout, nil
+	if batch, ok := opts.Backend.(core.BatchCommitter); ok {
+		return batchTap{t, batch}, timeout, nil
 	}
-	return tap{q}, timeout, nil
+	return t, timeout, nil
 }
 
 // checkSize refuses e, as a backend refusing it for good would, when its
@@ -238,18 +233,14 @@ func (q *queue) checkSize(e core.Event) error {
 	return nil
 }
 
-// push records e, and queues it unless it went to the inner backend.
-func (q *queue) push(e core.Event, parent, organ string) {
+// record adds e to the trace. It needs q.mu.
+func (q *queue) record(e core.Event, parent, organ string) {
 	depth := 0
 	if i, ok := q.trace.index[parent]; ok && parent != "" {
 		depth = q.trace.Records[i].Depth + 1
 	}
 	q.trace.index[e.ID()] = len(q.trace.Records)
 	q.trace.Records = append(q.trace.Records, Record{Event: e, Parent: parent, Organ: organ, Depth: depth})
-	if q.inner == nil {
-		q.items = append(q.items, e)
-		q.signal()
-	}
 }
 
 // signal wakes the Pulls waiting. It needs q.mu.
@@ -258,31 +249,19 @@ func (q *queue) signal() {
 	q.wake = make(chan struct{})
 }
 
-func (q *queue) Enqueue(ctx context.Context, e core.Event) error {
-	if q.inner != nil {
-		if err := q.inner.Enqueue(ctx, e); err != nil {
-			return err
-		}
-	}
+func (q *queue) Enqueue(_ context.Context, e core.Event) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.checkSize(e); err != nil {
 		return err
 	}
-	q.push(e, "", "")
+	q.record(e, "", "")
+	q.items = append(q.items, e)
+	q.signal()
 	return nil
 }
 
-func (q *queue) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
-	if q.inner != nil {
-		d, ok, err := q.inner.Pull(ctx, timeout)
-		if ok {
-			q.mu.Lock()
-			q.trace.Steps++
-			q.mu.Unlock()
-		}
-		return d, ok, err
-	}
+func (q *queue) Pull(ctx context.Context, _ time.Duration) (core.Delivery, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.items) == 0 {
@@ -313,25 +292,9 @@ func (q *queue) Pull(ctx context.Context, timeout time.Duration) (core.Delivery,
 	return core.Delivery{Event: e, Attempt: 1}, true, nil
 }
 
-func (q *queue) Ack(ctx context.Context, d core.Delivery) error {
-	if q.inner != nil {
-		return q.inner.Ack(ctx, d)
-	}
-	return nil
-}
+func (q *queue) Ack(context.Context, core.Delivery) error { return nil }
 
-func (q *queue) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
-	if q.inner != nil {
-		// Held across the commit, so that no handler pulls an emitted
-		// event before it is recorded under its parent.
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		if err := q.commit.Commit(ctx, d, out); err != nil {
-			return err
-		}
-		q.committed(d, out)
-		return nil
-	}
+func (q *queue) Commit(_ context.Context, d core.Delivery, out core.Outcome) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, e := range out.Emitted {
@@ -340,6 +303,7 @@ func (q *queue) Commit(ctx context.Context, d core.Delivery, out core.Outcome) e
 		}
 	}
 	q.committed(d, out)
+	q.items = append(q.items, out.Emitted...)
 	q.inFlight--
 	q.signal()
 	return nil
@@ -354,7 +318,7 @@ func (q *queue) committed(d core.Delivery, out core.Outcome) {
 		k := 0
 		for _, em := range q.pending[id] {
 			for _, e := range out.Emitted[min(k, len(out.Emitted)):min(k+em.n, len(out.Emitted))] {
-				q.push(e, id, em.organ)
+				q.record(e, id, em.organ)
 			}
 			k += em.n
 		}
@@ -363,38 +327,88 @@ func (q *queue) committed(d core.Delivery, out core.Outcome) {
 	q.trace.DeadLetters = append(q.trace.DeadLetters, out.DeadLetters...)
 }
 
-func (q *queue) Release(ctx context.Context, d core.Delivery) error {
-	if q.inner != nil {
-		if err := q.release.Release(ctx, d); err != nil {
-			return err
-		}
-	}
+func (q *queue) Release(_ context.Context, d core.Delivery) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	delete(q.pending, d.Event.ID())
-	q.trace.Steps--
-	if q.inner == nil {
-		q.items = append([]core.Event{d.Event}, q.items...)
-		q.inFlight--
-		q.signal()
-	}
+	q.released(d)
+	q.items = append([]core.Event{d.Event}, q.items...)
+	q.inFlight--
+	q.signal()
 	return nil
 }
 
-// tap is the queue over a Config.Backend that is no core.BatchCommitter;
-// batchTap over one that is, so that the Spine batches as it would in
-// production.
-type tap struct{ *queue }
+// released forgets what d's handling emitted, and its step. It needs q.mu.
+func (q *queue) released(d core.Delivery) {
+	delete(q.pending, d.Event.ID())
+	q.trace.Steps--
+}
 
-type batchTap struct{ *queue }
+// tap runs the chain over a Config.Backend, recording through the queue
+// what it pulls and commits. batchTap is a tap over a BatchCommitter, so
+// that the Spine batches as it would in production.
+type tap struct {
+	q       *queue
+	inner   core.Backend
+	commit  core.Committer
+	release core.Releaser
+}
+
+type batchTap struct {
+	*tap
+	batch core.BatchCommitter
+}
+
+func (t *tap) Enqueue(ctx context.Context, e core.Event) error {
+	if err := t.inner.Enqueue(ctx, e); err != nil {
+		return err
+	}
+	t.q.mu.Lock()
+	defer t.q.mu.Unlock()
+	t.q.record(e, "", "")
+	return nil
+}
+
+func (t *tap) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	d, ok, err := t.inner.Pull(ctx, timeout)
+	if ok {
+		t.q.mu.Lock()
+		t.q.trace.Steps++
+		t.q.mu.Unlock()
+	}
+	return d, ok, err
+}
+
+func (t *tap) Ack(ctx context.Context, d core.Delivery) error { return t.inner.Ack(ctx, d) }
+
+func (t *tap) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
+	// Held across the commit, so that no handler pulls an emitted event
+	// before it is recorded under its parent.
+	t.q.mu.Lock()
+	defer t.q.mu.Unlock()
+	if err := t.commit.Commit(ctx, d, out); err != nil {
+		return err
+	}
+	t.q.committed(d, out)
+	return nil
+}
+
+func (t *tap) Release(ctx context.Context, d core.Delivery) error {
+	if err := t.release.Release(ctx, d); err != nil {
+		return err
+	}
+	t.q.mu.Lock()
+	defer t.q.mu.Unlock()
+	t.q.released(d)
+	return nil
+}
 
 func (t batchTap) CommitBatch(ctx context.Context, commits []core.Commit) []error {
-	t.mu.Lock() // across the commit, as in Commit
-	defer t.mu.Unlock()
+	t.q.mu.Lock() // across the commit, as in Commit
+	defer t.q.mu.Unlock()
 	errs := t.batch.CommitBatch(ctx, commits)
 	for i, c := range commits {
 		if errs == nil || errs[i] == nil {
-			t.committed(c.Delivery, c.Outcome)
+			t.q.committed(c.Delivery, c.Outcome)
 		}
 	}
 	return errs
