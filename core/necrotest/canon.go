@@ -6,6 +6,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,7 @@ var traceHeaders = map[string]bool{"traceparent": true, "tracestate": true, "bag
 type canon struct {
 	opts  canonOpts
 	names map[string]string // event id or other UUID (lower case) -> e1 / u1
+	seqs  map[string]int    // event id (lower case) -> its number, for sorting
 	other int
 	t0    time.Time
 }
@@ -66,7 +68,7 @@ type canon struct {
 // for each event, dead letter and, unless the trace was read back from a
 // stream, organ call.
 func (tr *Trace) Canonical(opts ...CanonOption) string {
-	c := &canon{names: map[string]string{}}
+	c := newCanon()
 	for _, o := range opts {
 		o(&c.opts)
 	}
@@ -180,6 +182,8 @@ func (c *canon) writeRecord(b *strings.Builder, r Record) {
 	fmt.Fprintf(b, " %s\n", c.text(string(r.Event.Payload())))
 }
 
+func newCanon() *canon { return &canon{names: map[string]string{}, seqs: map[string]int{}} }
+
 // name returns the canonical name of an event id, giving it the next eN
 // the first time.
 func (c *canon) name(id string) string {
@@ -187,7 +191,8 @@ func (c *canon) name(id string) string {
 	if n, ok := c.names[id]; ok {
 		return n
 	}
-	n := fmt.Sprintf("e%d", len(c.names)-c.other+1)
+	c.seqs[id] = len(c.seqs) + 1
+	n := "e" + strconv.Itoa(c.seqs[id])
 	c.names[id] = n
 	return n
 }
@@ -232,11 +237,7 @@ func (c *canon) compareCalls(a, b Call) int {
 
 // seq is the number of an event's canonical name, for sorting (0 for an
 // id the trace does not hold).
-func (c *canon) seq(id string) int {
-	var n int
-	fmt.Sscanf(c.names[strings.ToLower(id)], "e%d", &n)
-	return n
-}
+func (c *canon) seq(id string) int { return c.seqs[strings.ToLower(id)] }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

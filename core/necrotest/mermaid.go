@@ -12,7 +12,7 @@ import (
 // those emitted for it labelled with the organ that emitted them, and a
 // red node for each dead letter. Golden's failures include it.
 func (tr *Trace) Mermaid() string {
-	c := &canon{names: map[string]string{}}
+	c := newCanon()
 	order := tr.canonicalOrder(c)
 	var b strings.Builder
 	b.WriteString("flowchart TD\n")
