@@ -8,13 +8,10 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 )
@@ -273,11 +270,9 @@ func checkURL(v string) error {
 	if !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
 		return errors.New("must start with redis:// or rediss://")
 	}
-	if _, err := goredis.ParseURL(v); err != nil {
-		// A url.Error quotes the whole URL, password included: keep only
-		// its reason.
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
+	if err := nsredis.CheckURL(v); err != nil {
+		if ce, ok := errors.AsType[*nsredis.ConfigError](err); ok {
+			return errors.New(strings.TrimPrefix(ce.Reason, nsredis.RedactURL(v)+": ")) // the caller names the URL
 		}
 		return errors.New(nsredis.Redact(err.Error(), v))
 	}

@@ -65,7 +65,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), rdb: cfg.Client}
 	if b.rdb == nil {
-		c, err := clientFromURL(cfg.URL)
+		c, err := universalFromURL(cfg.URL)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package redis
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -66,9 +67,12 @@ const (
 // client for redis://localhost:6379.
 type Config struct {
 	// URL locates the server: redis://[user:password@]host:port[/db] or
-	// rediss:// for TLS, with go-redis's query options. Ignored when
-	// Client is set. Default redis://localhost:6379/0. The password never
-	// appears in errors or logs.
+	// rediss:// for TLS, with go-redis's query options. With cluster=true
+	// among them it is a Redis Cluster, reached through go-redis's cluster
+	// client: the host and each addr=host:port are seed nodes
+	// (redis://127.0.0.1:7000?cluster=true&addr=127.0.0.1:7001). Ignored
+	// when Client is set. Default redis://localhost:6379/0. The password
+	// never appears in errors or logs.
 	URL string
 	// Client is an existing go-redis client (a *Client, *ClusterClient or
 	// a failover client from NewUniversalClient), used instead of URL. The
@@ -330,13 +334,56 @@ func clientFromURL(rawURL string) (*goredis.Client, error) {
 	}
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {
-		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: %s", RedactURL(rawURL), Redact(err.Error(), rawURL))}
+		return nil, &ConfigError{Field: "URL", Reason: RedactURL(rawURL) + ": " + urlReason(err, rawURL)}
 	}
 	if u, err := url.Parse(rawURL); err == nil && u.Query().Has("max_retries") && opts.MaxRetries != -1 {
 		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: max_retries: the backend retries by itself, knowing what a lost reply means; a client that re-sends a command blindly hides lost replies (remove it, or set -1)", RedactURL(rawURL))}
 	}
 	ClientDefaults(opts)
 	return goredis.NewClient(opts), nil
+}
+
+// urlReason is what is wrong with a URL, from its parser's error: without
+// the URL (a url.Error quotes it whole) nor the password.
+func urlReason(err error, rawURL string) string {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	return Redact(err.Error(), rawURL)
+}
+
+// CheckURL reports what is wrong with rawURL as Config.URL, if anything,
+// without the password. It opens no connection.
+func CheckURL(rawURL string) error {
+	c, err := universalFromURL(rawURL)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// universalFromURL is clientFromURL, or, for a URL with cluster=true among
+// its query parameters, a Redis Cluster client (go-redis's ParseClusterURL:
+// the URL's host and each addr= parameter are seed nodes), with the same
+// defaults.
+func universalFromURL(rawURL string) (goredis.UniversalClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Query().Get("cluster") != "true" {
+		return clientFromURL(rawURL)
+	}
+	q := u.Query()
+	q.Del("cluster")
+	u.RawQuery = q.Encode()
+	u.Path = "" // a cluster has one database
+	opts, err := goredis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, &ConfigError{Field: "URL", Reason: RedactURL(rawURL) + ": " + urlReason(err, rawURL)}
+	}
+	if q.Has("max_retries") && opts.MaxRetries != -1 {
+		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("%s: max_retries: the backend retries by itself, knowing what a lost reply means (remove it, or set -1)", RedactURL(rawURL))}
+	}
+	opts.MaxRetries, opts.ContextTimeoutEnabled = -1, true
+	return goredis.NewClusterClient(opts), nil
 }
 
 // ClientDefaults sets on o what the Backend needs of a go-redis client, for

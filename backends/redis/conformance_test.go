@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -92,4 +93,40 @@ func TestConformanceCluster(t *testing.T) {
 		DeadLetters: listDeadLetters,
 		Waiting:     readsUnderWay,
 	})
+}
+
+// A URL with cluster=true reaches a cluster through go-redis's cluster
+// client, from any one node (the others found from it) or several; bad
+// cluster URLs are refused with the reason and without the password.
+func TestClusterURL(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	addrs := c.Addrs()
+	for _, url := range []string{
+		"redis://" + addrs[1] + "?cluster=true",
+		"redis://" + addrs[0] + "/0?cluster=true&addr=" + addrs[1] + "&addr=" + addrs[2],
+	} {
+		if err := nsredis.CheckURL(url); err != nil {
+			t.Errorf("CheckURL(%s): %v", url, err)
+		}
+		// Sixteen partitions' streams over three masters: only a cluster
+		// client reaches them all.
+		pb := newPartitioned(t, nsredis.Config{URL: url, Stream: "cluster-url"}, 16)
+		for i := range 32 {
+			if err := pb.Enqueue(ctxT(t), core.MustEvent("VIA_URL", map[string]int{"i": i})); err != nil {
+				t.Fatalf("%s: Enqueue: %v", url, err)
+			}
+		}
+		if _, ok := pb.Partitions()[0].Client().(*goredis.ClusterClient); !ok {
+			t.Errorf("%s: client %T, want a cluster client", url, pb.Partitions()[0].Client())
+		}
+	}
+	for url, want := range map[string]string{
+		"redis://u:s3cret@" + addrs[0] + "?cluster=true&bogus=1": "unexpected option: bogus",
+		"redis://" + addrs[0] + "?cluster=true&max_retries=3":     "max_retries",
+	} {
+		err := nsredis.CheckURL(url)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("CheckURL(%s) = %v, want an error saying %q, without the password", url, err, want)
+		}
+	}
 }

@@ -86,12 +86,15 @@ func NewPartitioned(ctx context.Context, cfg Config, p int) (*Partitioned, error
 	if cfg.Stream == "" {
 		cfg.Stream = DefaultStream
 	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = defaultConsumer() // one name on every partition: one worker
+	}
 	if p > 1 && strings.ContainsAny(cfg.Stream, "{}") {
 		return nil, fmt.Errorf("redis config: Stream: %q holds a brace: with partitions each partition's stream has a hash tag of its own; drop the braces", cfg.Stream)
 	}
 	pb := &Partitioned{rdb: cfg.Client, pulled: make(chan pulled), wake: make(chan struct{}, 1)}
 	if pb.rdb == nil {
-		c, err := clientFromURL(cfg.URL)
+		c, err := universalFromURL(cfg.URL)
 		if err != nil {
 			return nil, err
 		}
