@@ -306,7 +306,7 @@ func (b *Backend) handBack(ctx context.Context, ds []core.Delivery) bool {
 	}
 	a.resolve(staged)
 	var last error
-	for i, err := range b.commitStaged(ctx, staged) {
+	for i, err := range b.commitStaged(ctx, staged, "") {
 		if err != nil && !errors.Is(err, core.ErrDeliveryLost) {
 			failed, last = append(failed, staged[i].receipt), err
 		}

@@ -31,16 +31,20 @@ import (
 //     Spine retries the call, the script finds its token there and answers
 //     "done by an earlier run" instead of checking entries it had already
 //     acknowledged.
+//   - In ordered mode a commit carries its owner's token (fence), and the
+//     script writes nothing unless this consumer still owns the partition
+//     under that token (see owner.go): a late commit of an owner that was
+//     paused past its lease is lost (core.ErrDeliveryLost), never written.
 //   - The wire forms of a batch's emitted events are written into one
 //     pooled arena, not one allocation each.
 type committer struct {
 	rdb  goredis.UniversalClient
 	cfg  *Config
-	keys []string // stream, dead-letter stream, this consumer's commit record
+	keys []string // stream, dead-letter stream, this consumer's commit record, the owner record
 }
 
 func newCommitter(rdb goredis.UniversalClient, cfg *Config) *committer {
-	return &committer{rdb: rdb, cfg: cfg, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer)}}
+	return &committer{rdb: rdb, cfg: cfg, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer), ownerKey(cfg.Stream)}}
 }
 
 // commitKey is the key of a consumer's commit record.
@@ -166,12 +170,13 @@ func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (st
 
 // run runs the commits in one script call and returns one error per commit,
 // how many an earlier run of the same call had done (its reply lost), and
-// the script's own error (nil when it ran).
-func (c *committer) run(ctx context.Context, commits []stagedCommit) (errs []error, earlier int, err error) {
+// the script's own error (nil when it ran). A fence ("" for none) is the
+// owner's token the commits are written under.
+func (c *committer) run(ctx context.Context, commits []stagedCommit, fence string) (errs []error, earlier int, err error) {
 	errs = make([]error, len(commits))
 	var res []int64
 	err = replicated(ctx, c.rdb, c.cfg, c.cfg.Stream, func(rdb goredis.Cmdable) (err error) {
-		res, err = commitScript.Run(ctx, rdb, c.keys, c.args(commits)...).Int64Slice()
+		res, err = commitScript.Run(ctx, rdb, c.keys, c.args(commits, fence)...).Int64Slice()
 		return err
 	})
 	reloadOnNetError(c.rdb, err)
@@ -188,14 +193,16 @@ func (c *committer) run(ctx context.Context, commits []stagedCommit) (errs []err
 			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, core.ErrDeliveryLost)
 		case res[i] == 2:
 			earlier++
+		case res[i] == 3:
+			errs[i] = fmt.Errorf("redis: commit %s: %w", sc.receipt, errFenced)
 		}
 	}
 	return errs, earlier, err
 }
 
 // args lays out the commit script's ARGV (see scripts/commit.lua).
-func (c *committer) args(commits []stagedCommit) []any {
-	size := 10
+func (c *committer) args(commits []stagedCommit, fence string) []any {
+	size := 11
 	for _, sc := range commits {
 		size += 3 + len(sc.emitted) + 2*dlFieldN*len(sc.dls)
 	}
@@ -226,7 +233,7 @@ func (c *committer) args(commits []stagedCommit) []any {
 	rangeCount := 2*len(commits) + 2*c.cfg.Batch
 	args := make([]any, 0, size)
 	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
-		token(commits), commitRecordTTL.Milliseconds())
+		token(commits), commitRecordTTL.Milliseconds(), fence)
 	for _, sc := range commits {
 		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls))
 		for _, w := range sc.emitted {
@@ -241,11 +248,11 @@ func (c *committer) args(commits []stagedCommit) []any {
 
 // commitStaged runs the commits (see committer.run), within Timeout, and
 // settles what this consumer holds: a receipt committed or lost is no
-// longer its.
-func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit) []error {
+// longer its. A fence ("" for none) is the owner's token in ordered mode.
+func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit, fence string) []error {
 	ctx, cancel := bounded(ctx, b.cfg.Timeout)
 	defer cancel()
-	errs, earlier, err := b.commits.run(ctx, commits)
+	errs, earlier, err := b.commits.run(ctx, commits, fence)
 	if isNoGroup(err) {
 		// The group, and with it these deliveries, is gone: re-created
 		// before them while they are still held, so they are delivered
@@ -270,6 +277,11 @@ func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit) []er
 // consumer; if another consumer reclaimed it, nothing is written and the
 // error is core.ErrDeliveryLost.
 func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome) error {
+	return b.commitFenced(ctx, d, out, "")
+}
+
+// commitFenced is Commit under an owner's token ("" for none).
+func (b *Backend) commitFenced(ctx context.Context, d core.Delivery, out core.Outcome, fence string) error {
 	if b.isClosed() {
 		return core.ErrClosed
 	}
@@ -280,7 +292,7 @@ func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome)
 	}
 	staged := []stagedCommit{sc}
 	a.resolve(staged)
-	return b.commitStaged(ctx, staged)[0]
+	return b.commitStaged(ctx, staged, fence)[0]
 }
 
 // CommitBatch commits each outcome as Commit would, all in one script call
@@ -288,6 +300,11 @@ func (b *Backend) Commit(ctx context.Context, d core.Delivery, out core.Outcome)
 // its check (core.ErrDeliveryLost) or cannot be encoded does not stop the
 // others.
 func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	return b.commitBatchFenced(ctx, commits, "")
+}
+
+// commitBatchFenced is CommitBatch under an owner's token ("" for none).
+func (b *Backend) commitBatchFenced(ctx context.Context, commits []core.Commit, fence string) []error {
 	errs := make([]error, len(commits))
 	if b.isClosed() {
 		for i := range errs {
@@ -318,7 +335,7 @@ func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 			bytes += staged[end].size()
 			end++
 		}
-		for j, err := range b.commitStaged(ctx, staged[start:end]) {
+		for j, err := range b.commitStaged(ctx, staged[start:end], fence) {
 			errs[index[start+j]] = err
 		}
 		start = end
@@ -327,9 +344,10 @@ func (b *Backend) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 }
 
 // commit writes one outcome given in encoded form: the emitted wire forms
-// and dead letters, with the acknowledgement of receipt ("" for none).
-func (b *Backend) commit(ctx context.Context, receipt string, emitted [][]byte, dls []dlFields) error {
-	return b.commitStaged(ctx, []stagedCommit{{receipt: receipt, emitted: emitted, dls: dls}})[0]
+// and dead letters, with the acknowledgement of receipt ("" for none), under
+// an owner's token (fence, "" for none).
+func (b *Backend) commit(ctx context.Context, receipt string, emitted [][]byte, dls []dlFields, fence string) error {
+	return b.commitStaged(ctx, []stagedCommit{{receipt: receipt, emitted: emitted, dls: dls}}, fence)[0]
 }
 
 // requeue puts d back at the end of the stream, as a new entry holding the
@@ -339,5 +357,5 @@ func (b *Backend) requeue(ctx context.Context, d core.Delivery) error {
 	if err != nil {
 		return err
 	}
-	return b.commit(ctx, d.Receipt, [][]byte{w}, nil)
+	return b.commit(ctx, d.Receipt, [][]byte{w}, nil, "")
 }

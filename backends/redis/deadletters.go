@@ -75,20 +75,21 @@ func (b *Backend) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
 	if err != nil {
 		return err
 	}
-	return b.commit(ctx, "", nil, []dlFields{f})
+	return b.commit(ctx, "", nil, []dlFields{f}, "")
 }
 
 // deadLetterEntry moves a stream entry to the dead-letter stream and
-// acknowledges it, atomically. Failing that, the entry stays pending and is
-// dealt with again when reclaimed.
-func (b *Backend) deadLetterEntry(ctx context.Context, entryID, raw, organ, reason, msg string, attempts int) {
+// acknowledges it, atomically, under an owner's token in ordered mode
+// (fence, "" for none). Failing that, the entry stays pending and is dealt
+// with again when reclaimed.
+func (b *Backend) deadLetterEntry(ctx context.Context, entryID, raw, organ, reason, msg string, attempts int, fence string) {
 	dl := dlFields{event: raw, organ: organ, reason: reason, err: msg, attempts: attempts,
 		time: time.Now().UTC(), entryID: entryID}
 	receipt := entryID
 	if b.cfg.Mode != ModeGroup {
 		receipt = "" // nothing to acknowledge
 	}
-	err := b.commit(ctx, receipt, nil, []dlFields{dl})
+	err := b.commit(ctx, receipt, nil, []dlFields{dl}, fence)
 	level := slog.LevelWarn
 	attrs := []slog.Attr{
 		slog.String(keyStream, b.cfg.Stream), slog.String(keyEntryID, entryID),

@@ -17,4 +17,8 @@ const (
 	keyHeldBy          = "held_by"           // the group that holds a trim back
 	keyLength          = "length"            // the stream's length
 	keyPartition       = "partition"         // which partition of a partitioned stream
+	keyOwner           = "owner"             // the worker that owns a partition (ordered mode)
+	keyToken           = "token"             // the token of a partition's lease (ordered mode)
+	keyLeft            = "left"              // how long another's lease still lasts
+	keyInFlight        = "in_flight"         // deliveries still being handled
 )

@@ -381,7 +381,7 @@ func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg
 				raw = describe(c.Values)
 			}
 			b.deadLetterEntry(ctx, c.ID, cut(raw, b.cfg.MaxEventBytes), "", ReasonMaxDeliveries,
-				fmt.Sprintf("delivered %d times without being acknowledged", c.delivered), c.delivered)
+				fmt.Sprintf("delivered %d times without being acknowledged", c.delivered), c.delivered, "")
 			continue
 		}
 		b.log.LogAttrs(ctx, slog.LevelInfo, msg,

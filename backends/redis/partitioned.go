@@ -298,7 +298,7 @@ func (pb *Partitioned) Commit(ctx context.Context, d core.Delivery, out core.Out
 	if err != nil {
 		return err
 	}
-	if err := pb.staysIn(i, out); err != nil {
+	if err := staysIn(len(pb.parts), i, out); err != nil {
 		return err
 	}
 	return pb.parts[i].Commit(ctx, d, out)
@@ -314,7 +314,7 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 	for k, c := range commits {
 		i, d, err := pb.part(c.Delivery)
 		if err == nil {
-			err = pb.staysIn(i, c.Outcome)
+			err = staysIn(len(pb.parts), i, c.Outcome)
 		}
 		if err != nil {
 			errs[k], failed = err, true
@@ -341,11 +341,11 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 }
 
 // staysIn refuses an outcome that emits an event keyed to another
-// partition than i.
-func (pb *Partitioned) staysIn(i int, out core.Outcome) error {
+// partition than i of p.
+func staysIn(p, i int, out core.Outcome) error {
 	for _, e := range out.Emitted {
 		if k := e.Key(); k != "" {
-			if j := PartitionOf(k, len(pb.parts)); j != i {
+			if j := PartitionOf(k, p); j != i {
 				return &core.RejectedEventError{EventID: e.ID(), Err: fmt.Errorf(
 					"redis: event %s has key %q, of partition %d, but its input is in partition %d: an emitted event stays in its input's partition (give it no key of its own, or its input's)", e, k, j, i)}
 			}

@@ -183,7 +183,7 @@ func (b *Backend) readError(ctx context.Context, err error) error {
 func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) (d core.Delivery, buffered bool) {
 	e, bad := decodeEntry(m.Values, b.cfg.MaxEventBytes)
 	if bad != nil {
-		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt)
+		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt, "")
 		return core.Delivery{}, false
 	}
 	d = core.Delivery{Event: e, Receipt: m.ID, Attempt: attempt}

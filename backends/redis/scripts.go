@@ -26,6 +26,12 @@ var (
 	enqueueLua string
 	//go:embed scripts/probe.lua
 	probeLua string
+	//go:embed scripts/owner.lua
+	ownerLua string
+	//go:embed scripts/members.lua
+	membersLua string
+	//go:embed scripts/fencedread.lua
+	fencedReadLua string
 
 	commitScript     = goredis.NewScript(commitLua)
 	takeBackScript   = goredis.NewScript(takeBackLua)
@@ -35,4 +41,7 @@ var (
 	leaseScript      = goredis.NewScript(leaseLua)
 	enqueueScript    = goredis.NewScript(enqueueLua)
 	probeScript      = goredis.NewScript(probeLua)
+	ownerScript      = goredis.NewScript(ownerLua)
+	membersScript    = goredis.NewScript(membersLua)
+	fencedReadScript = goredis.NewScript(fencedReadLua)
 )

@@ -52,7 +52,7 @@ func (c conformance) commitBatch(t *testing.T) {
 	if !ok {
 		t.Skip("backend does not implement core.BatchCommitter")
 	}
-	in := c.seq(t, 3, "batch-input")
+	in := c.seq(t, 3, "batch-input", c.BatchKeys...)
 	mustEnqueue(t, ctx, b, in...)
 	ds := make([]core.Delivery, len(in))
 	for i, want := range in {

@@ -35,6 +35,12 @@ type BackendSuite struct {
 	// order among the events of one key, not across keys. The concurrent
 	// producers' events carry none, and are checked as a set.
 	Key string
+	// BatchKeys, when set, are distinct keys of Key's partition, for the
+	// inputs of the test that holds several deliveries at once
+	// (CommitBatch): a backend that hands out one event of a key at a time,
+	// as an ordered backend does, hands out events of different keys
+	// together. Unset, those inputs carry Key.
+	BatchKeys []string
 }
 
 // TestBackend runs the conformance suite every NecroStack backend passes:
@@ -85,12 +91,17 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// seq makes n events tagged tag, with the suite's Key.
-func (c conformance) seq(t *testing.T, n int, tag string) []core.Event {
+// seq makes n events tagged tag, with the suite's Key, or the i-th of keys
+// for the i-th event when given.
+func (c conformance) seq(t *testing.T, n int, tag string, keys ...string) []core.Event {
 	t.Helper()
 	out := make([]core.Event, n)
 	for i := range out {
-		e, err := core.Build(core.EventInit{Type: "CONFORMANCE_EVENT", Key: c.Key, Payload: map[string]any{"tag": tag, "n": i}})
+		key := c.Key
+		if len(keys) > 0 {
+			key = keys[i%len(keys)]
+		}
+		e, err := core.Build(core.EventInit{Type: "CONFORMANCE_EVENT", Key: key, Payload: map[string]any{"tag": tag, "n": i}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,16 +1,19 @@
 -- Commits a batch of outcomes, each atomically. See committer.go.
--- KEYS: stream, dead-letter stream, this consumer's commit record.
+-- KEYS: stream, dead-letter stream, this consumer's commit record, the
+-- partition's owner record (ordered mode; see owner.lua).
 -- ARGV: group, consumer, number of commits, the lowest and highest receipt
 -- ("" for none) and a bound for listing what is pending between them, the
 -- name of an entry's event field, the number of fields of a dead letter,
--- the batch's token ("" for none) and how long to keep the record (ms);
--- then for each commit: entry id ("" for none), number of emitted events,
+-- the batch's token ("" for none), how long to keep the record (ms) and
+-- the owner's token ("" for none: not ordered mode); then for each commit: entry id ("" for none), number of emitted events,
 -- number of dead letters, the emitted events' wire forms, and each dead
 -- letter as field name / value pairs.
 -- With an entry id it first checks the entry is still pending for this
 -- consumer, and writes nothing for that commit if not. Returns per commit 1
 -- (done), 0 (lost) or 2 (done by an earlier run of this same batch, whose
--- reply was lost: the record holds its token and results).
+-- reply was lost: the record holds its token and results), or, for every
+-- commit, 3 when an owner's token is given and this consumer no longer owns
+-- the partition under it (fenced: nothing written).
 local group, consumer, k = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local field, dlw = ARGV[7], 2 * tonumber(ARGV[8])
 local token = ARGV[9]
@@ -20,6 +23,17 @@ if token ~= '' then
     local res = {}
     for c = 1, k do
       res[c] = 2 * tonumber(string.sub(rec, #token + 1 + c, #token + 1 + c))
+    end
+    return res
+  end
+end
+local fence = ARGV[11]
+if fence ~= '' then
+  local l = redis.call('HMGET', KEYS[4], 'owner', 'token')
+  if l[1] ~= consumer or l[2] ~= fence then
+    local res = {}
+    for c = 1, k do
+      res[c] = 3
     end
     return res
   end
@@ -45,7 +59,7 @@ if ARGV[4] ~= '' then
   complete = #p < limit
 end
 local res, acks, done = {}, {}, {}
-local i = 11
+local i = 12
 for c = 1, k do
   local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
