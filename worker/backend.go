@@ -19,8 +19,10 @@ const reachTimeout = 5 * time.Second
 // beyond core.Backend.
 type queue struct {
 	backend core.Backend
-	redis   *nsredis.Backend // nil on memory
-	memory  *memory.Backend  // nil on Redis
+	redis   *nsredis.Backend // nil on memory; partition 0 with partitions
+	parts   []*nsredis.Backend
+	name    string          // the stream as given, without its partitions
+	memory  *memory.Backend // nil on Redis
 	// idle is how long a run's pull must stay empty, with nothing in
 	// flight, for its chain to count as done: what a handled event emits
 	// is stored before the event is acknowledged, so an empty pull then
@@ -68,27 +70,31 @@ func (p *Process) open(ctx context.Context) (*queue, error) {
 		// beginning of the stream.
 		mode = nsredis.ModeStream
 	}
-	b, err := nsredis.New(ctx, nsredis.Config{
+	cfg := nsredis.Config{
 		URL: p.RedisURL, Stream: p.Stream, Group: p.Group, Consumer: p.Consumer, Mode: mode,
 		ClaimMinIdle: p.ClaimMinIdle, MaxEventBytes: p.App.MaxEventBytes, Logger: p.Log,
-	})
+	}
+	q, err := p.openRedis(ctx, cfg)
 	if err != nil {
 		return nil, p.redisError(err)
 	}
-	q := &queue{backend: b, redis: b, idle: 250 * time.Millisecond}
+	b := q.redis
 	p.mu.Lock()
 	p.redis = b
 	p.mu.Unlock()
 	// The names in force, defaults applied, for the app's hooks.
 	c := b.Config()
-	p.Stream, p.Group, p.Consumer, p.ClaimMinIdle = c.Stream, c.Group, c.Consumer, c.ClaimMinIdle
+	p.Group, p.Consumer, p.ClaimMinIdle = c.Group, c.Consumer, c.ClaimMinIdle
+	if len(q.parts) == 1 {
+		p.Stream = c.Stream
+	}
 	if p.Mode == ModeWorker {
 		return q, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, reachTimeout)
 	defer cancel()
-	if err := b.Ready(rctx); err != nil {
-		_ = b.Close()
+	if err := q.ready(rctx); err != nil {
+		q.close()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("no answer within %v", reachTimeout)
 		}
@@ -97,6 +103,34 @@ func (p *Process) open(ctx context.Context) (*queue, error) {
 		}
 		return nil, p.redisError(err)
 	}
+	return q, nil
+}
+
+// openRedis opens the stream, split into partitions (shared or ordered)
+// when the settings ask.
+func (p *Process) openRedis(ctx context.Context, cfg nsredis.Config) (*queue, error) {
+	q := &queue{idle: 250 * time.Millisecond, name: cfg.Stream}
+	switch {
+	case p.Ordered:
+		o, err := nsredis.NewOrdered(ctx, cfg, p.Partitions, nsredis.OrderedOptions{LeaseTTL: p.LeaseTTL})
+		if err != nil {
+			return nil, err
+		}
+		q.backend, q.parts = o, o.Partitions()
+	case p.Partitions > 1:
+		pb, err := nsredis.NewPartitioned(ctx, cfg, p.Partitions)
+		if err != nil {
+			return nil, err
+		}
+		q.backend, q.parts = pb, pb.Partitions()
+	default:
+		b, err := nsredis.New(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		q.backend, q.parts = b, []*nsredis.Backend{b}
+	}
+	q.redis = q.parts[0]
 	return q, nil
 }
 
@@ -146,17 +180,25 @@ func (q *queue) deadLetters(ctx context.Context) ([]core.DeadLetter, error) {
 	}
 }
 
-// ready is the readiness of the listener's /readyz.
+// ready is the readiness of the listener's /readyz: every partition's.
 func (q *queue) ready(ctx context.Context) error {
-	if q.redis == nil {
-		return nil
+	for i, b := range q.parts {
+		if err := b.Ready(ctx); err != nil {
+			if len(q.parts) > 1 {
+				return fmt.Errorf("partition %d: %w", i, err)
+			}
+			return err
+		}
 	}
-	return q.redis.Ready(ctx)
+	return nil
 }
 
 func (q *queue) stream() string {
 	if q.redis == nil {
 		return ""
+	}
+	if len(q.parts) > 1 {
+		return fmt.Sprintf("%s (%d partitions)", q.name, len(q.parts))
 	}
 	return q.redis.Config().Stream
 }

@@ -42,6 +42,9 @@
 //	-stream            NECROSTACK_STREAM            App.Stream, else necrostack:events
 //	-group             NECROSTACK_GROUP             necrostack
 //	-consumer          NECROSTACK_CONSUMER          <host>-<pid>-<random>
+//	-partitions        NECROSTACK_PARTITIONS        1
+//	-ordered           NECROSTACK_ORDERED           false
+//	-lease-ttl         NECROSTACK_LEASE_TTL         10s
 //	-concurrency       NECROSTACK_CONCURRENCY       1
 //	-claim-min-idle    NECROSTACK_CLAIM_MIN_IDLE    30s
 //	-handler-timeout   NECROSTACK_HANDLER_TIMEOUT   none
@@ -52,6 +55,15 @@
 //	-input             NECROSTACK_INPUT             - (standard input)
 //	-traces            NECROSTACK_TRACES            off
 //	-trace-hops        NECROSTACK_TRACE_HOPS        link (or parent)
+//
+// -partitions P (worker and emit) splits the stream into P partitions, each
+// a stream in a hash slot of its own (redis.NewPartitioned): on a Redis
+// Cluster (a -redis-url with cluster=true) they spread over the nodes. An
+// event goes to its key's partition. Every process of the stream must give
+// the same P. -ordered (worker) gives each partition one owner among the
+// workers at a time, so that the events of one key are handled in order
+// (redis.NewOrdered); -lease-ttl is how soon a dead worker's partitions are
+// taken over.
 //
 // A flag that would have no effect in the mode or on the backend chosen is
 // refused, rather than let a user believe it did something; a variable in

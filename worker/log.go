@@ -16,4 +16,6 @@ const (
 	keyGroup        = "group"
 	keyConsumer     = "consumer"
 	keyClaimMinIdle = "claim_min_idle_ms"
+	keyPartitions   = "partitions"
+	keyOrdered      = "ordered"
 )

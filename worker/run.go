@@ -121,7 +121,7 @@ func (p *Process) runMode(ctx context.Context, l *listener) (Result, error) {
 	defer q.close()
 	tel, err := p.otel.instrument(p, q.redis != nil)
 	if err == nil {
-		err = p.otel.observeStream(tel, q.redis)
+		err = p.otel.observeStream(tel, q.parts)
 	}
 	if err != nil {
 		return Result{}, err
@@ -195,7 +195,8 @@ func (p *Process) handle(ctx context.Context, q *queue, seeds []core.Event, r *R
 	if q.redis != nil {
 		attrs = append(attrs, slog.String(keyRedisURL, nsredis.RedactURL(p.RedisURL)), slog.String(keyStream, p.Stream),
 			slog.String(keyGroup, p.Group), slog.String(keyConsumer, p.Consumer),
-			slog.Float64(keyClaimMinIdle, float64(p.ClaimMinIdle)/float64(time.Millisecond)))
+			slog.Float64(keyClaimMinIdle, float64(p.ClaimMinIdle)/float64(time.Millisecond)),
+			slog.Int(keyPartitions, p.Partitions), slog.Bool(keyOrdered, p.Ordered))
 	}
 	p.Log.LogAttrs(ctx, slog.LevelInfo, "handling", attrs...)
 	if p.Mode == ModeWorker {

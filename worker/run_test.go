@@ -125,6 +125,50 @@ func TestModesOnRedis(t *testing.T) {
 	}
 }
 
+// Emit and workers on a partitioned stream, shared and ordered: the seeds
+// spread over the partitions, and two ordered workers handle them all
+// while sharing the partitions out.
+func TestPartitionsOnRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	env := map[string]string{"NECROSTACK_BACKEND": "redis", "NECROSTACK_REDIS_URL": srv.URL(), "NECROSTACK_PARTITIONS": "4"}
+	c := &chain{seeds: 40}
+	code, stdout, stderr := run(context.Background(), c.app(), env, "-mode", "emit")
+	if code != worker.ExitOK || strings.TrimSpace(stdout) != "enqueued 40 events to chain:events (4 partitions)" {
+		t.Fatalf("emit: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	for i := range 4 {
+		if n, err := rdb.XLen(ctx, nsredis.PartitionStream("chain:events", i, 4)).Result(); err != nil || n != 10 {
+			t.Errorf("partition %d holds %d (%v), want 10", i, n, err)
+		}
+	}
+	stop, _ := background(c.app(), env, "-mode", "worker", "-consumer", "shared")
+	waitFor(t, 10*time.Second, "40 pongs", func() bool { return c.pongs.Load() == 40 })
+	if code, _, stderr := stop(); code != worker.ExitOK {
+		t.Errorf("shared worker: exit %d; stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = run(context.Background(), c.app(), env, "-mode", "emit")
+	if code != worker.ExitOK {
+		t.Fatalf("emit: exit %d, stderr:\n%s", code, stderr)
+	}
+	stop1, _ := background(c.app(), env, "-mode", "worker", "-ordered", "-lease-ttl", "3s", "-consumer", "ordered-1", "-concurrency", "4")
+	stop2, _ := background(c.app(), env, "-mode", "worker", "-ordered", "-lease-ttl", "3s", "-consumer", "ordered-2", "-concurrency", "4")
+	waitFor(t, 20*time.Second, "80 pongs", func() bool { return c.pongs.Load() == 80 })
+	for _, stop := range []func() (int, string, string){stop1, stop2} {
+		if code, _, stderr := stop(); code != worker.ExitOK {
+			t.Errorf("ordered worker: exit %d; stderr:\n%s", code, stderr)
+		}
+	}
+	for i := range 4 {
+		key := nsredis.PartitionStream("chain:events", i, 4) + ":owner"
+		if owner, err := rdb.HGet(ctx, key, "owner").Result(); err != nil || owner != "" {
+			t.Errorf("partition %d's owner after both stopped: %q (%v), want none: each releases its leases", i, owner, err)
+		}
+	}
+}
+
 // Modes that need Redis at once give up on an unreachable server (exit 3,
 // naming it without its password) and on a refusal (exit 4, naming it); a
 // worker waits for an unreachable one instead.

@@ -45,6 +45,13 @@ type Settings struct {
 	// (the semantic conventions' way) or "parent" (a chain is one trace).
 	Traces    string
 	TraceHops string
+	// Partitions splits the stream into that many (1: the stream itself;
+	// see redis.NewPartitioned); Ordered makes each partition's events of
+	// one key handled in order, one owner per partition (redis.NewOrdered),
+	// with leases of LeaseTTL.
+	Partitions int
+	Ordered    bool
+	LeaseTTL   time.Duration
 }
 
 const (
@@ -62,6 +69,7 @@ type option struct {
 	// the modes they have an effect in (nil: all).
 	redisOnly bool
 	modes     []Mode
+	boolean   bool // given alone (-ordered), it means true
 }
 
 func (o option) env() string {
@@ -99,6 +107,37 @@ var options = []option{
 		set: func(s *Settings, v string) error { return nonEmpty(&s.Group, v) }},
 	{name: "consumer", redisOnly: true, modes: handling, usage: "`name` of this process in the group (default: host-pid-random); never the same for two live workers",
 		set: func(s *Settings, v string) error { return nonEmpty(&s.Consumer, v) }},
+	{name: "partitions", redisOnly: true, modes: []Mode{ModeWorker, ModeEmit}, get: func(s *Settings) string { return strconv.Itoa(s.Partitions) }, usage: "`number` of partitions the stream is split into (1 to 1024), each in a hash slot of its own; every process of the stream must give the same",
+		set: func(s *Settings, v string) error {
+			if err := positiveInt(&s.Partitions, v); err != nil {
+				return err
+			}
+			if s.Partitions > nsredis.MaxPartitions {
+				return fmt.Errorf("must be at most %d", nsredis.MaxPartitions)
+			}
+			return nil
+		}},
+	{name: "ordered", redisOnly: true, boolean: true, modes: []Mode{ModeWorker}, get: func(s *Settings) string { return strconv.FormatBool(s.Ordered) }, usage: "handle the events of one key in order: each partition has one owner among the workers at a time (`true` or false)",
+		set: func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			s.Ordered = b
+			return nil
+		}},
+	{name: "lease-ttl", redisOnly: true, modes: []Mode{ModeWorker}, get: func(s *Settings) string { return s.LeaseTTL.String() }, usage: "with -ordered, the `duration` a partition's lease lasts unless renewed: a worker that dies has its partitions taken over within about that",
+		set: func(s *Settings, v string) error {
+			var d time.Duration
+			if err := duration(&d, v, 0); err != nil {
+				return err
+			}
+			if d <= nsredis.DefaultTimeout {
+				return fmt.Errorf("must be above %v, the timeout of the command that renews it", nsredis.DefaultTimeout)
+			}
+			s.LeaseTTL = d
+			return nil
+		}},
 	{name: "concurrency", modes: handling, get: func(s *Settings) string { return strconv.Itoa(s.Concurrency) }, usage: "`number` of events handled at once",
 		set: func(s *Settings, v string) error { return positiveInt(&s.Concurrency, v) }},
 	{name: "claim-min-idle", redisOnly: true, modes: handling, get: func(s *Settings) string { return s.ClaimMinIdle.String() }, usage: "the `duration` an entry of a worker that stopped waits before another worker reclaims it",
@@ -158,6 +197,10 @@ func (v *optionValue) String() string {
 
 func (v *optionValue) Set(x string) error { return v.o.set(v.s, x) }
 
+// IsBoolFlag tells the flag package that a boolean option may be given
+// without a value.
+func (v *optionValue) IsBoolFlag() bool { return v.o.boolean }
+
 // usageError is an error in the flags or the environment (exit 2).
 type usageError struct{ error }
 
@@ -169,6 +212,7 @@ func parse(app *App, args []string, getenv func(string) string, stderr io.Writer
 		Stream: nsredis.DefaultStream, Group: nsredis.DefaultGroup, Concurrency: 1,
 		ClaimMinIdle: nsredis.DefaultClaimMinIdle, ShutdownTimeout: 10 * time.Second,
 		LogLevel: app.LogLevel, LogFormat: "json", Input: "-", TraceHops: "link",
+		Partitions: 1, LeaseTTL: nsredis.DefaultLeaseTTL,
 	}
 	if app.Seeds != nil {
 		s.Mode = ModeRun
@@ -235,6 +279,9 @@ func (p *Process) checkCombination() error {
 		case o.modes != nil && !slices.Contains(o.modes, p.Mode):
 			return fmt.Errorf("-%s: not used by -mode %s", o.name, p.Mode)
 		}
+	}
+	if p.given["lease-ttl"] && !p.Ordered {
+		return errors.New("-lease-ttl: needs -ordered")
 	}
 	if p.given["trace-hops"] && p.Traces == "" {
 		return errors.New("-trace-hops: needs -traces (or $NECROSTACK_TRACES)")

@@ -36,6 +36,13 @@ func TestUsageErrors(t *testing.T) {
 		{"handling flag with emit", nil, []string{"-backend", "redis", "-mode", "emit", "-concurrency", "2"}, "-concurrency: not used by -mode emit"},
 		{"group with redrive", nil, []string{"-backend", "redis", "-mode", "redrive", "-group", "g"}, "-group: not used by -mode redrive"},
 		{"input with worker", nil, []string{"-backend", "redis", "-mode", "worker", "-input", "f"}, "-input: not used by -mode worker"},
+		{"no partitions", nil, []string{"-backend", "redis", "-mode", "worker", "-partitions", "0"}, `invalid value "0" for flag -partitions: must be at least 1`},
+		{"too many partitions", nil, []string{"-backend", "redis", "-mode", "worker", "-partitions", "1025"}, "must be at most 1024"},
+		{"partitions in a run", nil, []string{"-backend", "redis", "-mode", "run", "-partitions", "4"}, "-partitions: not used by -mode run"},
+		{"ordered emit", nil, []string{"-backend", "redis", "-mode", "emit", "-ordered"}, "-ordered: not used by -mode emit"},
+		{"bad ordered", nil, []string{"-backend", "redis", "-mode", "worker", "-ordered=maybe"}, "must be true or false"},
+		{"lease without ordered", nil, []string{"-backend", "redis", "-mode", "worker", "-lease-ttl", "5s"}, "-lease-ttl: needs -ordered"},
+		{"lease too short", nil, []string{"-backend", "redis", "-mode", "worker", "-ordered", "-lease-ttl", "1s"}, `invalid value "1s" for flag -lease-ttl: must be above 2s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -131,19 +131,33 @@ func (o *telemetry) instrument(p *Process, onRedis bool) (*necrotel.Telemetry, e
 	return tel, nil
 }
 
-// observeStream registers the stream gauges of b, when there are metrics.
-func (o *telemetry) observeStream(tel *necrotel.Telemetry, b *nsredis.Backend) error {
-	if o == nil || o.mp == nil || b == nil {
+// observeStream registers the stream gauges, summed over its partitions,
+// when there are metrics.
+func (o *telemetry) observeStream(tel *necrotel.Telemetry, parts []*nsredis.Backend) error {
+	if o == nil || o.mp == nil || len(parts) == 0 {
 		return nil
 	}
 	_, err := tel.ObserveStream(func(ctx context.Context) (necrotel.StreamState, error) {
-		st, err := b.Stats(ctx) // bounded by the backend's Timeout
-		if err != nil {
-			return necrotel.StreamState{}, err
-		}
-		s := necrotel.StreamState{Length: st.Length, DeadLetters: st.DeadLetters}
-		for _, g := range st.Groups {
-			s.Groups = append(s.Groups, necrotel.GroupState{Name: g.Name, Lag: g.Lag, Pending: g.Pending})
+		// With partitions, the stream's figures are their sums.
+		var s necrotel.StreamState
+		groups := map[string]int{} // index in s.Groups
+		for _, b := range parts {
+			st, err := b.Stats(ctx) // bounded by the backend's Timeout
+			if err != nil {
+				return necrotel.StreamState{}, err
+			}
+			s.Length += st.Length
+			s.DeadLetters += st.DeadLetters
+			for _, g := range st.Groups {
+				i, ok := groups[g.Name]
+				if !ok {
+					i = len(s.Groups)
+					groups[g.Name] = i
+					s.Groups = append(s.Groups, necrotel.GroupState{Name: g.Name})
+				}
+				s.Groups[i].Lag += g.Lag
+				s.Groups[i].Pending += g.Pending
+			}
 		}
 		return s, nil
 	})

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,15 +92,14 @@ func NewOrdered(ctx context.Context, cfg Config, p int, opts OrderedOptions) (*O
 	if opts.LeaseTTL == 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
 	}
+	if timeout := cmp.Or(cfg.Timeout, DefaultTimeout); opts.LeaseTTL <= timeout {
+		return nil, fmt.Errorf("redis config: LeaseTTL: %v is not above Timeout (%v): a lease must outlast the command that renews it", opts.LeaseTTL, timeout)
+	}
 	pb, err := NewPartitioned(ctx, cfg, p)
 	if err != nil {
 		return nil, err
 	}
 	c := pb.parts[0].cfg
-	if opts.LeaseTTL <= c.Timeout {
-		pb.Close()
-		return nil, fmt.Errorf("redis config: LeaseTTL: %v is not above Timeout (%v): a lease must outlast the command that renews it", opts.LeaseTTL, c.Timeout)
-	}
 	c.Stream = cfg.Stream
 	if c.Stream == "" {
 		c.Stream = DefaultStream
