@@ -7,8 +7,12 @@ import "strconv"
 // are the rules every producer follows, in any language:
 //
 //   - An event's partition is PartitionOf(key, P): the FNV-1a 32-bit hash
-//     of the key's UTF-8 bytes, modulo P. An event without a key goes to
-//     any partition (the Backend spreads them in turn).
+//     of the key's UTF-8 bytes, mixed by MurmurHash3's 32-bit finalizer
+//     (fmix32), modulo P. Without the finalizer, keys that differ in their
+//     last bytes only (acct-1, acct-2, …) would share a few partitions: FNV
+//     spreads a last byte into neither its low bits nor its high ones. An
+//     event without a key goes to any partition (the Backend spreads them
+//     in turn).
 //   - Partition i's stream is PartitionStream(stream, i, P): for P = 1 the
 //     stream itself; above, "{stream:p<i>~<n>}", where n is the smallest
 //     number from 0 up for which the key's hash slot (CRC16 of the tag, as
@@ -26,7 +30,7 @@ import "strconv"
 const MaxPartitions = 1024
 
 // PartitionOf returns the partition of an event key among p partitions:
-// FNV-1a (32-bit) of key, modulo p.
+// fmix32(FNV-1a-32(key)) mod p.
 func PartitionOf(key string, p int) int {
 	if p <= 1 {
 		return 0
@@ -36,6 +40,12 @@ func PartitionOf(key string, p int) int {
 		h ^= uint32(key[i])
 		h *= 16777619
 	}
+	// MurmurHash3's fmix32.
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
 	return int(h % uint32(p))
 }
 

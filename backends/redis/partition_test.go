@@ -13,26 +13,55 @@ import (
 )
 
 // The routing of keys is stable: this table is what producers in every
-// language must compute (FNV-1a 32-bit of the key, mod P).
+// language must compute (FNV-1a 32-bit of the key, fmix32, mod P).
 func TestPartitionOfIsStable(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		key     string
 		p, want int
 	}{
-		{"", 16, 5}, {"a", 16, 12}, {"order-1", 16, 13}, {"order-2", 16, 4},
-		{"customer:42", 16, 15}, {"Ünïcødé", 16, 0}, {"order-1", 1, 0}, {"order-1", 7, 1}, {"order-1", 1024, 365},
+		{"", 16, 11}, {"a", 16, 3}, {"order-1", 16, 12}, {"order-2", 16, 0},
+		{"customer:42", 16, 9}, {"Ünïcødé", 16, 12}, {"order-1", 1, 0}, {"order-1", 7, 4}, {"order-1", 1024, 668},
 	} {
 		if got := nsredis.PartitionOf(c.key, c.p); got != c.want {
 			t.Errorf("PartitionOf(%q, %d) = %d, want %d", c.key, c.p, got, c.want)
 		}
 	}
+	fmix32 := func(h uint32) uint32 { // MurmurHash3's finalizer, as its reference code has it
+		h ^= h >> 16
+		h *= 0x85ebca6b
+		h ^= h >> 13
+		h *= 0xc2b2ae35
+		h ^= h >> 16
+		return h
+	}
 	for i := range 1000 {
 		key := fmt.Sprintf("key-%d", i)
 		h := fnv.New32a()
 		h.Write([]byte(key))
-		if got, want := nsredis.PartitionOf(key, 13), int(h.Sum32()%13); got != want {
-			t.Fatalf("PartitionOf(%q, 13) = %d, FNV-1a says %d", key, got, want)
+		if got, want := nsredis.PartitionOf(key, 13), int(fmix32(h.Sum32())%13); got != want {
+			t.Fatalf("PartitionOf(%q, 13) = %d, FNV-1a and fmix32 say %d", key, got, want)
+		}
+	}
+}
+
+// Keys that differ in their last characters only spread over the
+// partitions about evenly, for powers of two and others alike.
+func TestPartitionOfSpreads(t *testing.T) {
+	t.Parallel()
+	for _, p := range []int{4, 8, 16, 13} {
+		for _, pattern := range []string{"acct-%d", "in-acct-%d", "order:%d", "%d"} {
+			counts := make([]int, p)
+			const keys = 4000
+			for i := range keys {
+				counts[nsredis.PartitionOf(fmt.Sprintf(pattern, i), p)]++
+			}
+			for i, n := range counts {
+				if n < keys/p*80/100 || n > keys/p*120/100 {
+					t.Errorf("%d keys %q over %d partitions: partition %d has %d (all: %v), want about %d", keys, pattern, p, i, n, counts, keys/p)
+					break
+				}
+			}
 		}
 	}
 }
