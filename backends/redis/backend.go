@@ -49,6 +49,9 @@ type Backend struct {
 	own     *ownership
 	commits *committer
 	chores  *maintenance
+	// outboxed, when set (partitions), is called after a commit wrote to
+	// the outbox.
+	outboxed func()
 }
 
 // New returns a Backend for cfg. It validates cfg and, when Redis can be

@@ -40,11 +40,23 @@ import (
 type committer struct {
 	rdb  goredis.UniversalClient
 	cfg  *Config
-	keys []string // stream, dead-letter stream, this consumer's commit record, the owner record
+	keys []string // stream, dead-letter stream, this consumer's commit record, the owner record, the outbox
+	// part of parts (0: not partitioned) is this stream's partition.
+	part, parts int
 }
 
 func newCommitter(rdb goredis.UniversalClient, cfg *Config) *committer {
-	return &committer{rdb: rdb, cfg: cfg, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer), ownerKey(cfg.Stream)}}
+	return &committer{rdb: rdb, cfg: cfg, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer), ownerKey(cfg.Stream), outboxKey(cfg.Stream)}}
+}
+
+// target returns the partition an emitted event goes to, and whether it
+// is another than this stream's (then it goes through the outbox).
+func (c *committer) target(e core.Event) (int, bool) {
+	if c.parts <= 1 || e.Key() == "" {
+		return c.part, false
+	}
+	j := PartitionOf(e.Key(), c.parts)
+	return j, j != c.part
 }
 
 // commitKey is the key of a consumer's commit record.
@@ -77,6 +89,7 @@ type stagedCommit struct {
 	receipt string // "" for none to check and acknowledge
 	emitted [][]byte
 	dls     []dlFields
+	outbox  []outboxed // emitted events of other partitions
 	// Until commitArena.resolve sets emitted: where its wire forms start in
 	// the arena, and how many there are.
 	first, n int
@@ -89,6 +102,9 @@ func (c stagedCommit) size() int {
 	}
 	for _, f := range c.dls {
 		n += len(f.event) + len(f.err)
+	}
+	for _, o := range c.outbox {
+		n += len(o.wire)
 	}
 	return n
 }
@@ -142,17 +158,27 @@ func (a *commitArena) release() {
 // emitted event over MaxEventBytes fails it with the *core.RejectedEventError
 // of the first such event.
 func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (stagedCommit, error) {
-	sc := stagedCommit{receipt: d.Receipt, first: len(a.ends), n: len(out.Emitted)}
+	sc := stagedCommit{receipt: d.Receipt, first: len(a.ends)}
 	if c.cfg.Mode != ModeGroup {
 		sc.receipt = ""
 	}
 	for _, e := range out.Emitted {
+		if j, away := c.target(e); away {
+			w, err := appendWire(nil, e, c.cfg.MaxEventBytes)
+			if err != nil {
+				a.truncate(sc.first)
+				return sc, err
+			}
+			sc.outbox = append(sc.outbox, outboxed{target: j, wire: w})
+			continue
+		}
 		var err error
 		if a.buf, err = appendWire(a.buf, e, c.cfg.MaxEventBytes); err != nil {
 			a.truncate(sc.first)
 			return sc, err
 		}
 		a.ends = append(a.ends, len(a.buf))
+		sc.n++
 	}
 	if len(out.DeadLetters) > 0 {
 		sc.dls = make([]dlFields, len(out.DeadLetters))
@@ -204,7 +230,7 @@ func (c *committer) run(ctx context.Context, commits []stagedCommit, fence strin
 func (c *committer) args(commits []stagedCommit, fence string) []any {
 	size := 11
 	for _, sc := range commits {
-		size += 3 + len(sc.emitted) + 2*dlFieldN*len(sc.dls)
+		size += 4 + len(sc.emitted) + 2*dlFieldN*len(sc.dls) + 2*len(sc.outbox)
 	}
 	// The script checks ownership with one XPENDING over the receipts'
 	// range instead of one per commit.
@@ -235,12 +261,15 @@ func (c *committer) args(commits []stagedCommit, fence string) []any {
 	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
 		token(commits), commitRecordTTL.Milliseconds(), fence)
 	for _, sc := range commits {
-		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls))
+		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
 		for _, w := range sc.emitted {
 			args = append(args, w)
 		}
 		for _, f := range sc.dls {
 			args = f.appendArgs(args)
+		}
+		for _, o := range sc.outbox {
+			args = append(args, o.target, o.wire)
 		}
 	}
 	return args
@@ -259,10 +288,15 @@ func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit, fenc
 		// again.
 		_ = b.recreateGroup(ctx)
 	}
+	outbox := false
 	for i, sc := range commits {
 		if errs[i] == nil || errors.Is(errs[i], core.ErrDeliveryLost) {
 			b.own.letGo(sc.receipt)
 		}
+		outbox = outbox || (errs[i] == nil && len(sc.outbox) > 0)
+	}
+	if outbox && b.outboxed != nil {
+		b.outboxed()
 	}
 	if earlier > 0 {
 		b.log.LogAttrs(ctx, slog.LevelInfo, "redis: a commit's reply was lost after it landed; its retry found it done",

@@ -122,7 +122,7 @@ func TestClusterURL(t *testing.T) {
 	}
 	for url, want := range map[string]string{
 		"redis://u:s3cret@" + addrs[0] + "?cluster=true&bogus=1": "unexpected option: bogus",
-		"redis://" + addrs[0] + "?cluster=true&max_retries=3":     "max_retries",
+		"redis://" + addrs[0] + "?cluster=true&max_retries=3":    "max_retries",
 	} {
 		err := nsredis.CheckURL(url)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {

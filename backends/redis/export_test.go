@@ -1,5 +1,7 @@
 package redis
 
+import "context"
+
 // ReadsUnderWay reports how many blocking reads b has under way, for the
 // conformance suite's Waiting hook.
 func ReadsUnderWay(b *Backend) int { return int(b.reader.blocked.Load()) }
@@ -13,8 +15,16 @@ func Abandon(o *Ordered) {
 	o.begin()
 	o.stop()
 	o.loops.Wait()
+	o.relay.wait()
 	o.lanes.close()
 	if o.ownRDB {
 		_ = o.rdb.Close()
 	}
+}
+
+// RelayAndDie relays partition i's outbox as a relay that dies before it
+// deletes what it relayed would.
+func RelayAndDie(ctx context.Context, pb *Partitioned, i int) error {
+	_, err := pb.relay.relayBatch(ctx, pb.parts[i], i, true)
+	return err
 }

@@ -36,7 +36,8 @@ type OrderedOptions struct {
 // were enqueued (emitted events after their input), while events of
 // different keys are handled concurrently. It is safe for concurrent use.
 //
-// The rules it keeps, beyond the Partitioned ones on routing and emits:
+// The rules it keeps, beyond the Partitioned ones on routing, emits and
+// the outbox:
 //   - Ownership: a lease per partition with a fencing token that every
 //     read and commit script checks (owner.go); a worker paused past its
 //     lease commits nothing when it comes back.
@@ -58,6 +59,7 @@ type Ordered struct {
 	log    *slog.Logger
 	next   atomic.Uint32 // the partition of the next keyless event
 	lanes  *lanes
+	relay  *relay
 
 	startOnce sync.Once
 	ctx       context.Context
@@ -105,7 +107,7 @@ func NewOrdered(ctx context.Context, cfg Config, p int, opts OrderedOptions) (*O
 		c.Stream = DefaultStream
 	}
 	o := &Ordered{cfg: c, opts: opts, base: c.Stream, me: c.Consumer, parts: pb.parts, rdb: pb.rdb, ownRDB: pb.ownRDB,
-		log: c.Logger, lanes: newLanes(p), terms: make([]*term, p)}
+		log: c.Logger, lanes: newLanes(p), relay: pb.relay, terms: make([]*term, p)}
 	return o, nil
 }
 
@@ -142,6 +144,7 @@ func (o *Ordered) Enqueue(ctx context.Context, e core.Event) error {
 func (o *Ordered) begin() {
 	o.startOnce.Do(func() {
 		o.ctx, o.stop = context.WithCancel(context.Background())
+		o.relay.start(o.ctx)
 		o.loops.Add(1)
 		go o.balance(o.ctx)
 	})
@@ -207,9 +210,6 @@ func (o *Ordered) Commit(ctx context.Context, d core.Delivery, out core.Outcome)
 	if err != nil {
 		return err
 	}
-	if err := staysIn(len(o.parts), it.part, out); err != nil {
-		return err
-	}
 	err = o.parts[it.part].commitFenced(ctx, it.d, out, strconv.FormatInt(it.term, 10))
 	if settled(err) {
 		o.lanes.done(it.part, it.term, it.d.Event.Key())
@@ -229,9 +229,6 @@ func (o *Ordered) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 	items := make([]laneItem, len(commits))
 	for k, c := range commits {
 		it, err := o.item(c.Delivery)
-		if err == nil {
-			err = staysIn(len(o.parts), it.part, c.Outcome)
-		}
 		if err != nil {
 			errs[k] = err
 			continue
@@ -297,6 +294,7 @@ func (o *Ordered) Close() error {
 		o.startOnce.Do(func() { o.ctx, o.stop = context.WithCancel(context.Background()) })
 		o.stop()
 		o.loops.Wait()
+		o.relay.wait()
 		o.lanes.close()
 		ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
 		defer cancel()

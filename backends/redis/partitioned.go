@@ -26,12 +26,11 @@ import (
 // The rules it keeps:
 //   - An event with a key goes to the key's partition (PartitionOf); one
 //     without, to the partitions in turn.
-//   - An event an organ emits stays in its input's partition: the commit is
-//     one single-slot script there, atomic as on one stream. An emitted
-//     event that carries a key of another partition is refused with a
-//     core.RejectedEventError, which the Spine dead-letters for the organ
-//     (commit_rejected): moving it would need a second write outside the
-//     commit.
+//   - An event an organ emits stays in its input's partition, unless it
+//     carries a key of another: the commit is one single-slot script in
+//     the input's partition, atomic as on one stream, and writes an event
+//     of another partition to the input partition's outbox, which a relay
+//     moves to its partition once (relay.go).
 //   - One reader per partition pulls in the background, so no partition
 //     waits behind another: each holds at most one delivery beyond what
 //     its partition's buffer holds, and Close hands that back. A partition
@@ -45,6 +44,7 @@ type Partitioned struct {
 	rdb    goredis.UniversalClient
 	ownRDB bool
 	next   atomic.Uint32 // the partition of the next keyless event
+	relay  *relay
 
 	startOnce sync.Once
 	ctx       context.Context
@@ -109,7 +109,12 @@ func NewPartitioned(ctx context.Context, cfg Config, p int) (*Partitioned, error
 			pb.Close()
 			return nil, fmt.Errorf("partition %d of %d (%s): %w", i, p, cfg.Stream, err)
 		}
+		b.commits.part, b.commits.parts = i, p
 		pb.parts = append(pb.parts, b)
+	}
+	pb.relay = newRelay(pb.parts)
+	for i, b := range pb.parts {
+		b.outboxed = func() { pb.relay.kick(i) }
 	}
 	return pb, nil
 }
@@ -178,6 +183,7 @@ func (pb *Partitioned) takeReleased() (core.Delivery, bool) {
 // startReaders starts one reader a partition, until Close.
 func (pb *Partitioned) startReaders() {
 	pb.ctx, pb.stop = context.WithCancel(context.Background())
+	pb.relay.start(pb.ctx)
 	for i, b := range pb.parts {
 		pb.readers.Add(1)
 		go pb.read(i, b)
@@ -298,9 +304,6 @@ func (pb *Partitioned) Commit(ctx context.Context, d core.Delivery, out core.Out
 	if err != nil {
 		return err
 	}
-	if err := staysIn(len(pb.parts), i, out); err != nil {
-		return err
-	}
 	return pb.parts[i].Commit(ctx, d, out)
 }
 
@@ -313,9 +316,6 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
 	for k, c := range commits {
 		i, d, err := pb.part(c.Delivery)
-		if err == nil {
-			err = staysIn(len(pb.parts), i, c.Outcome)
-		}
 		if err != nil {
 			errs[k], failed = err, true
 			continue
@@ -340,20 +340,6 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 	return errs
 }
 
-// staysIn refuses an outcome that emits an event keyed to another
-// partition than i of p.
-func staysIn(p, i int, out core.Outcome) error {
-	for _, e := range out.Emitted {
-		if k := e.Key(); k != "" {
-			if j := PartitionOf(k, p); j != i {
-				return &core.RejectedEventError{EventID: e.ID(), Err: fmt.Errorf(
-					"redis: event %s has key %q, of partition %d, but its input is in partition %d: an emitted event stays in its input's partition (give it no key of its own, or its input's)", e, k, j, i)}
-			}
-		}
-	}
-	return nil
-}
-
 // DeadLetter writes dl to the dead letters of its event's partition (that
 // of its key; partition 0 for a keyless event).
 func (pb *Partitioned) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
@@ -375,6 +361,7 @@ func (pb *Partitioned) Close() error {
 		pb.startOnce.Do(func() { pb.ctx, pb.stop = context.WithCancel(context.Background()) })
 		pb.stop()
 		pb.readers.Wait()
+		pb.relay.wait()
 		var errs []error
 		pb.mu.Lock()
 		for _, d := range pb.released {

@@ -32,6 +32,8 @@ var (
 	membersLua string
 	//go:embed scripts/fencedread.lua
 	fencedReadLua string
+	//go:embed scripts/relay.lua
+	relayLua string
 
 	commitScript     = goredis.NewScript(commitLua)
 	takeBackScript   = goredis.NewScript(takeBackLua)
@@ -44,4 +46,5 @@ var (
 	ownerScript      = goredis.NewScript(ownerLua)
 	membersScript    = goredis.NewScript(membersLua)
 	fencedReadScript = goredis.NewScript(fencedReadLua)
+	relayScript      = goredis.NewScript(relayLua)
 )

@@ -1,6 +1,7 @@
 -- Commits a batch of outcomes, each atomically. See committer.go.
 -- KEYS: stream, dead-letter stream, this consumer's commit record, the
--- partition's owner record (ordered mode; see owner.lua).
+-- partition's owner record (ordered mode; see owner.lua), its outbox (see
+-- relay.go).
 -- ARGV: group, consumer, number of commits, the lowest and highest receipt
 -- ("" for none) and a bound for listing what is pending between them, the
 -- name of an entry's event field, the number of fields of a dead letter,
@@ -39,7 +40,7 @@ if fence ~= '' then
   end
 end
 -- Check up front what could make a write fail: a script is not rolled back.
-for j = 1, 2 do
+for _, j in ipairs({1, 2, 5}) do
   local key = KEYS[j]
   local t = redis.call('TYPE', key).ok
   if t ~= 'stream' and t ~= 'none' then
@@ -61,8 +62,8 @@ end
 local res, acks, done = {}, {}, {}
 local i = 12
 for c = 1, k do
-  local id, n, m = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
-  i = i + 3
+  local id, n, m, o = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
+  i = i + 4
   local ok = 1
   if id ~= '' and done[id] then
     ok = 0 -- committed earlier in this batch
@@ -85,12 +86,16 @@ for c = 1, k do
       redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + dlw - 1))
       i = i + dlw
     end
+    for _ = 1, o do
+      redis.call('XADD', KEYS[5], '*', 'target', ARGV[i], field, ARGV[i+1])
+      i = i + 2
+    end
     if id ~= '' then
       acks[#acks + 1] = id
       done[id] = true
     end
   else
-    i = i + n + dlw * m
+    i = i + n + dlw * m + 2 * o
   end
   res[c] = ok
 end
