@@ -32,6 +32,7 @@ var modules = []string{
 	"necro",
 	"apps/seance",
 	"apps/etl",
+	"apps/ledger",
 	"examples",
 	"bench",
 }
