@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/moby/moby/api v1.56.1
 	github.com/moby/moby/client v0.6.2
+	github.com/necrostack/necrostack/backends/redis v0.1.0
 	github.com/necrostack/necrostack/worker v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/testcontainers/testcontainers-go v0.45.0
@@ -62,5 +63,9 @@ require (
 )
 
 replace github.com/necrostack/necrostack/worker => ../worker
+
+replace github.com/necrostack/necrostack/backends/redis => ../backends/redis
+
+replace github.com/necrostack/necrostack/core => ../core
 
 replace github.com/necrostack/necrostack/necrotel => ../necrotel

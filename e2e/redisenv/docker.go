@@ -138,24 +138,31 @@ type dockerServer struct {
 	cli client.APIClient
 }
 
-func newContainer(ctx context.Context, t testing.TB, env *environment, port int, args []string) (*dockerServer, error) {
-	args = append([]string{"--bind", "0.0.0.0", "--port", "6379", "--dir", "/data"}, args...)
+func newContainer(ctx context.Context, t testing.TB, env *environment, port int, args []string, hostNetwork bool) (*dockerServer, error) {
 	req := tc.GenericContainerRequest{
 		ContainerRequest: tc.ContainerRequest{
-			Image:        env.image,
-			Cmd:          append(append([]string(nil), env.cmd...), args...),
-			ExposedPorts: []string{redisPort.String()},
-			Labels:       map[string]string{labelPID: strconv.Itoa(os.Getpid()), labelTest: t.Name()},
-			HostConfigModifier: func(hc *container.HostConfig) {
-				// A fixed host port, published on loopback only, so that a
-				// restarted container is at the same address.
-				hc.PortBindings = network.PortMap{redisPort: {{
-					HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(port),
-				}}}
-			},
+			Image:  env.image,
+			Labels: map[string]string{labelPID: strconv.Itoa(os.Getpid()), labelTest: t.Name()},
 		},
 		Logger: tclog.TestLogger(t),
 	}
+	if hostNetwork {
+		// In the host's network, on its own loopback port, so that the
+		// nodes of a cluster reach each other at the address they announce.
+		args = append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", "/data"}, args...)
+		req.HostConfigModifier = func(hc *container.HostConfig) { hc.NetworkMode = "host" }
+	} else {
+		args = append([]string{"--bind", "0.0.0.0", "--port", "6379", "--dir", "/data"}, args...)
+		req.ExposedPorts = []string{redisPort.String()}
+		req.HostConfigModifier = func(hc *container.HostConfig) {
+			// A fixed host port, published on loopback only, so that a
+			// restarted container is at the same address.
+			hc.PortBindings = network.PortMap{redisPort: {{
+				HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(port),
+			}}}
+		}
+	}
+	req.Cmd = append(append([]string(nil), env.cmd...), args...)
 	c, err := tc.GenericContainer(ctx, req)
 	if err != nil {
 		if c != nil {

@@ -39,6 +39,12 @@ type Config struct {
 	// ReadyTimeout bounds each wait for Redis to answer PING after a start.
 	// Default 30s.
 	ReadyTimeout time.Duration
+
+	// args are more redis-server options, and hostNetwork runs a
+	// container in the host's network, listening on HostPort itself: for
+	// the nodes of a cluster, which reach each other on 127.0.0.1.
+	args        []string
+	hostNetwork bool
 }
 
 // server is a Redis of one kind, driven by Redis. Its methods are called
@@ -105,7 +111,7 @@ func Start(t testing.TB, opts Config) *Redis {
 	var err error
 	switch env.kind {
 	case Docker:
-		r.srv, err = newContainer(ctx, t, env, port, redisArgs(opts))
+		r.srv, err = newContainer(ctx, t, env, port, redisArgs(opts), opts.hostNetwork)
 	default:
 		r.srv, err = newChild(t, env, port, redisArgs(opts))
 	}
@@ -125,9 +131,11 @@ func Start(t testing.TB, opts Config) *Redis {
 func redisArgs(opts Config) []string {
 	args := []string{"--protected-mode", "no", "--save", ""}
 	if opts.NoPersistence {
-		return append(args, "--appendonly", "no")
+		args = append(args, "--appendonly", "no")
+	} else {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	}
-	return append(args, "--appendonly", "yes", "--appendfsync", "always")
+	return append(args, opts.args...)
 }
 
 func persistence(opts Config) string {

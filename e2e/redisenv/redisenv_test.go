@@ -2,6 +2,7 @@ package redisenv_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,46 @@ func TestStopped(t *testing.T) {
 func skipShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real Redis: run without -short")
+	}
+}
+
+// A cluster of three masters and three replicas: every node on
+// 127.0.0.1, keys of every master's slots written through a cluster
+// client, a replica of each in sync, and a killed master replaced by its
+// replica.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := redisenv.StartCluster(t, 3, 1)
+	for _, a := range c.Addrs() {
+		if !strings.HasPrefix(a, "127.0.0.1:") {
+			t.Fatalf("node at %s, want 127.0.0.1:port", a)
+		}
+	}
+	rdb := c.Client()
+	for i := range 300 {
+		if err := rdb.Set(ctx, "k"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+	}
+	for _, m := range c.Masters {
+		n, err := m.Client().DBSize(ctx).Result()
+		if err != nil || n < 50 {
+			t.Errorf("master %s holds %d keys (%v), want about a third of 300", m.Addr(), n, err)
+		}
+	}
+	c.Masters[0].Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := c.Replicas[0].Client().Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, "role:master") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica of the killed master was not promoted: %s %v", info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

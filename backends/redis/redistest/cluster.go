@@ -39,9 +39,7 @@ func StartCluster(t testing.TB, masters, replicasEach int, args ...string) *Clus
 	}
 	c := &Cluster{t: t}
 	node := func() *Server {
-		return Start(t, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-announce-ip", "127.0.0.1", "--cluster-port", strconv.Itoa(freePort(t)),
-			"--cluster-node-timeout", strconv.Itoa(int(NodeTimeout / time.Millisecond))}, args...)...)
+		return Start(t, append(ClusterArgs(freePort(t)), args...)...)
 	}
 	for range masters {
 		c.Masters = append(c.Masters, node())
@@ -57,29 +55,69 @@ func StartCluster(t testing.TB, masters, replicasEach int, args ...string) *Clus
 	return c
 }
 
-// form introduces the nodes to each other, gives the masters their slots
-// and the replicas their masters, and waits until the cluster is whole.
+// form forms c's nodes into a cluster (see Form).
 func (c *Cluster) form(ctx context.Context, replicasEach int) error {
-	all := c.Nodes()
-	first := c.admin(all[0])
+	node := func(s *Server) Node {
+		bus, _ := strconv.Atoi(s.option("--cluster-port"))
+		return Node{Addr: s.Addr(), BusPort: bus}
+	}
+	var masters, replicas []Node
+	for _, m := range c.Masters {
+		masters = append(masters, node(m))
+	}
+	for _, r := range c.Replicas {
+		replicas = append(replicas, node(r))
+	}
+	return Form(ctx, masters, replicas)
+}
+
+// Node is a redis-server started with --cluster-enabled yes and
+// --cluster-announce-ip 127.0.0.1, and not yet in a cluster: its address
+// and its cluster bus port.
+type Node struct {
+	Addr    string
+	BusPort int
+}
+
+// ClusterArgs are the redis-server options of a node of a test cluster on
+// loopback, with its cluster bus on busPort: cluster mode, announcing
+// 127.0.0.1, and NodeTimeout.
+func ClusterArgs(busPort int) []string {
+	return []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-announce-ip", "127.0.0.1", "--cluster-port", strconv.Itoa(busPort),
+		"--cluster-node-timeout", strconv.Itoa(int(NodeTimeout / time.Millisecond))}
+}
+
+// Form introduces the nodes to each other, gives the masters the 16,384
+// slots in equal ranges and each master len(replicas)/len(masters)
+// replicas (in order), and waits until every node says the cluster is ok
+// and every replica is in sync.
+func Form(ctx context.Context, masters, replicas []Node) error {
+	if len(masters) == 0 || len(replicas)%len(masters) != 0 {
+		return fmt.Errorf("form a cluster of %d masters and %d replicas: want replicas a multiple of masters", len(masters), len(replicas))
+	}
+	replicasEach := len(replicas) / len(masters)
+	all := append(append([]Node(nil), masters...), replicas...)
+	first := admin(all[0].Addr)
 	defer first.Close()
 	for _, n := range all[1:] {
 		// With the node's own bus port: CLUSTER MEET assumes port+10000.
-		if err := first.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", n.port, n.option("--cluster-port")).Err(); err != nil {
-			return fmt.Errorf("CLUSTER MEET %s: %w", n.Addr(), err)
+		host, port, _ := strings.Cut(n.Addr, ":")
+		if err := first.Do(ctx, "CLUSTER", "MEET", host, port, n.BusPort).Err(); err != nil {
+			return fmt.Errorf("CLUSTER MEET %s: %w", n.Addr, err)
 		}
 	}
-	ids := make([]string, len(c.Masters))
-	for i, m := range c.Masters {
-		rdb := c.admin(m)
+	ids := make([]string, len(masters))
+	for i, m := range masters {
+		rdb := admin(m.Addr)
 		id, err := rdb.ClusterMyID(ctx).Result()
 		if err == nil {
-			lo, hi := i*16384/len(c.Masters), (i+1)*16384/len(c.Masters)-1
+			lo, hi := i*16384/len(masters), (i+1)*16384/len(masters)-1
 			err = rdb.ClusterAddSlotsRange(ctx, lo, hi).Err()
 		}
 		rdb.Close()
 		if err != nil {
-			return fmt.Errorf("master %s: %w", m.Addr(), err)
+			return fmt.Errorf("master %s: %w", m.Addr, err)
 		}
 		ids[i] = id
 	}
@@ -91,28 +129,28 @@ func (c *Cluster) form(ctx context.Context, replicasEach int) error {
 		}
 		return strings.Count(nodes, "\n") >= len(all) && !strings.Contains(nodes, "handshake")
 	}
-	if err := c.waitAll(ctx, knowsMasters); err != nil {
+	if err := waitAll(ctx, all, knowsMasters); err != nil {
 		return fmt.Errorf("nodes meeting: %w", err)
 	}
-	for i, r := range c.Replicas {
-		rdb := c.admin(r)
+	for i, r := range replicas {
+		rdb := admin(r.Addr)
 		err := rdb.ClusterReplicate(ctx, ids[i/replicasEach]).Err()
 		rdb.Close()
 		if err != nil {
-			return fmt.Errorf("replica %s of %s: %w", r.Addr(), c.Masters[i/replicasEach].Addr(), err)
+			return fmt.Errorf("replica %s of %s: %w", r.Addr, masters[i/replicasEach].Addr, err)
 		}
 	}
-	return c.waitAll(ctx, func(info, nodes string) bool {
-		return strings.Contains(info, "cluster_state:ok") && strings.Count(nodes, "slave") == len(c.Replicas) &&
+	return waitAll(ctx, all, func(info, nodes string) bool {
+		return strings.Contains(info, "cluster_state:ok") && strings.Count(nodes, "slave") == len(replicas) &&
 			!strings.Contains(nodes, "fail") && !strings.Contains(nodes, "handshake")
 	})
 }
 
 // waitAll waits until ok holds of every node's CLUSTER INFO and CLUSTER
 // NODES, and of every replica's link to its master.
-func (c *Cluster) waitAll(ctx context.Context, ok func(info, nodes string) bool) error {
-	for _, n := range c.Nodes() {
-		rdb := c.admin(n)
+func waitAll(ctx context.Context, nodes []Node, ok func(info, nodes string) bool) error {
+	for _, n := range nodes {
+		rdb := admin(n.Addr)
 		err := poll(ctx, func() (bool, error) {
 			info, err := rdb.ClusterInfo(ctx).Result()
 			if err != nil {
@@ -130,7 +168,7 @@ func (c *Cluster) waitAll(ctx context.Context, ok func(info, nodes string) bool)
 		})
 		rdb.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", n.Addr(), err)
+			return fmt.Errorf("%s: %w", n.Addr, err)
 		}
 	}
 	return nil
@@ -156,8 +194,8 @@ func poll(ctx context.Context, f func() (bool, error)) error {
 	}
 }
 
-func (c *Cluster) admin(s *Server) *goredis.Client {
-	return goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
+func admin(addr string) *goredis.Client {
+	return goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
 }
 
 // Nodes returns the masters, then the replicas.
