@@ -85,4 +85,3 @@ func (c *Cluster) Client() *goredis.ClusterClient {
 	c.t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
-
