@@ -21,4 +21,5 @@ const (
 	keyToken           = "token"             // the token of a partition's lease (ordered mode)
 	keyLeft            = "left"              // how long another's lease still lasts
 	keyInFlight        = "in_flight"         // deliveries still being handled
+	keyHeads           = "heads"             // claimed entries that were first of their key
 )

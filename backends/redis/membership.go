@@ -129,7 +129,7 @@ func (o *Ordered) tend(ctx context.Context, i int) {
 func (o *Ordered) renew(ctx context.Context, i int, t *term) {
 	lctx, cancel := bounded(ctx, o.cfg.Timeout)
 	defer cancel()
-	a, err := lease(lctx, o.rdb, o.parts[i].cfg.Stream, "renew", o.me, o.opts.LeaseTTL, t.token)
+	a, err := lease(lctx, o.parts[i], "renew", o.me, o.opts.LeaseTTL, t.token)
 	switch {
 	case err != nil && time.Since(t.renewed) < o.opts.LeaseTTL:
 		o.log.LogAttrs(ctx, slog.LevelWarn, "redis: ordered stream: lease not renewed; trying again", slog.Int(keyPartition, i), slog.String(core.KeyError, err.Error()))
@@ -149,7 +149,7 @@ func (o *Ordered) renew(ctx context.Context, i int, t *term) {
 func (o *Ordered) acquire(ctx context.Context, i int) {
 	lctx, cancel := bounded(ctx, o.cfg.Timeout)
 	defer cancel()
-	a, err := lease(lctx, o.rdb, o.parts[i].cfg.Stream, "acquire", o.me, o.opts.LeaseTTL, 0)
+	a, err := lease(lctx, o.parts[i], "acquire", o.me, o.opts.LeaseTTL, 0)
 	switch {
 	case err != nil:
 		o.log.LogAttrs(ctx, slog.LevelWarn, "redis: ordered stream: cannot acquire a partition; trying again", slog.Int(keyPartition, i), slog.String(core.KeyError, err.Error()))

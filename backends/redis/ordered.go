@@ -301,7 +301,7 @@ func (o *Ordered) Close() error {
 		var errs []error
 		for i, t := range o.terms {
 			if t != nil {
-				if _, err := lease(ctx, o.rdb, o.parts[i].cfg.Stream, "release", o.me, o.opts.LeaseTTL, t.token); err != nil {
+				if _, err := lease(ctx, o.parts[i], "release", o.me, o.opts.LeaseTTL, t.token); err != nil {
 					errs = append(errs, err)
 				}
 			}

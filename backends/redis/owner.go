@@ -49,10 +49,23 @@ type leaseAnswer struct {
 }
 
 // lease runs op ("acquire", "renew" or "release") on the owner record of
-// stream for worker me, holding token (0 for none).
-func lease(ctx context.Context, rdb goredis.UniversalClient, stream, op, me string, ttl time.Duration, token int64) (leaseAnswer, error) {
-	res, err := ownerScript.Run(ctx, rdb, []string{ownerKey(stream)}, op, me, ttl.Milliseconds(), token).Slice()
-	reloadOnNetError(rdb, err)
+// partition b for worker me, holding token (0 for none). With
+// Config.WaitReplicas an acquisition returns once the replicas have it, so
+// that a failover cannot hand the same token out again.
+func lease(ctx context.Context, b *Backend, op, me string, ttl time.Duration, token int64) (leaseAnswer, error) {
+	stream := b.cfg.Stream
+	var res []any
+	run := func(c goredis.Cmdable) (err error) {
+		res, err = ownerScript.Run(ctx, c, []string{ownerKey(stream)}, op, me, ttl.Milliseconds(), token).Slice()
+		return err
+	}
+	var err error
+	if op == "acquire" {
+		err = replicated(ctx, b.rdb, &b.cfg, stream, run)
+	} else {
+		err = run(b.rdb)
+	}
+	reloadOnNetError(b.rdb, err)
 	if err != nil {
 		return leaseAnswer{}, fmt.Errorf("redis: %s the lease of %s: %w", op, stream, classify(err))
 	}
@@ -77,10 +90,44 @@ type fencedReader struct {
 	// claimFrom is where the next claim starts: "-", then after the last
 	// pending entry looked at; "" once every pending entry was claimed.
 	claimFrom string
+	// claimedKeys are the keys of the entries claimed so far: only the
+	// first claimed entry of a key can have been handed to an organ.
+	claimedKeys map[string]bool
 }
 
 func newFencedReader(b *Backend, token int64) *fencedReader {
-	return &fencedReader{b: b, token: token, fence: strconv.FormatInt(token, 10), claimFrom: "-"}
+	return &fencedReader{b: b, token: token, fence: strconv.FormatInt(token, 10), claimFrom: "-", claimedKeys: map[string]bool{}}
+}
+
+// firstOfKey reports whether a claimed entry of key is the first claimed
+// of its key in this term: the one its former owner may have handed to an
+// organ (a keyless entry always may have been).
+func (r *fencedReader) firstOfKey(key string) bool {
+	if key == "" {
+		return true
+	}
+	if r.claimedKeys[key] {
+		return false
+	}
+	r.claimedKeys[key] = true
+	return true
+}
+
+// bump counts one more delivery of each of ids, pending for this worker.
+func (r *fencedReader) bump(ctx context.Context, ids []any) error {
+	b := r.b
+	ctx, cancel := bounded(ctx, b.cfg.Timeout)
+	defer cancel()
+	res, err := fencedReadScript.Run(ctx, b.rdb, []string{b.cfg.Stream, ownerKey(b.cfg.Stream)},
+		append([]any{b.cfg.Group, b.cfg.Consumer, r.fence, 0, "bump"}, ids...)...).Slice()
+	reloadOnNetError(b.rdb, err)
+	if err != nil {
+		return fmt.Errorf("redis: count the deliveries of %d claimed entries of %s: %w", len(ids), b.cfg.Stream, classify(err))
+	}
+	if kind, _ := firstString(res); kind == "fenced" {
+		return errFenced
+	}
+	return nil
 }
 
 // next returns the partition's next entries: first those pending in the

@@ -91,7 +91,7 @@ func (o *Ordered) handOver(i int, t *term) {
 		o.lanes.end(i)
 		rctx, rcancel := bounded(context.WithoutCancel(ctx), o.cfg.Timeout)
 		defer rcancel()
-		if _, err := lease(rctx, o.rdb, o.parts[i].cfg.Stream, "release", o.me, o.opts.LeaseTTL, t.token); err != nil {
+		if _, err := lease(rctx, o.parts[i], "release", o.me, o.opts.LeaseTTL, t.token); err != nil {
 			o.log.LogAttrs(ctx, slog.LevelWarn, "redis: ordered stream: lease not released; the next owner waits for it to run out",
 				slog.Int(keyPartition, i), slog.String(core.KeyError, err.Error()))
 			return
@@ -150,40 +150,62 @@ func (o *Ordered) readPartition(ctx context.Context, i int, t *term) {
 				slog.String(keyStream, b.cfg.Stream), slog.Int(core.KeyFailures, failures))
 			failures = 0
 		}
-		o.accept(ctx, i, t, entries)
+		if err := o.accept(ctx, i, t, r, entries); errors.Is(err, errFenced) {
+			o.lose(i, t)
+			return
+		} else if err != nil {
+			b.log.LogAttrs(ctx, slog.LevelWarn, "redis: ordered stream: claimed entries not counted; they are handed out anyway",
+				slog.Int(keyPartition, i), slog.String(core.KeyError, err.Error()))
+		}
 	}
 }
 
 // accept queues entries read or claimed in partition i under t, and
-// dead-letters (under t's token) those that are not valid events or were
-// delivered MaxDeliveries times already.
-func (o *Ordered) accept(ctx context.Context, i int, t *term, entries []claimedEntry) {
+// dead-letters (under t's token) those that are not valid events. A claimed
+// entry that is the first of its key (see fencedReader.firstOfKey) counts
+// one more delivery, and is dead-lettered instead when it was delivered
+// MaxDeliveries times already: it may be what killed its former owners.
+func (o *Ordered) accept(ctx context.Context, i int, t *term, r *fencedReader, entries []claimedEntry) error {
 	b := o.parts[i]
-	claimed := 0
+	type accepted struct {
+		d    core.Delivery
+		head bool
+	}
+	var ok []accepted
+	var bump []any
 	for _, c := range entries {
-		if c.delivered >= b.cfg.MaxDeliveries {
+		e, bad := decodeEntry(c.Values, b.cfg.MaxEventBytes)
+		if bad != nil {
+			b.deadLetterEntry(ctx, c.ID, bad.raw, "", bad.reason, bad.err, max(c.delivered, 1), t.fence)
+			continue
+		}
+		head := c.delivered > 0 && r.firstOfKey(e.Key())
+		if head && c.delivered >= b.cfg.MaxDeliveries {
 			raw, _ := rawEvent(c.Values)
-			if raw == "" {
-				raw = describe(c.Values)
-			}
 			b.deadLetterEntry(ctx, c.ID, cut(raw, b.cfg.MaxEventBytes), "", ReasonMaxDeliveries,
 				fmt.Sprintf("delivered %d times without being acknowledged", c.delivered), c.delivered, t.fence)
 			continue
 		}
-		e, bad := decodeEntry(c.Values, b.cfg.MaxEventBytes)
-		if bad != nil {
-			b.deadLetterEntry(ctx, c.ID, bad.raw, "", bad.reason, bad.err, c.delivered+1, t.fence)
-			continue
+		if head {
+			bump = append(bump, c.ID)
 		}
-		if c.delivered > 0 {
-			claimed++
-		}
-		if !o.lanes.add(i, t.token, core.Delivery{Event: e, Receipt: c.ID, Attempt: c.delivered + 1}) {
-			return
-		}
+		ok = append(ok, accepted{core.Delivery{Event: e, Receipt: c.ID, Attempt: max(c.delivered, 1)}, head})
 	}
-	if claimed > 0 {
+	var err error
+	if len(bump) > 0 {
+		if err = r.bump(ctx, bump); errors.Is(err, errFenced) {
+			return err
+		}
 		b.log.LogAttrs(ctx, slog.LevelInfo, "redis: ordered stream: claimed entries pending from the partition's earlier owners",
-			slog.Int(keyPartition, i), slog.Int(keyEntries, claimed))
+			slog.Int(keyPartition, i), slog.Int(keyEntries, len(entries)), slog.Int(keyHeads, len(bump)))
 	}
+	for _, a := range ok {
+		if a.head {
+			a.d.Attempt++
+		}
+		if !o.lanes.add(i, t.token, a.d) {
+			break
+		}
+	}
+	return err
 }

@@ -8,9 +8,14 @@
 -- this worker in an earlier term): {'claimed', the last id looked at ('' for
 -- none), how many were looked at, entries}, each entry {id, fields,
 -- deliveries before the claim}. An entry trimmed away is dropped by XCLAIM.
+-- A claim leaves each entry's delivery count as it was: only the first
+-- pending entry of each key can have been handed to an organ, and bump
+-- counts it again.
 -- read: reads new entries (XREADGROUP >): {'read', entries}, each {id,
 -- fields, 0}; when there are none, {'idle', the id of the stream's last
 -- entry or '0-0'}, to wait on with XREAD BLOCK.
+-- bump: ARGV[6] on are entry ids pending for this worker: each one's
+-- delivery count grows by one. {'bumped'}.
 -- Not the owner under that token: {'fenced', owner}.
 local l = redis.call('HMGET', KEYS[2], 'owner', 'token')
 if l[1] ~= ARGV[2] or l[2] ~= ARGV[3] then
@@ -21,7 +26,7 @@ local out = {}
 if ARGV[5] == 'claim' then
   local p = redis.call('XPENDING', KEYS[1], group, ARGV[6], '+', n)
   for _, e in ipairs(p) do
-    local m = redis.call('XCLAIM', KEYS[1], group, me, 0, e[1])
+    local m = redis.call('XCLAIM', KEYS[1], group, me, 0, e[1], 'RETRYCOUNT', e[4])
     if #m == 1 and m[1] then
       out[#out + 1] = {m[1][1], m[1][2], e[4]}
     end
@@ -31,6 +36,15 @@ if ARGV[5] == 'claim' then
     last = p[#p][1]
   end
   return {'claimed', last, #p, out}
+end
+if ARGV[5] == 'bump' then
+  for i = 6, #ARGV do
+    local p = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1, me)
+    if #p == 1 then
+      redis.call('XCLAIM', KEYS[1], group, me, 0, ARGV[i], 'RETRYCOUNT', p[1][4] + 1, 'JUSTID')
+    end
+  end
+  return {'bumped'}
 end
 local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, 'STREAMS', KEYS[1], '>')
 if r then
