@@ -72,7 +72,7 @@ func (p *Process) open(ctx context.Context) (*queue, error) {
 	}
 	cfg := nsredis.Config{
 		URL: p.RedisURL, Stream: p.Stream, Group: p.Group, Consumer: p.Consumer, Mode: mode,
-		ClaimMinIdle: p.ClaimMinIdle, MaxEventBytes: p.App.MaxEventBytes, Logger: p.Log,
+		ClaimMinIdle: p.ClaimMinIdle, MaxEventBytes: p.App.MaxEventBytes, Logger: p.Log, WaitReplicas: p.WaitReplicas,
 	}
 	q, err := p.openRedis(ctx, cfg)
 	if err != nil {

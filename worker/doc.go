@@ -45,6 +45,7 @@
 //	-partitions        NECROSTACK_PARTITIONS        1
 //	-ordered           NECROSTACK_ORDERED           false
 //	-lease-ttl         NECROSTACK_LEASE_TTL         10s
+//	-wait-replicas     NECROSTACK_WAIT_REPLICAS     0
 //	-concurrency       NECROSTACK_CONCURRENCY       1
 //	-claim-min-idle    NECROSTACK_CLAIM_MIN_IDLE    30s
 //	-handler-timeout   NECROSTACK_HANDLER_TIMEOUT   none

@@ -52,6 +52,9 @@ type Settings struct {
 	Partitions int
 	Ordered    bool
 	LeaseTTL   time.Duration
+	// WaitReplicas makes every write wait for that many replicas (Redis
+	// WAIT; see redis.Config.WaitReplicas).
+	WaitReplicas int
 }
 
 const (
@@ -136,6 +139,15 @@ var options = []option{
 				return fmt.Errorf("must be above %v, the timeout of the command that renews it", nsredis.DefaultTimeout)
 			}
 			s.LeaseTTL = d
+			return nil
+		}},
+	{name: "wait-replicas", redisOnly: true, modes: []Mode{ModeWorker, ModeEmit, ModeRun}, get: func(s *Settings) string { return strconv.Itoa(s.WaitReplicas) }, usage: "`number` of replicas every enqueue and commit waits for (Redis WAIT, within 1s), so that a failover keeps it (0: none)",
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return errors.New("must be a whole number, 0 or more")
+			}
+			s.WaitReplicas = n
 			return nil
 		}},
 	{name: "concurrency", modes: handling, get: func(s *Settings) string { return strconv.Itoa(s.Concurrency) }, usage: "`number` of events handled at once",

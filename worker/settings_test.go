@@ -41,6 +41,7 @@ func TestUsageErrors(t *testing.T) {
 		{"partitions in a run", nil, []string{"-backend", "redis", "-mode", "run", "-partitions", "4"}, "-partitions: not used by -mode run"},
 		{"ordered emit", nil, []string{"-backend", "redis", "-mode", "emit", "-ordered"}, "-ordered: not used by -mode emit"},
 		{"bad ordered", nil, []string{"-backend", "redis", "-mode", "worker", "-ordered=maybe"}, "must be true or false"},
+		{"bad wait-replicas", nil, []string{"-backend", "redis", "-mode", "worker", "-wait-replicas", "-1"}, "must be a whole number, 0 or more"},
 		{"lease without ordered", nil, []string{"-backend", "redis", "-mode", "worker", "-lease-ttl", "5s"}, "-lease-ttl: needs -ordered"},
 		{"lease too short", nil, []string{"-backend", "redis", "-mode", "worker", "-ordered", "-lease-ttl", "1s"}, `invalid value "1s" for flag -lease-ttl: must be above 2s`},
 	}
