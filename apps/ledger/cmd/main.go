@@ -46,7 +46,7 @@ func app() worker.App {
 	return worker.App{
 		Name: "ledger", Summary: "Posts each account's entries in order, on a partitioned Redis stream.",
 		Stream: "ledger:events", Backend: worker.BackendRedis, LogLevel: slog.LevelWarn,
-		Flags: l.flags, Check: l.check, Seeds: l.seeds, Organs: l.organs,
+		Flags: l.flags, Check: l.check, Seeds: l.seeds, Organs: l.organs, Spine: retryJournal,
 		FlagModes: map[string][]worker.Mode{"accounts": seeding, "entries": seeding, "transfers": seeding, "delay": handling},
 	}
 }
@@ -105,6 +105,13 @@ func (l *ledger) organs(p *worker.Process) ([]core.Organ, error) {
 	}
 	j := &redisJournal{prefix: p.Stream + ":journal:", rdb: b.Client()}
 	return []core.Organ{organs.Poster{Journal: j, Delay: l.delay}, organs.Auditor{}}, nil
+}
+
+// retryJournal gives the Poster's journal writes the time a Redis
+// failover takes (a few seconds) before an entry is dead-lettered: about
+// 25 s of retries, instead of the Spine's default three attempts.
+func retryJournal(_ *worker.Process, cfg *core.Config) {
+	cfg.Retry = core.RetryPolicy{MaxAttempts: 30, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
 }
 
 // redisJournal keeps each account's journal in a Redis list.
