@@ -342,11 +342,12 @@ type entry struct {
 type wireEvent struct {
 	ID      string          `json:"id"`
 	Type    string          `json:"event_type"`
+	Key     string          `json:"key"`
 	Payload json.RawMessage `json:"payload"`
 }
 
 // readStream returns every entry of a stream, oldest first.
-func readStream(ctx context.Context, rdb *goredis.Client, stream string) ([]entry, error) {
+func readStream(ctx context.Context, rdb goredis.Cmdable, stream string) ([]entry, error) {
 	var out []entry
 	start := "-"
 	for {
@@ -369,15 +370,18 @@ func readStream(ctx context.Context, rdb *goredis.Client, stream string) ([]entr
 }
 
 // chainKey names the chain an event belongs to: "séance#number" for the
-// séance, the job id for the ETL.
+// séance, the job id for the ETL, "account#n" for the ledger.
 func chainKey(e wireEvent) string {
 	var p struct {
 		Number int    `json:"number"`
 		Seance string `json:"seance"`
 		JobID  string `json:"job_id"`
+		N      int    `json:"n"`
 	}
 	_ = json.Unmarshal(e.Payload, &p)
 	switch {
+	case e.Key != "" && p.Number == 0:
+		return e.Key + "#" + strconv.Itoa(p.N)
 	case e.Type == "ETL_START":
 		return e.ID
 	case p.JobID != "":
@@ -402,12 +406,18 @@ type census map[string]map[string]*tally
 
 // takeCensus counts the events of a stream, leaving out the entries whose
 // ids are in skip.
-func takeCensus(ctx context.Context, t *testing.T, rdb *goredis.Client, stream string, skip ...string) census {
+func takeCensus(ctx context.Context, t *testing.T, rdb goredis.Cmdable, stream string, skip ...string) census {
 	t.Helper()
 	entries, err := readStream(ctx, rdb, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return censusOf(entries, skip...)
+}
+
+// censusOf counts the events of entries, leaving out those whose ids are
+// in skip.
+func censusOf(entries []entry, skip ...string) census {
 	c := make(census)
 	for _, e := range entries {
 		if slices.Contains(skip, e.ID) {
