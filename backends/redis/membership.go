@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -70,7 +71,7 @@ func (o *Ordered) heartbeat(ctx context.Context, ttl time.Duration) ([]string, e
 	members, err := membersScript.Run(ctx, o.rdb, []string{membersKey(o.base)}, o.me, ttl.Milliseconds()).StringSlice()
 	reloadOnNetError(o.rdb, err)
 	if err != nil {
-		return nil, fmt.Errorf("redis: announce worker %q on %s: %w", o.me, membersKey(o.base), classify(err))
+		return nil, fmt.Errorf("redis: announce worker %q on %s (a script of TIME, ZADD, ZREM, ZREMRANGEBYSCORE, ZRANGE, PEXPIRE): %w", o.me, membersKey(o.base), classify(err))
 	}
 	slices.Sort(members)
 	return members, nil
@@ -95,6 +96,10 @@ func (o *Ordered) balance(ctx context.Context) {
 // what is no longer this worker's, acquire what is.
 func (o *Ordered) round(ctx context.Context) {
 	members, err := o.heartbeat(ctx, o.opts.LeaseTTL)
+	if errors.Is(err, core.ErrFatal) {
+		o.failWith(err)
+		return
+	}
 	if err != nil {
 		o.log.LogAttrs(ctx, slog.LevelWarn, "redis: ordered stream: heartbeat failed", slog.String(core.KeyError, err.Error()))
 	} else {
@@ -151,6 +156,8 @@ func (o *Ordered) acquire(ctx context.Context, i int) {
 	defer cancel()
 	a, err := lease(lctx, o.parts[i], "acquire", o.me, o.opts.LeaseTTL, 0)
 	switch {
+	case errors.Is(err, core.ErrFatal):
+		o.failWith(fmt.Errorf("partition %d: %w", i, err))
 	case err != nil:
 		o.log.LogAttrs(ctx, slog.LevelWarn, "redis: ordered stream: cannot acquire a partition; trying again", slog.Int(keyPartition, i), slog.String(core.KeyError, err.Error()))
 	case a.token == 0:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -413,5 +414,22 @@ func TestOrderedFencedCommitWritesNothing(t *testing.T) {
 	}
 	if got, _ := rdb.HGet(ctx, owner, "token").Int64(); got != tok+2 {
 		t.Errorf("token %d, want %d", got, tok+2)
+	}
+}
+
+// An ACL that refuses what ordered mode needs beyond a stream (here ZADD,
+// for membership) is fatal: Pull returns the error, naming it, instead of
+// the worker retrying for ever.
+func TestOrderedRefusedACLIsFatal(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	admin := inspect(t, srv.Addr())
+	if err := admin.Do(ctx, "ACL", "SETUSER", "streams", "on", ">pw", "~*", "&*", "+@all", "-zadd").Err(); err != nil {
+		t.Fatal(err)
+	}
+	o := newOrdered(t, nsredis.Config{URL: "redis://streams:pw@" + srv.Addr(), Stream: "acl"}, 2, time.Second)
+	_, _, err := o.Pull(ctx, 5*time.Second)
+	if !errors.Is(err, core.ErrFatal) || !strings.Contains(strings.ToLower(err.Error()), "zadd") {
+		t.Fatalf("Pull: %v, want a fatal error naming ZADD", err)
 	}
 }

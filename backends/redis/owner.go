@@ -67,7 +67,7 @@ func lease(ctx context.Context, b *Backend, op, me string, ttl time.Duration, to
 	}
 	reloadOnNetError(b.rdb, err)
 	if err != nil {
-		return leaseAnswer{}, fmt.Errorf("redis: %s the lease of %s: %w", op, stream, classify(err))
+		return leaseAnswer{}, fmt.Errorf("redis: %s the lease of %s (a script of TIME, HMGET, HSET): %w", op, stream, classify(err))
 	}
 	var a leaseAnswer
 	if len(res) < 2 {

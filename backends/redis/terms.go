@@ -36,6 +36,13 @@ func (o *Ordered) term(i int) *term {
 	return o.terms[i]
 }
 
+// failWith makes Pull return err, a fatal error, from now on: the Spine
+// stops rather than wait for what waiting cannot mend (a refused ACL).
+func (o *Ordered) failWith(err error) {
+	o.fatal.CompareAndSwap(nil, &err)
+	o.lanes.broadcastNow()
+}
+
 // start begins a term of partition i under token and starts its reader.
 func (o *Ordered) start(i int, token int64) {
 	ctx, cancel := context.WithCancel(o.ctx)
@@ -127,9 +134,7 @@ func (o *Ordered) readPartition(ctx context.Context, i int, t *term) {
 			o.lose(i, t)
 			return
 		case errors.Is(err, core.ErrFatal):
-			err = fmt.Errorf("partition %d: %w", i, err)
-			o.fatal.CompareAndSwap(nil, &err)
-			o.lanes.broadcastNow()
+			o.failWith(fmt.Errorf("partition %d: %w", i, err))
 			return
 		case err != nil:
 			failures++
