@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,7 +220,7 @@ func (o *Ordered) Commit(ctx context.Context, d core.Delivery, out core.Outcome)
 }
 
 // CommitBatch commits each outcome as Commit would, in one batch per
-// partition and term.
+// partition and term, the batches at once.
 func (o *Ordered) CommitBatch(ctx context.Context, commits []core.Commit) []error {
 	errs := make([]error, len(commits))
 	type group struct {
@@ -237,7 +239,9 @@ func (o *Ordered) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 		g := group{it.part, it.term}
 		groups[g] = append(groups[g], k)
 	}
-	for g, ks := range groups {
+	keys := slices.Collect(maps.Keys(groups))
+	inParallel(len(keys), func(n int) {
+		g, ks := keys[n], groups[keys[n]]
 		batch := make([]core.Commit, len(ks))
 		for j, k := range ks {
 			batch[j] = core.Commit{Delivery: items[k].d, Outcome: commits[k].Outcome}
@@ -248,7 +252,7 @@ func (o *Ordered) CommitBatch(ctx context.Context, commits []core.Commit) []erro
 				o.lanes.done(g.part, g.term, items[ks[j]].d.Event.Key())
 			}
 		}
-	}
+	})
 	return errs
 }
 

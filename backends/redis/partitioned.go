@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -308,36 +310,50 @@ func (pb *Partitioned) Commit(ctx context.Context, d core.Delivery, out core.Out
 }
 
 // CommitBatch commits each partition's share of commits in one batch of
-// that partition, and returns an error for each commit, or nil.
+// that partition, the batches at once, and returns an error for each
+// commit, or nil.
 func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) []error {
 	errs := make([]error, len(commits))
-	failed := false
 	byPart := map[int][]int{}
 	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
 	for k, c := range commits {
 		i, d, err := pb.part(c.Delivery)
 		if err != nil {
-			errs[k], failed = err, true
+			errs[k] = err
 			continue
 		}
 		ds[k] = d
 		byPart[i] = append(byPart[i], k)
 	}
-	for i, ks := range byPart {
+	parts := slices.Collect(maps.Keys(byPart))
+	inParallel(len(parts), func(g int) {
+		i, ks := parts[g], byPart[parts[g]]
 		batch := make([]core.Commit, len(ks))
 		for j, k := range ks {
 			batch[j] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
 		}
 		for j, err := range pb.parts[i].CommitBatch(ctx, batch) {
-			if err != nil {
-				errs[ks[j]], failed = err, true
-			}
+			errs[ks[j]] = err
 		}
-	}
-	if !failed {
+	})
+	if !slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
 		return nil
 	}
 	return errs
+}
+
+// inParallel runs f(0) … f(n-1) at once and waits for them: the batches of
+// different partitions, each a round trip of its own, overlap.
+func inParallel(n int, f func(g int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Go(func() { f(g) })
+	}
+	wg.Wait()
 }
 
 // DeadLetter writes dl to the dead letters of its event's partition (that
