@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -716,4 +718,176 @@ func goIn(dir string, env []string, args ...string) error {
 		return fmt.Errorf("%s: go %s: %w", dir, strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// BenchPartitions runs the séance chain (CPU-bound, 100,000 rituals) on
+// Redis with P = 1 and P = 16 partitions, shared and ordered mode, on one
+// redis-server and on a cluster of three masters (redis-server processes
+// on loopback ports, formed here), in three alternating rounds; it prints
+// every JSON line, writes them to docs/bench/partitions.jsonl, and then the
+// medians with Redis CPU per handled event (all masters' INFO cpu) and the
+// issue-16 target (one server: P = 16 within 10% of P = 1).
+func BenchPartitions() error {
+	dir, bin, err := buildBench()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	warnIfBusy()
+	single, err := startRedis(filepath.Join(dir, "single"), "", "--save", "", "--appendonly", "no")
+	if err != nil {
+		return err
+	}
+	defer single.stop()
+	var nodes []*redisServer
+	defer func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	}()
+	buses := make([]int, 3)
+	for i := range buses {
+		if buses[i], err = freeLoopbackPort(); err != nil {
+			return err
+		}
+		n, err := startRedis(filepath.Join(dir, fmt.Sprint("node", i)), "", "--save", "", "--appendonly", "no",
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-announce-ip", "127.0.0.1",
+			"--cluster-port", strconv.Itoa(buses[i]))
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
+	}
+	if err := formCluster(nodes, buses); err != nil {
+		return err
+	}
+	clusterURL := nodes[0].url() + "?cluster=true&addr=" + strings.TrimPrefix(nodes[1].url(), "redis://") + "&addr=" + strings.TrimPrefix(nodes[2].url(), "redis://")
+	type series struct{ target, mode, url string }
+	var all []series
+	for _, t := range []struct{ name, url string }{{"server", single.url()}, {"cluster", clusterURL}} {
+		for _, mode := range []string{"P=1", "P=16", "P=16 ordered"} {
+			all = append(all, series{t.name, mode, t.url})
+		}
+	}
+	out, err := os.Create(filepath.Join("docs", "bench", "partitions.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	results := map[series][]map[string]any{}
+	for round := range 3 {
+		for _, s := range all {
+			args := []string{"-system", "necrostack", "-backend", "redis", "-redis-url", s.url, "-persistence", "none", "-partitions", "1"}
+			if strings.HasPrefix(s.mode, "P=16") {
+				args[len(args)-1] = "16"
+			}
+			if strings.HasSuffix(s.mode, "ordered") {
+				args = append(args, "-ordered")
+			}
+			res, err := benchRun{name: fmt.Sprintf("%s %s (round %d)", s.target, s.mode, round+1), rituals: 100_000, args: args}.run(bin)
+			if err != nil {
+				return err
+			}
+			res["series"] = s.target + " " + s.mode
+			line, _ := json.Marshal(res)
+			fmt.Fprintf(out, "%s\n", line)
+			results[s] = append(results[s], res)
+		}
+	}
+	median := func(rs []map[string]any, key string) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = num(r, key)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	fmt.Println()
+	fmt.Printf("%-22s %14s %18s %18s\n", "series (median of 3)", "handled/s", "redis us/handled", "worker us/handled")
+	for _, s := range all {
+		fmt.Printf("%-22s %14.0f %18.2f %18.2f\n", s.target+" "+s.mode, median(results[s], "handled_per_s"),
+			median(results[s], "redis_cpu_us_per_handled"), median(results[s], "worker_cpu_us_per_handled"))
+	}
+	p1, p16 := median(results[all[0]], "handled_per_s"), median(results[all[1]], "handled_per_s")
+	fmt.Println()
+	target("one server: P = 16 shared against P = 1", p16/p1, 0.9, ">=", "%.2f")
+	fmt.Println("  (lines in docs/bench/partitions.jsonl)")
+	return nil
+}
+
+// freeLoopbackPort returns a loopback port nobody listened on a moment ago.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// formCluster makes a cluster of nodes (started with cluster mode on and
+// their bus ports): each meets the first, the masters share the 16,384
+// slots in equal ranges, and it waits until each says the cluster is ok.
+func formCluster(nodes []*redisServer, buses []int) error {
+	for i, n := range nodes[1:] {
+		if _, err := redisInline(nodes[0].port, fmt.Sprintf("CLUSTER MEET 127.0.0.1 %d %d", n.port, buses[i+1])); err != nil {
+			return err
+		}
+	}
+	for i, n := range nodes {
+		lo, hi := i*16384/len(nodes), (i+1)*16384/len(nodes)-1
+		if _, err := redisInline(n.port, fmt.Sprintf("CLUSTER ADDSLOTSRANGE %d %d", lo, hi)); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		for {
+			info, err := redisInline(n.port, "CLUSTER INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("cluster not ok on 127.0.0.1:%d: %v %s", n.port, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fmt.Printf("==> cluster of %d masters formed\n", len(nodes))
+	return nil
+}
+
+// redisInline sends one inline command to the redis-server on port and
+// returns its reply: a status, an error, or a bulk string.
+func redisInline(port int, cmd string) (string, error) {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "-"):
+		return "", fmt.Errorf("%s: %s", cmd, line[1:])
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("%s: reply %q", cmd, line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return strings.TrimPrefix(line, "+"), nil
 }

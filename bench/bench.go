@@ -92,7 +92,14 @@ type Config struct {
 	// (redis.NewPartitioned, shared mode), the seeds spread over them in
 	// turn. NecroStack on Redis only. Default 1: one stream.
 	Partitions int
+	// Ordered runs the partitions in ordered mode (redis.NewOrdered), the
+	// seeds keyed (OrderedKeys keys, to their partitions), one owner per
+	// partition. NecroStack on Redis only.
+	Ordered bool
 }
+
+// OrderedKeys is how many keys an ordered run's seeds carry, in turn.
+const OrderedKeys = 1024
 
 // Values of Config.OTel.
 const (
@@ -165,6 +172,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("partitions %d: want 1 to %d", c.Partitions, redis.MaxPartitions)
 	case c.Partitions > 1 && (c.System != SystemNecrostack || c.Backend != BackendRedis):
 		return c, fmt.Errorf("partitions %d: for NecroStack on Redis only", c.Partitions)
+	case c.Ordered && (c.System != SystemNecrostack || c.Backend != BackendRedis):
+		return c, errors.New("ordered: for NecroStack on Redis only")
 	}
 	if c.Backend == BackendRedis && c.Stream == "" {
 		c.Stream = freshStream(c.System, c.Partitions)
@@ -195,6 +204,7 @@ type Result struct {
 	HandlerDelayMs   float64 `json:"handler_delay_ms"` // each organ's wait, standing for its I/O
 	OTel             string  `json:"otel"`             // OpenTelemetry: off, metrics, sampled (1% of spans) or all
 	Partitions       int     `json:"partitions"`       // Redis stream partitions (NecroStack on Redis; else 1)
+	Ordered          bool    `json:"ordered"`          // ordered mode (NecroStack on Redis)
 	// WorkerCPUUs is the CPU time (user and system) of this process while
 	// timed, per organ call, in microseconds: the workers, and the producer
 	// and recorder, which cost little (seeding is a pipelined XADD per 256
@@ -270,7 +280,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	// Timing starts with the workers running and idle, just before the
 	// producer builds the first seed, and ends when the Scribe records the
 	// last omen.
-	var rdb *goredis.Client // Redis only: its CPU time
+	var rdb goredis.UniversalClient // Redis only: its CPU time
 	var redisBefore time.Duration
 	if cfg.Backend == BackendRedis {
 		if rdb, err = newRedisClient(cfg.RedisURL); err != nil {
@@ -345,6 +355,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		HandlerDelayMs:   float64(cfg.HandlerDelay) / 1e6,
 		OTel:             cfg.OTel,
 		Partitions:       cfg.Partitions,
+		Ordered:          cfg.Ordered,
 		WorkerCPUUs:      round(float64(workerCPU.Microseconds())/float64(handled), 2),
 		RedisCPUUs:       round(float64(redisUsed.Microseconds())/float64(handled), 2),
 	}, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -138,6 +139,14 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 			return nil, err
 		}
 		rcfg := redis.Config{URL: cfg.RedisURL, Stream: cfg.Stream, Logger: log}
+		if cfg.Ordered {
+			b, err := redis.NewOrdered(ctx, rcfg, cfg.Partitions, redis.OrderedOptions{})
+			if err != nil {
+				return nil, err
+			}
+			s.backend, s.closer, s.rdb = b, b.Close, b.Partitions()[0].Client()
+			break
+		}
 		if cfg.Partitions > 1 {
 			b, err := redis.NewPartitioned(ctx, rcfg, cfg.Partitions)
 			if err != nil {
@@ -212,7 +221,15 @@ func (s *necrostack) seed(ctx context.Context, batch []Ritual) error {
 	}
 	pipe := s.rdb.Pipeline()
 	for _, r := range batch {
-		e, err := SummonRitual.New(r)
+		// Keyless seeds, to the partitions in turn, as Partitioned.Enqueue
+		// spreads them; in ordered mode, keyed, to their key's partition.
+		stream := s.streams[s.seeded%len(s.streams)]
+		key := ""
+		if s.cfg.Ordered {
+			key = "seeker-" + strconv.Itoa(s.seeded%OrderedKeys)
+			stream = s.streams[redis.PartitionOf(key, len(s.streams))]
+		}
+		e, err := core.Build(core.EventInit{Type: SummonRitual.Type(), Key: key, Payload: r})
 		if err != nil {
 			return err
 		}
@@ -220,9 +237,7 @@ func (s *necrostack) seed(ctx context.Context, batch []Ritual) error {
 		if err != nil {
 			return err
 		}
-		// Keyless seeds, to the partitions in turn, as Partitioned.Enqueue
-		// spreads them.
-		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: s.streams[s.seeded%len(s.streams)], Values: []any{seedField, wire}})
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{seedField, wire}})
 		s.seeded++
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -269,10 +284,26 @@ func (s *necrostack) stop(ctx context.Context) error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.failed(ctx))
-		for i := range s.streams { // one at a time: on a cluster each is in a slot of its own
-			errs = append(errs, s.rdb.Del(ctx, s.streams[i], s.dlqs[i]).Err())
-		}
 	}
-	errs = append(errs, s.closer())
+	errs = append(errs, s.closer()) // which releases an ordered run's leases: their records go after
+	if s.rdb != nil {
+		errs = append(errs, s.deleteKeys(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteKeys deletes the keys of the run: each partition's stream, dead
+// letters, owner record, outbox and relay record, and the members.
+func (s *necrostack) deleteKeys(ctx context.Context) error {
+	rdb, err := newRedisClient(s.cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	errs := []error{rdb.Del(ctx, s.cfg.Stream+":members").Err()}
+	for i := range s.streams { // one partition at a time: on a cluster each is in a slot of its own
+		st := s.streams[i]
+		errs = append(errs, rdb.Del(ctx, st, s.dlqs[i], st+":owner", st+":outbox", st+":relayed").Err())
+	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -15,13 +16,14 @@ import (
 	"github.com/necrostack/necrostack/backends/redis"
 )
 
-func newRedisClient(url string) (*goredis.Client, error) {
-	opts, err := goredis.ParseURL(url)
+// newRedisClient returns a client for url, a cluster client for a URL
+// with cluster=true.
+func newRedisClient(url string) (goredis.UniversalClient, error) {
+	rdb, err := redis.NewClient(url)
 	if err != nil {
-		return nil, fmt.Errorf("-redis-url %s: %w", redis.RedactURL(url), err)
+		return nil, fmt.Errorf("-redis-url: %w", err)
 	}
-	redis.ClientDefaults(opts)
-	return goredis.NewClient(opts), nil
+	return rdb, nil
 }
 
 // freshStream returns a stream key no other run uses. Its hash tag puts the
@@ -43,9 +45,13 @@ func requireFreshKeys(ctx context.Context, cfg Config, keys ...string) error {
 		return err
 	}
 	defer rdb.Close()
-	n, err := rdb.Exists(ctx, keys...).Result()
-	if err != nil {
-		return fmt.Errorf("redis at %s: %w", redis.RedactURL(cfg.RedisURL), err)
+	var n int64
+	for _, k := range keys { // one at a time: on a cluster they are in different slots
+		m, err := rdb.Exists(ctx, k).Result()
+		if err != nil {
+			return fmt.Errorf("redis at %s: %w", redis.RedactURL(cfg.RedisURL), err)
+		}
+		n += m
 	}
 	if n > 0 {
 		return fmt.Errorf("-stream %s: %d of the keys this run needs (%s) already exist: give a fresh key or leave -stream unset",
@@ -55,8 +61,27 @@ func requireFreshKeys(ctx context.Context, cfg Config, keys ...string) error {
 }
 
 // redisCPU returns the CPU time (user and system, all threads) the Redis
-// server at rdb has used since it started, from INFO cpu.
+// server at rdb has used since it started, from INFO cpu; on a cluster,
+// that of all its masters.
 func redisCPU(ctx context.Context, rdb goredis.UniversalClient) (time.Duration, error) {
+	cc, ok := rdb.(*goredis.ClusterClient)
+	if !ok {
+		return serverCPU(ctx, rdb)
+	}
+	var mu sync.Mutex
+	var total time.Duration
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		d, err := serverCPU(ctx, c)
+		mu.Lock()
+		total += d
+		mu.Unlock()
+		return err
+	})
+	return total, err
+}
+
+// serverCPU is redisCPU of one server.
+func serverCPU(ctx context.Context, rdb goredis.Cmdable) (time.Duration, error) {
 	info, err := rdb.Info(ctx, "cpu").Result()
 	if err != nil {
 		return 0, fmt.Errorf("redis INFO cpu: %w", err)

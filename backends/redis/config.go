@@ -362,6 +362,11 @@ func CheckURL(rawURL string) error {
 	return c.Close()
 }
 
+// NewClient returns a go-redis client for rawURL as Config.URL reads it
+// (cluster=true: a cluster client), with ClientDefaults: for what an
+// application reads or writes beside the backend. It opens no connection.
+func NewClient(rawURL string) (goredis.UniversalClient, error) { return universalFromURL(rawURL) }
+
 // universalFromURL is clientFromURL, or, for a URL with cluster=true among
 // its query parameters, a Redis Cluster client (go-redis's ParseClusterURL:
 // the URL's host and each addr= parameter are seed nodes), with the same

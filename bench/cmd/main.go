@@ -75,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.DurationVar(&cfg.HandlerDelay, "handler-delay", 0, "each organ (handler) of both systems waits this long, honouring its context, as an I/O call would (e.g. 1ms)")
 	fs.StringVar(&cfg.OTel, "otel", bench.OTelOff, "NecroStack with OpenTelemetry, for its overhead: off, metrics, sampled (the metrics, and 1% of spans) or all (the metrics, and every span); spans are batched, then dropped")
 	fs.IntVar(&cfg.Partitions, "partitions", 1, "NecroStack on redis: partitions of the stream (shared mode), the seeds spread over them in turn")
+	fs.BoolVar(&cfg.Ordered, "ordered", false, "NecroStack on redis: the partitions in ordered mode, the seeds keyed (1024 keys)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,23 @@ func TestRedis(t *testing.T) {
 		})
 	}
 
+	for _, args := range [][]string{{"-partitions", "4"}, {"-partitions", "4", "-ordered"}, {"-ordered"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			res, fields := runOK(t, append([]string{"-backend", "redis", "-redis-url", srv.URL(), "-rituals", "200", "-persistence", "test"}, args...)...)
+			checkResult(t, res, fields, "necrostack", "redis", 200, 1, "test")
+			wantP := 1
+			if slices.Contains(args, "-partitions") {
+				wantP = 4
+			}
+			if res.Partitions != wantP || res.Ordered != slices.Contains(args, "-ordered") {
+				t.Errorf("partitions %d, ordered %v for %v", res.Partitions, res.Ordered, args)
+			}
+			if keys, err := rdb.Keys(ctx, "*").Result(); err != nil || len(keys) != 0 {
+				t.Errorf("keys left after the run: %q (%v)", keys, err)
+			}
+		})
+	}
+
 	t.Run("existing stream", func(t *testing.T) {
 		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: "taken", Values: []any{"event", "{}"}}).Err(); err != nil {
 			t.Fatal(err)
@@ -176,6 +194,30 @@ func TestRedis(t *testing.T) {
 			t.Errorf("the existing stream holds %d entries, want it untouched (1)", n)
 		}
 	})
+}
+
+// On a cluster of three masters (a URL with cluster=true), shared and
+// ordered: the Redis CPU is all the masters', and no key is left.
+func TestRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server")
+	}
+	c := redistest.StartCluster(t, 3, 0)
+	url := "redis://" + c.Addrs()[0] + "?cluster=true"
+	for _, args := range [][]string{{"-partitions", "8"}, {"-partitions", "8", "-ordered"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			res, fields := runOK(t, append([]string{"-backend", "redis", "-redis-url", url, "-rituals", "300", "-persistence", "test"}, args...)...)
+			checkResult(t, res, fields, "necrostack", "redis", 300, 1, "test")
+			for _, n := range c.Masters {
+				rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+				keys, err := rdb.Keys(context.Background(), "*").Result()
+				rdb.Close()
+				if err != nil || len(keys) != 0 {
+					t.Errorf("%s: keys left after the run: %q (%v)", n.Addr(), keys, err)
+				}
+			}
+		})
+	}
 }
 
 func TestRate(t *testing.T) {
