@@ -59,7 +59,7 @@ type Ordered struct {
 	rdb    goredis.UniversalClient
 	ownRDB bool
 	log    *slog.Logger
-	next   atomic.Uint32 // the partition of the next keyless event
+	shared *Partitioned // its partitions, for what both modes do alike (Enqueue, DeadLetter)
 	lanes  *lanes
 	relay  *relay
 
@@ -109,7 +109,7 @@ func NewOrdered(ctx context.Context, cfg Config, p int, opts OrderedOptions) (*O
 		c.Stream = DefaultStream
 	}
 	o := &Ordered{cfg: c, opts: opts, base: c.Stream, me: c.Consumer, parts: pb.parts, rdb: pb.rdb, ownRDB: pb.ownRDB,
-		log: c.Logger, lanes: newLanes(p), relay: pb.relay, terms: make([]*term, p)}
+		log: c.Logger, shared: pb, lanes: newLanes(p), relay: pb.relay, terms: make([]*term, p)}
 	return o, nil
 }
 
@@ -132,15 +132,7 @@ func (o *Ordered) Owned() []int {
 
 // Enqueue adds e to its key's partition, or a keyless e to the next one in
 // turn. It is at-least-once, as Backend.Enqueue is.
-func (o *Ordered) Enqueue(ctx context.Context, e core.Event) error {
-	i := 0
-	if k := e.Key(); k != "" {
-		i = PartitionOf(k, len(o.parts))
-	} else if len(o.parts) > 1 {
-		i = int((o.next.Add(1) - 1) % uint32(len(o.parts)))
-	}
-	return o.parts[i].Enqueue(ctx, e)
-}
+func (o *Ordered) Enqueue(ctx context.Context, e core.Event) error { return o.shared.Enqueue(ctx, e) }
 
 // begin starts membership, once.
 func (o *Ordered) begin() {
@@ -278,11 +270,7 @@ func (o *Ordered) Release(_ context.Context, d core.Delivery) error {
 // DeadLetter writes dl to the dead letters of its event's partition (that
 // of its key; partition 0 for a keyless event).
 func (o *Ordered) DeadLetter(ctx context.Context, dl core.DeadLetter) error {
-	i := 0
-	if k := dl.Event.Key(); k != "" {
-		i = PartitionOf(k, len(o.parts))
-	}
-	return o.parts[i].DeadLetter(ctx, dl)
+	return o.shared.DeadLetter(ctx, dl)
 }
 
 // Close stops reading, releases the leases this worker holds (so that the
