@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -199,13 +200,19 @@ func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (st
 // the script's own error (nil when it ran). A fence ("" for none) is the
 // owner's token the commits are written under.
 func (c *committer) run(ctx context.Context, commits []stagedCommit, fence string) (errs []error, earlier int, err error) {
-	errs = make([]error, len(commits))
 	var res []int64
 	err = replicated(ctx, c.rdb, c.cfg, c.cfg.Stream, func(rdb goredis.Cmdable) (err error) {
-		res, err = commitScript.Run(ctx, rdb, c.keys, c.args(commits, fence)...).Int64Slice()
+		res, err = commitScript.Run(ctx, rdb, c.keys, c.appendArgs([]any{1}, commits, fence)...).Int64Slice()
 		return err
 	})
 	reloadOnNetError(c.rdb, err)
+	return c.results(commits, res, err)
+}
+
+// results turns what one script call of commits answered (res, or the
+// call's error) into what run returns.
+func (c *committer) results(commits []stagedCommit, res []int64, err error) (errs []error, earlier int, _ error) {
+	errs = make([]error, len(commits))
 	if err == nil && len(res) != len(commits) {
 		err = fmt.Errorf("commit script answered %d results for %d commits", len(res), len(commits))
 	}
@@ -226,12 +233,18 @@ func (c *committer) run(ctx context.Context, commits []stagedCommit, fence strin
 	return errs, earlier, err
 }
 
-// args lays out the commit script's ARGV (see scripts/commit.lua).
-func (c *committer) args(commits []stagedCommit, fence string) []any {
+// appendArgs appends to args what the commit script's ARGV holds for a
+// group of commits of this stream (see scripts/commit.lua): the number of
+// its arguments, then these. A script call's ARGV starts with the number
+// of groups.
+func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string) []any {
 	size := 11
 	for _, sc := range commits {
 		size += 4 + len(sc.emitted) + 2*dlFieldN*len(sc.dls) + 2*len(sc.outbox)
 	}
+	args = slices.Grow(args, 1+size)
+	at := len(args)
+	args = append(args, 0) // the number of arguments, once they are in
 	// The script checks ownership with one XPENDING over the receipts'
 	// range instead of one per commit.
 	var lo, hi streamID
@@ -257,7 +270,6 @@ func (c *committer) args(commits []stagedCommit, fence string) []any {
 		rangeStart, rangeEnd = lo.String(), hi.String()
 	}
 	rangeCount := 2*len(commits) + 2*c.cfg.Batch
-	args := make([]any, 0, size)
 	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
 		token(commits), commitRecordTTL.Milliseconds(), fence)
 	for _, sc := range commits {
@@ -272,6 +284,7 @@ func (c *committer) args(commits []stagedCommit, fence string) []any {
 			args = append(args, o.target, o.wire)
 		}
 	}
+	args[at] = len(args) - at - 1
 	return args
 }
 
@@ -282,6 +295,15 @@ func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit, fenc
 	ctx, cancel := bounded(ctx, b.cfg.Timeout)
 	defer cancel()
 	errs, earlier, err := b.commits.run(ctx, commits, fence)
+	b.settle(ctx, commits, errs, earlier, err)
+	return errs
+}
+
+// settle does what follows a script call of commits that answered errs
+// (earlier done by an earlier run; err the call's own error): a lost group
+// is re-created, what was committed or lost is no longer held, the relay
+// is told of outboxed events, and a reply lost after it landed is logged.
+func (b *Backend) settle(ctx context.Context, commits []stagedCommit, errs []error, earlier int, err error) {
 	if isNoGroup(err) {
 		// The group, and with it these deliveries, is gone: re-created
 		// before them while they are still held, so they are delivered
@@ -302,7 +324,6 @@ func (b *Backend) commitStaged(ctx context.Context, commits []stagedCommit, fenc
 		b.log.LogAttrs(ctx, slog.LevelInfo, "redis: a commit's reply was lost after it landed; its retry found it done",
 			slog.Int(core.KeyCommits, earlier))
 	}
-	return errs
 }
 
 // Commit adds the emitted events to the stream, the dead letters to the
@@ -348,8 +369,21 @@ func (b *Backend) commitBatchFenced(ctx context.Context, commits []core.Commit, 
 	}
 	a := commitArenas.Get().(*commitArena)
 	defer a.release() // go-redis is done with the arguments when commitStaged returns
-	staged := make([]stagedCommit, 0, len(commits))
-	index := make([]int, 0, len(commits))
+	staged, index := b.stageBatch(commits, a, errs)
+	for _, c := range callChunks(staged) {
+		for j, err := range b.commitStaged(ctx, staged[c[0]:c[1]], fence) {
+			errs[index[c[0]+j]] = err
+		}
+	}
+	return errs
+}
+
+// stageBatch stages commits into a, and returns the staged ones with the
+// index in commits of each; one that cannot be staged has its error in
+// errs instead.
+func (b *Backend) stageBatch(commits []core.Commit, a *commitArena, errs []error) (staged []stagedCommit, index []int) {
+	staged = make([]stagedCommit, 0, len(commits))
+	index = make([]int, 0, len(commits))
 	for i, c := range commits {
 		sc, err := b.commits.stage(c.Delivery, c.Outcome, a)
 		if err != nil {
@@ -360,21 +394,25 @@ func (b *Backend) commitBatchFenced(ctx context.Context, commits []core.Commit, 
 		index = append(index, i)
 	}
 	a.resolve(staged)
-	// One script call per few MiB, so that a batch of large events does not
-	// block Redis in one long script.
+	return staged, index
+}
+
+// callChunks splits staged commits into script calls, [start, end) each:
+// one call per few MiB, so that a batch of large events does not block
+// Redis in one long script.
+func callChunks(staged []stagedCommit) [][2]int {
 	const maxCallBytes = 4 << 20
+	var chunks [][2]int
 	for start := 0; start < len(staged); {
 		end, bytes := start, 0
 		for end < len(staged) && (end == start || bytes+staged[end].size() <= maxCallBytes) {
 			bytes += staged[end].size()
 			end++
 		}
-		for j, err := range b.commitStaged(ctx, staged[start:end], fence) {
-			errs[index[start+j]] = err
-		}
+		chunks = append(chunks, [2]int{start, end})
 		start = end
 	}
-	return errs
+	return chunks
 }
 
 // commit writes one outcome given in encoded form: the emitted wire forms

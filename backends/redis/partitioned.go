@@ -33,8 +33,11 @@ import (
 //     the input's partition, atomic as on one stream, and writes an event
 //     of another partition to the input partition's outbox, which a relay
 //     moves to its partition once (relay.go).
-//   - One reader per partition pulls in the background, so no partition
-//     waits behind another: each holds at most one delivery beyond what
+//   - On one server, one XREADGROUP reads every partition, and one script
+//     call commits a batch of every partition (merged.go): partitions
+//     cost next to nothing there.
+//   - On a cluster, one reader per partition pulls in the background, so
+//     no partition waits behind another: each holds at most one delivery beyond what
 //     its partition's buffer holds, and Close hands that back. A partition
 //     that cannot be read (its node down, a failover under way) has its
 //     reader back off and log, while the others go on; only a fatal error
@@ -47,6 +50,7 @@ type Partitioned struct {
 	ownRDB bool
 	next   atomic.Uint32 // the partition of the next keyless event
 	relay  *relay
+	merged *mergedReads // nil on a cluster: a reader per partition
 
 	startOnce sync.Once
 	ctx       context.Context
@@ -115,6 +119,7 @@ func NewPartitioned(ctx context.Context, cfg Config, p int) (*Partitioned, error
 		pb.parts = append(pb.parts, b)
 	}
 	pb.relay = newRelay(pb.parts)
+	pb.merged = newMergedReads(pb.rdb, pb.parts)
 	for i, b := range pb.parts {
 		b.outboxed = func() { pb.relay.kick(i) }
 	}
@@ -143,6 +148,9 @@ func (pb *Partitioned) Pull(ctx context.Context, timeout time.Duration) (core.De
 	pb.startOnce.Do(pb.startReaders)
 	if pb.ctx.Err() != nil {
 		return core.Delivery{}, false, core.ErrClosed
+	}
+	if pb.merged != nil {
+		return pb.pullMerged(ctx, timeout)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -186,6 +194,9 @@ func (pb *Partitioned) takeReleased() (core.Delivery, bool) {
 func (pb *Partitioned) startReaders() {
 	pb.ctx, pb.stop = context.WithCancel(context.Background())
 	pb.relay.start(pb.ctx)
+	if pb.merged != nil {
+		return // reads start from Pull (merged.go)
+	}
 	for i, b := range pb.parts {
 		pb.readers.Add(1)
 		go pb.read(i, b)
@@ -310,9 +321,12 @@ func (pb *Partitioned) Commit(ctx context.Context, d core.Delivery, out core.Out
 }
 
 // CommitBatch commits each partition's share of commits in one batch of
-// that partition, the batches at once, and returns an error for each
-// commit, or nil.
+// that partition, the batches at once (in one script call on one server), and
+// returns an error for each commit, or nil.
 func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) []error {
+	if pb.merged != nil {
+		return pb.commitMerged(ctx, commits)
+	}
 	errs := make([]error, len(commits))
 	byPart := map[int][]int{}
 	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
@@ -336,10 +350,7 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 			errs[ks[j]] = err
 		}
 	})
-	if !slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
-		return nil
-	}
-	return errs
+	return orNil(errs)
 }
 
 // inParallel runs f(0) … f(n-1) at once and waits for them: the batches of
@@ -376,6 +387,7 @@ func (pb *Partitioned) Close() error {
 	pb.closeOnce.Do(func() {
 		pb.startOnce.Do(func() { pb.ctx, pb.stop = context.WithCancel(context.Background()) })
 		pb.stop()
+		pb.closeMerged()
 		pb.readers.Wait()
 		pb.relay.wait()
 		var errs []error

@@ -21,6 +21,14 @@ import (
 // that are not valid events are dead-lettered and acknowledged on the way,
 // never returned.
 func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	return b.pull(ctx, timeout, true)
+}
+
+// pull is Pull. With self false, for a partition whose reads a Partitioned
+// makes for all its partitions at once (merged.go), it never reads new
+// entries nor reads ahead: it hands out what is buffered, or what a due
+// chore brings in, and otherwise returns none at once.
+func (b *Backend) pull(ctx context.Context, timeout time.Duration, self bool) (core.Delivery, bool, error) {
 	deadline := time.Now().Add(timeout)
 	group := b.cfg.Mode == ModeGroup
 	if group {
@@ -39,7 +47,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			return core.Delivery{}, false, err
 		}
 		var mayAhead func() bool
-		if group {
+		if group && self {
 			mayAhead = b.own.noChoreDue
 		}
 		if d, ok, ahead := b.reader.pop(mayAhead); ok {
@@ -84,7 +92,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 			}
 		}
 		remaining := time.Until(deadline)
-		if remaining < time.Millisecond {
+		if remaining < time.Millisecond || !self {
 			return core.Delivery{}, false, nil
 		}
 		if err := b.read(ctx, min(remaining, b.cfg.Block)); err != nil {
@@ -126,6 +134,13 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 		b.own.replyLost()
 		return err
 	}
+	b.absorb(ctx, msgs, count)
+	return nil
+}
+
+// absorb buffers what a read of count entries fetched in the group (with
+// the handing lock held) and hands back what Close left no buffer for.
+func (b *Backend) absorb(ctx context.Context, msgs []goredis.XMessage, count int) {
 	var late []core.Delivery // read while Close emptied the buffer
 	for _, m := range msgs {
 		if d, buffered := b.accept(ctx, m, 1); !buffered && d.Receipt != "" {
@@ -134,7 +149,6 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 	}
 	b.reader.noteRead(len(msgs), count)
 	b.handBackLate(ctx, late)
-	return nil
 }
 
 // handBackLate puts back the deliveries a read or claim brought in after

@@ -1,111 +1,132 @@
--- Commits a batch of outcomes, each atomically. See committer.go.
--- KEYS: stream, dead-letter stream, this consumer's commit record, the
--- partition's owner record (ordered mode; see owner.lua), its outbox (see
--- relay.go).
--- ARGV: group, consumer, number of commits, the lowest and highest receipt
--- ("" for none) and a bound for listing what is pending between them, the
--- name of an entry's event field, the number of fields of a dead letter,
--- the batch's token ("" for none), how long to keep the record (ms) and
--- the owner's token ("" for none: not ordered mode); then for each commit: entry id ("" for none), number of emitted events,
--- number of dead letters, the emitted events' wire forms, and each dead
--- letter as field name / value pairs.
+-- Commits batches of outcomes, each outcome atomically, of one or more
+-- partitions (a group each: several only on one server, where a script
+-- may use keys of several slots). See committer.go.
+-- KEYS: five a group: its stream, dead-letter stream, this consumer's
+-- commit record, the partition's owner record (ordered mode; see
+-- owner.lua), its outbox (see relay.go).
+-- ARGV: the number of groups, then for each group the number of its
+-- arguments, then these: group, consumer, number of commits, the lowest
+-- and highest receipt ("" for none) and a bound for listing what is
+-- pending between them, the name of an entry's event field, the number of
+-- fields of a dead letter, the batch's token ("" for none), how long to
+-- keep the record (ms) and the owner's token ("" for none: not ordered
+-- mode); then for each commit: entry id ("" for none), number of emitted
+-- events, number of dead letters, number of outboxed events, the emitted
+-- events' wire forms, each dead letter as field name / value pairs, and
+-- each outboxed event as its target partition and wire form.
 -- With an entry id it first checks the entry is still pending for this
--- consumer, and writes nothing for that commit if not. Returns per commit 1
--- (done), 0 (lost) or 2 (done by an earlier run of this same batch, whose
--- reply was lost: the record holds its token and results), or, for every
--- commit, 3 when an owner's token is given and this consumer no longer owns
--- the partition under it (fenced: nothing written).
-local group, consumer, k = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local field, dlw = ARGV[7], 2 * tonumber(ARGV[8])
-local token = ARGV[9]
-if token ~= '' then
-  local rec = redis.call('GET', KEYS[3])
-  if rec and string.sub(rec, 1, #token + 1) == token .. ':' then
-    local res = {}
-    for c = 1, k do
-      res[c] = 2 * tonumber(string.sub(rec, #token + 1 + c, #token + 1 + c))
+-- consumer, and writes nothing for that commit if not. Returns, for each
+-- group in turn, per commit 1 (done), 0 (lost) or 2 (done by an earlier
+-- run of this same batch, whose reply was lost: the record holds its token
+-- and results), or, for every commit of the group, 3 when an owner's token
+-- is given and this consumer no longer owns the partition under it
+-- (fenced: nothing written).
+local groups = tonumber(ARGV[1])
+-- Check up front, for every group, what could make a write fail: a script
+-- is not rolled back.
+for g = 0, groups - 1 do
+  for _, j in ipairs({1, 2, 5}) do
+    local key = KEYS[5 * g + j]
+    local t = redis.call('TYPE', key).ok
+    if t ~= 'stream' and t ~= 'none' then
+      return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
     end
-    return res
   end
 end
-local fence = ARGV[11]
-if fence ~= '' then
-  local l = redis.call('HMGET', KEYS[4], 'owner', 'token')
-  if l[1] ~= consumer or l[2] ~= fence then
-    local res = {}
-    for c = 1, k do
-      res[c] = 3
+
+-- commit commits one group, whose keys follow KEYS[kb] and whose
+-- arguments follow ARGV[o], and appends its results to out.
+local function commit(kb, o, out)
+  local K = {KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5]}
+  local group, consumer, k = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3])
+  local field, dlw = ARGV[o + 7], 2 * tonumber(ARGV[o + 8])
+  local token = ARGV[o + 9]
+  if token ~= '' then
+    local rec = redis.call('GET', K[3])
+    if rec and string.sub(rec, 1, #token + 1) == token .. ':' then
+      for c = 1, k do
+        out[#out + 1] = 2 * tonumber(string.sub(rec, #token + 1 + c, #token + 1 + c))
+      end
+      return
     end
-    return res
   end
-end
--- Check up front what could make a write fail: a script is not rolled back.
-for _, j in ipairs({1, 2, 5}) do
-  local key = KEYS[j]
-  local t = redis.call('TYPE', key).ok
-  if t ~= 'stream' and t ~= 'none' then
-    return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
+  local fence = ARGV[o + 11]
+  if fence ~= '' then
+    local l = redis.call('HMGET', K[4], 'owner', 'token')
+    if l[1] ~= consumer or l[2] ~= fence then
+      for c = 1, k do
+        out[#out + 1] = 3
+      end
+      return
+    end
   end
-end
--- The entries pending for this consumer between the lowest and highest
--- receipt, in one call; if the answer may be cut short, entries not in it
--- are checked one by one.
-local mine, complete = {}, false
-if ARGV[4] ~= '' then
-  local limit = tonumber(ARGV[6])
-  local p = redis.call('XPENDING', KEYS[1], group, ARGV[4], ARGV[5], limit, consumer)
-  for _, e in ipairs(p) do
-    mine[e[1]] = true
+  -- The entries pending for this consumer between the lowest and highest
+  -- receipt, in one call; if the answer may be cut short, entries not in
+  -- it are checked one by one.
+  local mine, complete = {}, false
+  if ARGV[o + 4] ~= '' then
+    local limit = tonumber(ARGV[o + 6])
+    local p = redis.call('XPENDING', K[1], group, ARGV[o + 4], ARGV[o + 5], limit, consumer)
+    for _, e in ipairs(p) do
+      mine[e[1]] = true
+    end
+    complete = #p < limit
   end
-  complete = #p < limit
-end
-local res, acks, done = {}, {}, {}
-local i = 12
-for c = 1, k do
-  local id, n, m, o = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
-  i = i + 4
-  local ok = 1
-  if id ~= '' and done[id] then
-    ok = 0 -- committed earlier in this batch
-  elseif id ~= '' and not mine[id] then
-    if complete then
-      ok = 0
-    else
-      local p = redis.call('XPENDING', KEYS[1], group, id, id, 1)
-      if #p == 0 or p[1][2] ~= consumer then
+  local res, acks, done = {}, {}, {}
+  local i = o + 12
+  for c = 1, k do
+    local id, n, m, ob = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
+    i = i + 4
+    local ok = 1
+    if id ~= '' and done[id] then
+      ok = 0 -- committed earlier in this batch
+    elseif id ~= '' and not mine[id] then
+      if complete then
         ok = 0
+      else
+        local p = redis.call('XPENDING', K[1], group, id, id, 1)
+        if #p == 0 or p[1][2] ~= consumer then
+          ok = 0
+        end
       end
     end
+    if ok == 1 then
+      for _ = 1, n do
+        redis.call('XADD', K[1], '*', field, ARGV[i])
+        i = i + 1
+      end
+      for _ = 1, m do
+        redis.call('XADD', K[2], '*', unpack(ARGV, i, i + dlw - 1))
+        i = i + dlw
+      end
+      for _ = 1, ob do
+        redis.call('XADD', K[5], '*', 'target', ARGV[i], field, ARGV[i+1])
+        i = i + 2
+      end
+      if id ~= '' then
+        acks[#acks + 1] = id
+        done[id] = true
+      end
+    else
+      i = i + n + dlw * m + 2 * ob
+    end
+    res[c] = ok
+    out[#out + 1] = ok
   end
-  if ok == 1 then
-    for _ = 1, n do
-      redis.call('XADD', KEYS[1], '*', field, ARGV[i])
-      i = i + 1
-    end
-    for _ = 1, m do
-      redis.call('XADD', KEYS[2], '*', unpack(ARGV, i, i + dlw - 1))
-      i = i + dlw
-    end
-    for _ = 1, o do
-      redis.call('XADD', KEYS[5], '*', 'target', ARGV[i], field, ARGV[i+1])
-      i = i + 2
-    end
-    if id ~= '' then
-      acks[#acks + 1] = id
-      done[id] = true
-    end
-  else
-    i = i + n + dlw * m + 2 * o
+  -- One XACK for the batch. Each commit stays all or nothing because no
+  -- write can fail once the checks above have passed (key types; Redis 7
+  -- refuses a script for memory only at its first write).
+  for j = 1, #acks, 500 do
+    redis.call('XACK', K[1], group, unpack(acks, j, math.min(j + 499, #acks)))
   end
-  res[c] = ok
+  if token ~= '' then
+    redis.call('SET', K[3], token .. ':' .. table.concat(res), 'PX', ARGV[o + 10])
+  end
 end
--- One XACK for the batch. Each commit stays all or nothing because no write
--- can fail once the checks above have passed (key types; Redis 7 refuses a
--- script for memory only at its first write).
-for j = 1, #acks, 500 do
-  redis.call('XACK', KEYS[1], group, unpack(acks, j, math.min(j + 499, #acks)))
+
+local out, o = {}, 1
+for g = 0, groups - 1 do
+  commit(5 * g, o + 1, out)
+  o = o + 1 + tonumber(ARGV[o + 1])
 end
-if token ~= '' then
-  redis.call('SET', KEYS[3], token .. ':' .. table.concat(res), 'PX', ARGV[10])
-end
-return res
+return out

@@ -1,0 +1,395 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/necrostack/necrostack/core"
+)
+
+// mergedReads reads every partition of a Partitioned in one XREADGROUP,
+// and is what makes partitions nearly free on one server: a read per
+// partition would cost P round trips and P blocked clients for the events
+// one read fetches. It is used only on one server (or a sentinel-managed
+// one): a cluster refuses a command whose keys lie in different slots,
+// and there each partition has a reader of its own (Partitioned.read).
+// The rules it keeps:
+//   - One read at a time, in the background, for the Pulls to wait on. A
+//     Pull hands out only what the partitions buffered, from one
+//     partition until its buffer is empty and then the next, and runs
+//     their due chores (take-back, reclaim) as each partition's own Pull
+//     would; it never reads itself.
+//   - A blocking read (Config.Block) starts when a Pull finds every
+//     partition's buffer empty. While the last read fetched all it asked of
+//     some partition (a backlog), the next starts without blocking once half
+//     of what it fetched is handed out, unless a partition has a chore due
+//     (its buffer must empty for the chore to run).
+//   - A read asks each partition for the largest count any partition's
+//     reader would (nextCount), holds every partition's handing lock, as
+//     each partition's own read does, and buffers each stream's entries in
+//     its partition's buffer.
+//   - A lost group (NOGROUP) sends every partition to a non-blocking read
+//     of its own, which re-creates it; any other error reaches the next
+//     Pull that finds nothing to hand out.
+//   - Close waits for the read under way; what it brings after Close is
+//     handed back by its partition.
+type mergedReads struct {
+	streams []string       // every partition's stream, then as many ">"
+	index   map[string]int // a stream's partition
+	prefix  []string       // partition i's receipt prefix, "<i>/"
+
+	mu       sync.Mutex
+	underWay chan struct{} // closed when the read under way is done; nil: none
+	err      error         // of the last read, for the next Pull that finds nothing
+	closed   bool
+	at       int  // the partition Pulls hand out from first
+	lastN    int  // what the last read fetched, over every partition
+	lastFull bool // it fetched all it asked of some partition
+	since    int  // deliveries handed out since
+}
+
+// newMergedReads returns the merged reads of parts, or nil when rdb is not
+// a single server's client.
+func newMergedReads(rdb goredis.UniversalClient, parts []*Backend) *mergedReads {
+	if _, ok := rdb.(*goredis.Client); !ok {
+		return nil
+	}
+	m := &mergedReads{index: make(map[string]int, len(parts))}
+	for i, b := range parts {
+		m.streams = append(m.streams, b.cfg.Stream)
+		m.index[b.cfg.Stream] = i
+		m.prefix = append(m.prefix, fmt.Sprint(i, "/"))
+	}
+	for range parts {
+		m.streams = append(m.streams, ">")
+	}
+	return m
+}
+
+// pullMerged is Pull with merged reads.
+func (pb *Partitioned) pullMerged(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
+	m := pb.merged
+	var t *time.Timer // only once there is a read to wait for
+	for {
+		if d, ok := pb.takeReleased(); ok {
+			return d, true, nil
+		}
+		if d, ok, err := pb.popBuffered(ctx); ok || err != nil {
+			return d, ok, err
+		}
+		if t == nil {
+			t = time.NewTimer(timeout)
+			defer t.Stop()
+		}
+		m.mu.Lock()
+		if err := m.err; err != nil {
+			m.err = nil
+			m.mu.Unlock()
+			return core.Delivery{}, false, err
+		}
+		w := m.underWay
+		if w == nil {
+			w = pb.startRead(true)
+		}
+		m.mu.Unlock()
+		if w == nil {
+			return core.Delivery{}, false, core.ErrClosed
+		}
+		select {
+		case <-w:
+		case <-pb.wake:
+		case <-ctx.Done():
+			return core.Delivery{}, false, ctx.Err()
+		case <-t.C:
+			return core.Delivery{}, false, nil
+		case <-pb.ctx.Done():
+			return core.Delivery{}, false, core.ErrClosed
+		}
+	}
+}
+
+// popBuffered hands out what a partition buffered (or a due chore of one
+// brings in), starting at the partition the last one came from, and
+// starts a read-ahead when one is due.
+func (pb *Partitioned) popBuffered(ctx context.Context) (core.Delivery, bool, error) {
+	m := pb.merged
+	m.mu.Lock()
+	at := m.at
+	m.mu.Unlock()
+	for k := range pb.parts {
+		i := (at + k) % len(pb.parts)
+		d, ok, err := pb.parts[i].pull(ctx, 0, false)
+		switch {
+		case err != nil && (errors.Is(err, core.ErrClosed) || ctx.Err() != nil):
+			return core.Delivery{}, false, err
+		case err != nil:
+			return core.Delivery{}, false, fmt.Errorf("partition %d: %w", i, err)
+		case !ok:
+			continue
+		}
+		d.Receipt = m.prefix[i] + d.Receipt
+		m.mu.Lock()
+		m.at = i
+		m.since++
+		if m.underWay == nil && !m.closed && m.lastFull && m.lastN >= aheadMinCount && 2*m.since >= m.lastN && pb.noChoreDue() {
+			pb.startRead(false)
+		}
+		m.mu.Unlock()
+		return d, true, nil
+	}
+	return core.Delivery{}, false, nil
+}
+
+// noChoreDue reports whether no partition has a chore due.
+func (pb *Partitioned) noChoreDue() bool {
+	for _, b := range pb.parts {
+		if !b.own.noChoreDue() {
+			return false
+		}
+	}
+	return true
+}
+
+// startRead starts a read of every partition, blocking or not, and returns
+// the channel closed when it is done, or nil after Close. It is called with
+// m.mu held.
+func (pb *Partitioned) startRead(block bool) chan struct{} {
+	m := pb.merged
+	if m.closed {
+		return nil
+	}
+	w := make(chan struct{})
+	m.underWay = w
+	pb.readers.Add(1) // before Close waits: it sets closed under m.mu first
+	go func() {
+		defer pb.readers.Done()
+		wait := time.Duration(-1)
+		if block {
+			wait = pb.parts[0].cfg.Block
+		}
+		n, full, err := pb.readAll(pb.ctx, wait)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.underWay = nil
+		m.lastFull = err == nil && full
+		if err == nil && n > 0 {
+			m.lastN, m.since = n, 0
+		}
+		if err != nil && pb.ctx.Err() == nil {
+			m.err = err
+		}
+		close(w)
+	}()
+	return w
+}
+
+// readAll reads every partition in one XREADGROUP, blocking at most block
+// (a negative block does not block), and buffers what each fetched in its
+// partition. It returns how many entries it fetched and whether it fetched
+// all it asked of some partition.
+func (pb *Partitioned) readAll(ctx context.Context, block time.Duration) (n int, full bool, err error) {
+	m, first := pb.merged, pb.parts[0]
+	ctx, cancel := bounded(ctx, max(block, 0)+first.cfg.Timeout)
+	defer cancel()
+	count := 0
+	for _, b := range pb.parts {
+		count = max(count, b.reader.nextCount())
+	}
+	lost := func() bool {
+		for _, b := range pb.parts {
+			b.own.handing.RLock()
+		}
+		defer func() {
+			for _, b := range pb.parts {
+				b.own.handing.RUnlock()
+			}
+		}()
+		if block >= 0 {
+			first.reader.blocked.Add(1)
+			defer first.reader.blocked.Add(-1)
+		}
+		streams, rerr := pb.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
+			Group: first.cfg.Group, Consumer: first.cfg.Consumer, Streams: m.streams, Count: int64(count), Block: block,
+		}).Result()
+		switch {
+		case errors.Is(rerr, goredis.Nil):
+			streams = nil
+		case isNoGroup(rerr):
+			return true
+		case rerr != nil:
+			for _, b := range pb.parts {
+				b.own.replyLost()
+			}
+			err = fmt.Errorf("redis: read group %q of %d partitions: %w", first.cfg.Group, len(pb.parts), rerr)
+			return false
+		}
+		got := make([][]goredis.XMessage, len(pb.parts))
+		for _, s := range streams {
+			if i, ok := m.index[s.Stream]; ok {
+				got[i] = s.Messages
+			}
+		}
+		for i, b := range pb.parts {
+			msgs := got[i]
+			if len(msgs) > 0 {
+				if id, perr := parseStreamID(msgs[len(msgs)-1].ID); perr == nil {
+					b.reader.noteSeen(id)
+				}
+			}
+			b.absorb(ctx, msgs, count)
+			n += len(msgs)
+			full = full || len(msgs) >= count
+		}
+		return false
+	}()
+	if lost { // each partition reads once on its own, which re-creates a lost group
+		for _, b := range pb.parts {
+			if err = b.read(ctx, -1); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		if pb.ctx.Err() != nil {
+			return n, false, core.ErrClosed
+		}
+		reloadOnNetError(pb.rdb, err)
+		return n, false, classify(err)
+	}
+	return n, full, nil
+}
+
+// closeMerged stops reads from starting, before Close waits for the one
+// under way.
+func (pb *Partitioned) closeMerged() {
+	if m := pb.merged; m != nil {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+	}
+}
+
+// commitMerged is CommitBatch on one server: the batches of every
+// partition in one script call (a group of five keys and its arguments
+// each, see scripts/commit.lua), or one per few MiB. Each commit stays
+// atomic on its own, as on one stream; the call checks every group's keys
+// before it writes anything.
+func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) []error {
+	errs := make([]error, len(commits))
+	byPart := map[int][]int{}
+	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
+	for k, c := range commits {
+		i, d, err := pb.part(c.Delivery)
+		if err != nil {
+			errs[k] = err
+			continue
+		}
+		ds[k] = d
+		byPart[i] = append(byPart[i], k)
+	}
+	var groups []commitGroup
+	for _, i := range slices.Sorted(maps.Keys(byPart)) {
+		b, ks := pb.parts[i], byPart[i]
+		if b.isClosed() {
+			for _, k := range ks {
+				errs[k] = core.ErrClosed
+			}
+			continue
+		}
+		batch := make([]core.Commit, len(ks))
+		for j, k := range ks {
+			batch[j] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
+		}
+		a := commitArenas.Get().(*commitArena)
+		defer a.release() // go-redis is done with the arguments when the calls return
+		batchErrs := make([]error, len(batch))
+		staged, index := b.stageBatch(batch, a, batchErrs)
+		for j, err := range batchErrs {
+			if err != nil {
+				errs[ks[j]] = err
+			}
+		}
+		for _, c := range callChunks(staged) {
+			g := commitGroup{b: b, staged: staged[c[0]:c[1]], index: make([]int, c[1]-c[0])}
+			for j := range g.index {
+				g.index[j] = ks[index[c[0]+j]]
+				g.size += g.staged[j].size()
+			}
+			groups = append(groups, g)
+		}
+	}
+	const maxCallBytes = 4 << 20
+	for start := 0; start < len(groups); {
+		end, bytes := start, 0
+		for end < len(groups) && (end == start || bytes+groups[end].size <= maxCallBytes) {
+			bytes += groups[end].size
+			end++
+		}
+		pb.commitGroups(ctx, groups[start:end], errs)
+		start = end
+	}
+	return orNil(errs)
+}
+
+// commitGroup is the commits of one partition in a merged script call,
+// and the index of each in the batch.
+type commitGroup struct {
+	b      *Backend
+	staged []stagedCommit
+	index  []int
+	size   int
+}
+
+// commitGroups runs groups in one script call, within Timeout, and sets
+// each commit's error in errs.
+func (pb *Partitioned) commitGroups(ctx context.Context, groups []commitGroup, errs []error) {
+	first := groups[0].b
+	ctx, cancel := bounded(ctx, first.cfg.Timeout)
+	defer cancel()
+	n := 0
+	for _, g := range groups {
+		n += len(g.staged)
+	}
+	keys := make([]string, 0, 5*len(groups))
+	args := make([]any, 0, 1+n*5+12*len(groups))
+	args = append(args, len(groups))
+	for _, g := range groups {
+		keys = append(keys, g.b.commits.keys...)
+		args = g.b.commits.appendArgs(args, g.staged, "")
+	}
+	var res []int64
+	err := replicated(ctx, pb.rdb, &first.cfg, first.cfg.Stream, func(rdb goredis.Cmdable) (err error) {
+		res, err = commitScript.Run(ctx, rdb, keys, args...).Int64Slice()
+		return err
+	})
+	reloadOnNetError(pb.rdb, err)
+	if err == nil && len(res) != n {
+		err = fmt.Errorf("commit script answered %d results for %d commits of %d partitions", len(res), n, len(groups))
+	}
+	for _, g := range groups {
+		var part []int64
+		if err == nil {
+			part, res = res[:len(g.staged)], res[len(g.staged):]
+		}
+		callErrs, earlier, gerr := g.b.commits.results(g.staged, part, err)
+		g.b.settle(ctx, g.staged, callErrs, earlier, gerr)
+		for j, e := range callErrs {
+			errs[g.index[j]] = e
+		}
+	}
+}
+
+// orNil returns errs, or nil when it holds no error.
+func orNil(errs []error) []error {
+	if slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		return errs
+	}
+	return nil
+}

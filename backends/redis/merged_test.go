@@ -1,0 +1,244 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	nsredis "github.com/necrostack/necrostack/backends/redis"
+	"github.com/necrostack/necrostack/backends/redis/redistest"
+	"github.com/necrostack/necrostack/core"
+)
+
+// commandCalls returns how many times Redis ran each command, from INFO
+// commandstats ("xreadgroup" → calls).
+func commandCalls(t *testing.T, rdb *goredis.Client) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for line := range strings.SplitSeq(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+		calls[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return calls
+}
+
+// commandHook calls see with each command the client sends on its own.
+type commandHook func(goredis.Cmder)
+
+func (h commandHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h commandHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (h commandHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		for _, cmd := range cmds {
+			h(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// On one server one XREADGROUP reads all 16 partitions, and a batch of
+// commits of every partition is one script call: 160 events of 16
+// partitions take a few reads, not one or more a partition, the batch one
+// EVALSHA, and every event is delivered once and committed.
+func TestPartitionedMergedReads(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "merged", Batch: 256}, 16)
+	const n = 160
+	for i := range n {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := commandCalls(t, rdb)
+	seen := map[string]bool{}
+	var commits []core.Commit
+	for len(seen) < n {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("after %d events: Pull: %v, %v", len(seen), ok, err)
+		}
+		if seen[d.Event.ID()] {
+			t.Fatalf("%s delivered twice", d.Event)
+		}
+		seen[d.Event.ID()] = true
+		commits = append(commits, core.Commit{Delivery: d})
+	}
+	sha := scriptSHA(t, "commit.lua")
+	var commitCalls atomic.Int32
+	rdb.AddHook(commandHook(func(cmd goredis.Cmder) {
+		if a := cmd.Args(); len(a) > 1 && strings.EqualFold(fmt.Sprint(a[0]), "evalsha") && a[1] == sha {
+			commitCalls.Add(1)
+		}
+	}))
+	if errs := pb.CommitBatch(ctx, commits); errs != nil {
+		t.Fatalf("CommitBatch: %v", errs)
+	}
+	after := commandCalls(t, rdb)
+	// firstCount (8) a partition first, then twice that: about three reads.
+	reads := after["xreadgroup"] - before["xreadgroup"]
+	if reads < 1 || reads >= 16 {
+		t.Errorf("%d XREADGROUP calls for %d events of 16 partitions: want one read of all partitions at a time", reads, n)
+	}
+	if calls := commitCalls.Load(); calls != 1 {
+		t.Errorf("%d commit script calls for a batch of 16 partitions' commits: want 1", calls)
+	}
+	t.Logf("%d events of 16 partitions: %d reads", n, reads)
+	for i, part := range pb.Partitions() {
+		s, err := part.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := s.Groups[0]; g.Pending != 0 || g.Lag != 0 {
+			t.Errorf("partition %d after the commits: %+v", i, g)
+		}
+	}
+}
+
+// A script flushed from Redis (a restart, SCRIPT FLUSH) before a batch of
+// several partitions: the call falls back to EVAL, and every commit lands.
+func TestPartitionedMergedCommitNoScript(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "noscript"}, 4)
+	for i := range 8 {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var commits []core.Commit
+	for range 8 {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("Pull: %v, %v", ok, err)
+		}
+		commits = append(commits, core.Commit{Delivery: d, Outcome: core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}})
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if errs := pb.CommitBatch(ctx, commits); errs != nil {
+		t.Fatalf("CommitBatch after SCRIPT FLUSH: %v", errs)
+	}
+	for range 8 {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok || d.Event.Type() != "NEXT" {
+			t.Fatalf("Pull of an emitted event: %v, %v, %v", d.Event, ok, err)
+		}
+		if err := pb.Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A partition's group deleted while the merged reads block: the next read
+// re-creates it, and what is enqueued to that partition afterwards is
+// delivered, as are the other partitions' events.
+func TestPartitionedMergedLostGroup(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "lostgroup"}, 3)
+	if _, ok, err := pb.Pull(ctx, 200*time.Millisecond); ok || err != nil {
+		t.Fatalf("the first Pull of an empty stream: %v, %v", ok, err)
+	}
+	if err := rdb.XGroupDestroy(ctx, nsredis.PartitionStream("lostgroup", 1, 3), "necrostack").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 9 {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen, failed := map[string]bool{}, 0
+	for len(seen) < 9 {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil {
+			if failed++; failed > 2 {
+				t.Fatalf("Pull failed %d times: %v", failed, err)
+			}
+			t.Logf("Pull: %v", err) // the read the deletion ended may report it
+			continue
+		}
+		if !ok {
+			t.Fatalf("after %d of 9 events: none within 5 s", len(seen))
+		}
+		if seen[d.Event.ID()] {
+			t.Fatalf("%s delivered twice", d.Event)
+		}
+		seen[d.Event.ID()] = true
+		if err := pb.Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A key of one partition of the wrong type fails a batch of four
+// partitions' commits before anything is written: no partition's emits
+// land, every entry stays pending, and the error names the key.
+func TestPartitionedMergedCommitChecksFirst(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := ctxT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "checks"}, 4)
+	for i := range 8 {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var commits []core.Commit
+	for range 8 {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("Pull: %v, %v", ok, err)
+		}
+		commits = append(commits, core.Commit{Delivery: d, Outcome: core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}})
+	}
+	bad := nsredis.PartitionStream("checks", 3, 4) + ":outbox"
+	if err := rdb.Set(ctx, bad, "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	errs := pb.CommitBatch(ctx, commits)
+	if len(errs) != 8 {
+		t.Fatalf("CommitBatch with %s a string: %v, want an error for each commit", bad, errs)
+	}
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE key "+bad) {
+			t.Errorf("commit %d: %v, want WRONGTYPE naming %s", i, err, bad)
+		}
+	}
+	for i, part := range pb.Partitions() {
+		s, err := part.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Length != 2 || s.Groups[0].Pending != 2 {
+			t.Errorf("partition %d after the refused batch: %d entries, %d pending; want its 2, both pending", i, s.Length, s.Groups[0].Pending)
+		}
+	}
+}
