@@ -39,15 +39,17 @@ import (
 //   - The wire forms of a batch's emitted events are written into one
 //     pooled arena, not one allocation each.
 type committer struct {
-	rdb  goredis.UniversalClient
-	cfg  *Config
-	keys []string // stream, dead-letter stream, this consumer's commit record, the owner record, the outbox
+	rdb goredis.UniversalClient
+	cfg *Config
+	// group and consumer are cfg's, boxed once rather than in every call.
+	group, consumer any
+	keys            []string // stream, dead-letter stream, this consumer's commit record, the owner record, the outbox
 	// part of parts (0: not partitioned) is this stream's partition.
 	part, parts int
 }
 
 func newCommitter(rdb goredis.UniversalClient, cfg *Config) *committer {
-	return &committer{rdb: rdb, cfg: cfg, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer), ownerKey(cfg.Stream), outboxKey(cfg.Stream)}}
+	return &committer{rdb: rdb, cfg: cfg, group: cfg.Group, consumer: cfg.Consumer, keys: []string{cfg.Stream, cfg.DeadLetterStream, commitKey(cfg.Stream, cfg.Consumer), ownerKey(cfg.Stream), outboxKey(cfg.Stream)}}
 }
 
 // target returns the partition an emitted event goes to, and whether it
@@ -202,7 +204,7 @@ func (c *committer) stage(d core.Delivery, out core.Outcome, a *commitArena) (st
 func (c *committer) run(ctx context.Context, commits []stagedCommit, fence string) (errs []error, earlier int, err error) {
 	var res []int64
 	err = replicated(ctx, c.rdb, c.cfg, c.cfg.Stream, func(rdb goredis.Cmdable) (err error) {
-		res, err = commitScript.Run(ctx, rdb, c.keys, c.appendArgs([]any{1}, commits, fence)...).Int64Slice()
+		res, err = commitScript.Run(ctx, rdb, c.keys, c.appendArgs(callArgs(1, ""), commits, fence, true)...).Int64Slice()
 		return err
 	})
 	reloadOnNetError(c.rdb, err)
@@ -233,12 +235,18 @@ func (c *committer) results(commits []stagedCommit, res []int64, err error) (err
 	return errs, earlier, err
 }
 
+// callArgs starts the commit script's ARGV for a call of groups (see
+// scripts/commit.lua) under the call's token ("" for none).
+func callArgs(groups int, token string) []any {
+	return []any{groups, token, commitRecordTTL.Milliseconds()}
+}
+
 // appendArgs appends to args what the commit script's ARGV holds for a
-// group of commits of this stream (see scripts/commit.lua): the number of
-// its arguments, then these. A script call's ARGV starts with the number
-// of groups.
-func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string) []any {
-	size := 11
+// group of commits of this stream: the number of its arguments, then
+// these. With own the group has a token of its own, and its record (a
+// call of one group); otherwise the call's token covers it.
+func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string, own bool) []any {
+	size := 12
 	for _, sc := range commits {
 		size += 4 + len(sc.emitted) + 2*dlFieldN*len(sc.dls) + 2*len(sc.outbox)
 	}
@@ -270,8 +278,18 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string)
 		rangeStart, rangeEnd = lo.String(), hi.String()
 	}
 	rangeCount := 2*len(commits) + 2*c.cfg.Batch
-	args = append(args, c.cfg.Group, c.cfg.Consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
-		token(commits), commitRecordTTL.Milliseconds(), fence)
+	tok, checks := "", "1" // the keys it writes: the stream, and the others only when it writes them
+	if own {
+		tok = token(commits)
+	}
+	if slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.dls) > 0 }) {
+		checks += "2"
+	}
+	if slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.outbox) > 0 }) {
+		checks += "5"
+	}
+	args = append(args, c.group, c.consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
+		tok, commitRecordTTL.Milliseconds(), fence, checks)
 	for _, sc := range commits {
 		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
 		for _, w := range sc.emitted {
@@ -370,7 +388,7 @@ func (b *Backend) commitBatchFenced(ctx context.Context, commits []core.Commit, 
 	a := commitArenas.Get().(*commitArena)
 	defer a.release() // go-redis is done with the arguments when commitStaged returns
 	staged, index := b.stageBatch(commits, a, errs)
-	for _, c := range callChunks(staged) {
+	for _, c := range callChunks(nil, staged) {
 		for j, err := range b.commitStaged(ctx, staged[c[0]:c[1]], fence) {
 			errs[index[c[0]+j]] = err
 		}
@@ -397,12 +415,11 @@ func (b *Backend) stageBatch(commits []core.Commit, a *commitArena, errs []error
 	return staged, index
 }
 
-// callChunks splits staged commits into script calls, [start, end) each:
-// one call per few MiB, so that a batch of large events does not block
-// Redis in one long script.
-func callChunks(staged []stagedCommit) [][2]int {
+// callChunks splits staged commits into script calls, [start, end) each,
+// appended to chunks: one call per few MiB, so that a batch of large
+// events does not block Redis in one long script.
+func callChunks(chunks [][2]int, staged []stagedCommit) [][2]int {
 	const maxCallBytes = 4 << 20
-	var chunks [][2]int
 	for start := 0; start < len(staged); {
 		end, bytes := start, 0
 		for end < len(staged) && (end == start || bytes+staged[end].size() <= maxCallBytes) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -283,43 +282,68 @@ func (pb *Partitioned) closeMerged() {
 // before it writes anything.
 func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) []error {
 	errs := make([]error, len(commits))
-	byPart := map[int][]int{}
-	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
+	// The commits in order of partition (a counting sort: no map, no
+	// slice a partition), each as its partition gave it (commits stays
+	// the caller's).
+	parts := make([]int, len(commits))
+	starts := make([]int, len(pb.parts)+1)
+	ds := make([]core.Delivery, len(commits))
+	ks := make([]int, len(commits)) // ks[j]: the commit sorted[j] is
 	for k, c := range commits {
 		i, d, err := pb.part(c.Delivery)
 		if err != nil {
-			errs[k] = err
+			errs[k], parts[k] = err, -1
 			continue
 		}
+		parts[k] = i
 		ds[k] = d
-		byPart[i] = append(byPart[i], k)
+		starts[i+1]++
+	}
+	for i := range pb.parts {
+		starts[i+1] += starts[i]
+	}
+	next := slices.Clone(starts[:len(pb.parts)])
+	sorted := make([]core.Commit, len(commits))
+	for k, i := range parts {
+		if i >= 0 {
+			sorted[next[i]] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
+			ks[next[i]] = k
+			next[i]++
+		}
 	}
 	var groups []commitGroup
-	for _, i := range slices.Sorted(maps.Keys(byPart)) {
-		b, ks := pb.parts[i], byPart[i]
+	var arenas []*commitArena
+	defer func() { // go-redis is done with the arguments when the calls return
+		for _, a := range arenas {
+			a.release()
+		}
+	}()
+	var chunks [][2]int
+	for i, b := range pb.parts {
+		lo, hi := starts[i], starts[i+1]
+		if lo == hi {
+			continue
+		}
 		if b.isClosed() {
-			for _, k := range ks {
+			for _, k := range ks[lo:hi] {
 				errs[k] = core.ErrClosed
 			}
 			continue
 		}
-		batch := make([]core.Commit, len(ks))
-		for j, k := range ks {
-			batch[j] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
-		}
 		a := commitArenas.Get().(*commitArena)
-		defer a.release() // go-redis is done with the arguments when the calls return
-		batchErrs := make([]error, len(batch))
-		staged, index := b.stageBatch(batch, a, batchErrs)
+		arenas = append(arenas, a)
+		batchErrs := make([]error, hi-lo)
+		staged, index := b.stageBatch(sorted[lo:hi], a, batchErrs)
 		for j, err := range batchErrs {
 			if err != nil {
-				errs[ks[j]] = err
+				errs[ks[lo+j]] = err
 			}
 		}
-		for _, c := range callChunks(staged) {
+		chunks = callChunks(chunks[:0], staged)
+		for _, c := range chunks {
 			g := commitGroup{b: b, staged: staged[c[0]:c[1]], index: make([]int, c[1]-c[0])}
 			for j := range g.index {
-				g.index[j] = ks[index[c[0]+j]]
+				g.index[j] = ks[lo+index[c[0]+j]]
 				g.size += g.staged[j].size()
 			}
 			groups = append(groups, g)
@@ -357,12 +381,18 @@ func (pb *Partitioned) commitGroups(ctx context.Context, groups []commitGroup, e
 	for _, g := range groups {
 		n += len(g.staged)
 	}
+	// One token for the call, over every group's receipts, in the first
+	// group's record: one record read and written a call, not one a
+	// partition.
+	all := make([]stagedCommit, 0, n)
+	for _, g := range groups {
+		all = append(all, g.staged...)
+	}
 	keys := make([]string, 0, 5*len(groups))
-	args := make([]any, 0, 1+n*5+12*len(groups))
-	args = append(args, len(groups))
+	args := slices.Grow(callArgs(len(groups), token(all)), n*5+13*len(groups))
 	for _, g := range groups {
 		keys = append(keys, g.b.commits.keys...)
-		args = g.b.commits.appendArgs(args, g.staged, "")
+		args = g.b.commits.appendArgs(args, g.staged, "", false)
 	}
 	var res []int64
 	err := replicated(ctx, pb.rdb, &first.cfg, first.cfg.Stream, func(rdb goredis.Cmdable) (err error) {

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -197,8 +198,9 @@ func TestPartitionedMergedLostGroup(t *testing.T) {
 	}
 }
 
-// A key of one partition of the wrong type fails a batch of four
-// partitions' commits before anything is written: no partition's emits
+// A key one partition's commits write (its dead letters), of the wrong
+// type, fails a batch of four partitions' commits before anything is
+// written: no partition's emits
 // land, every entry stays pending, and the error names the key.
 func TestPartitionedMergedCommitChecksFirst(t *testing.T) {
 	srv := redistest.Start(t)
@@ -217,9 +219,13 @@ func TestPartitionedMergedCommitChecksFirst(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("Pull: %v, %v", ok, err)
 		}
-		commits = append(commits, core.Commit{Delivery: d, Outcome: core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}})
+		out := core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}
+		if strings.HasPrefix(d.Receipt, "3/") { // partition 3's also dead-letter something
+			out.DeadLetters = []core.DeadLetter{{Event: core.MustEvent("X", nil), Reason: core.ReasonUnroutable, Error: "no organ"}}
+		}
+		commits = append(commits, core.Commit{Delivery: d, Outcome: out})
 	}
-	bad := nsredis.PartitionStream("checks", 3, 4) + ":outbox"
+	bad := nsredis.PartitionStream("checks", 3, 4) + ":dlq"
 	if err := rdb.Set(ctx, bad, "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,12 +239,62 @@ func TestPartitionedMergedCommitChecksFirst(t *testing.T) {
 		}
 	}
 	for i, part := range pb.Partitions() {
+		st := part.Config().Stream
+		n, err := rdb.XLen(ctx, st).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := rdb.XPending(ctx, st, "necrostack").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 || p.Count != 2 {
+			t.Errorf("partition %d after the refused batch: %d entries, %d pending; want its 2, both pending", i, n, p.Count)
+		}
+	}
+}
+
+// The reply of a batch of four partitions' commits cut after Redis ran
+// it: the retry of the same batch finds the call's token in the first
+// partition's record and answers done, and nothing is written twice.
+func TestPartitionedMergedCommitReplyCut(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr())
+	ctx := ctxT(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	pb := newPartitioned(t, nsredis.Config{URL: proxy.URL(), Stream: "replycut", Timeout: time.Second}, 4)
+	for i := range 8 {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var commits []core.Commit
+	for range 8 {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("Pull: %v, %v", ok, err)
+		}
+		commits = append(commits, core.Commit{Delivery: d, Outcome: core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}})
+	}
+	if err := rdb.ScriptLoad(ctx, scriptSource(t, "commit.lua")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.CutReply(evalOf(scriptSHA(t, "commit.lua")), 1)
+	errs := pb.CommitBatch(ctx, commits)
+	if len(errs) != 8 || slices.Contains(errs, nil) {
+		t.Fatalf("CommitBatch with its reply cut: %v, want an error for each commit", errs)
+	}
+	if errs := pb.CommitBatch(ctx, commits); errs != nil {
+		t.Fatalf("the retry of the batch: %v, want it found done", errs)
+	}
+	for i, part := range pb.Partitions() {
 		s, err := part.Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Length != 2 || s.Groups[0].Pending != 2 {
-			t.Errorf("partition %d after the refused batch: %d entries, %d pending; want its 2, both pending", i, s.Length, s.Groups[0].Pending)
+		if s.Length != 4 || s.Groups[0].Pending != 0 {
+			t.Errorf("partition %d: %d entries, %d pending; want its 2 inputs and 2 emitted events once, none pending", i, s.Length, s.Groups[0].Pending)
 		}
 	}
 }

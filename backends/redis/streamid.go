@@ -21,7 +21,12 @@ func parseStreamID(s string) (streamID, error) {
 	return streamID{ms, seq}, nil
 }
 
-func (id streamID) String() string { return fmt.Sprintf("%d-%d", id.ms, id.seq) }
+func (id streamID) String() string {
+	var b [41]byte
+	out := strconv.AppendUint(b[:0], id.ms, 10)
+	out = append(out, '-')
+	return string(strconv.AppendUint(out, id.seq, 10))
+}
 
 func (id streamID) less(o streamID) bool {
 	return id.ms < o.ms || (id.ms == o.ms && id.seq < o.seq)

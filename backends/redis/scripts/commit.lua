@@ -4,13 +4,16 @@
 -- KEYS: five a group: its stream, dead-letter stream, this consumer's
 -- commit record, the partition's owner record (ordered mode; see
 -- owner.lua), its outbox (see relay.go).
--- ARGV: the number of groups, then for each group the number of its
+-- ARGV: the number of groups, the call's token ("" for none: each group
+-- may have its own; a call's is kept in the first group's record) and how
+-- long to keep a record (ms); then for each group the number of its
 -- arguments, then these: group, consumer, number of commits, the lowest
 -- and highest receipt ("" for none) and a bound for listing what is
 -- pending between them, the name of an entry's event field, the number of
--- fields of a dead letter, the batch's token ("" for none), how long to
--- keep the record (ms) and the owner's token ("" for none: not ordered
--- mode); then for each commit: entry id ("" for none), number of emitted
+-- fields of a dead letter, the group's token ("" for none), how long to
+-- keep its record (ms), the owner's token ("" for none: not ordered mode)
+-- and the keys it writes ("1", "12", "15" or "125": stream, dead
+-- letters, outbox); then for each commit: entry id ("" for none), number of emitted
 -- events, number of dead letters, number of outboxed events, the emitted
 -- events' wire forms, each dead letter as field name / value pairs, and
 -- each outboxed event as its target partition and wire form.
@@ -21,17 +24,31 @@
 -- and results), or, for every commit of the group, 3 when an owner's token
 -- is given and this consumer no longer owns the partition under it
 -- (fenced: nothing written).
-local groups = tonumber(ARGV[1])
+local groups, calltoken, ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+if calltoken ~= '' then
+  local rec = redis.call('GET', KEYS[3])
+  if rec and string.sub(rec, 1, #calltoken + 1) == calltoken .. ':' then
+    local res = {}
+    for c = #calltoken + 2, #rec do
+      res[#res + 1] = 2 * tonumber(string.sub(rec, c, c))
+    end
+    return res
+  end
+end
 -- Check up front, for every group, what could make a write fail: a script
--- is not rolled back.
+-- is not rolled back. A group names the keys it writes (1 stream, 2 dead
+-- letters, 5 outbox).
+local o = 3
 for g = 0, groups - 1 do
-  for _, j in ipairs({1, 2, 5}) do
-    local key = KEYS[5 * g + j]
+  local checks = ARGV[o + 13]
+  for c = 1, #checks do
+    local key = KEYS[5 * g + tonumber(string.sub(checks, c, c))]
     local t = redis.call('TYPE', key).ok
     if t ~= 'stream' and t ~= 'none' then
       return redis.error_reply('WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a stream')
     end
   end
+  o = o + 1 + tonumber(ARGV[o + 1])
 end
 
 -- commit commits one group, whose keys follow KEYS[kb] and whose
@@ -73,7 +90,7 @@ local function commit(kb, o, out)
     complete = #p < limit
   end
   local res, acks, done = {}, {}, {}
-  local i = o + 12
+  local i = o + 13
   for c = 1, k do
     local id, n, m, ob = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
     i = i + 4
@@ -124,9 +141,13 @@ local function commit(kb, o, out)
   end
 end
 
-local out, o = {}, 1
+local out = {}
+o = 3
 for g = 0, groups - 1 do
   commit(5 * g, o + 1, out)
   o = o + 1 + tonumber(ARGV[o + 1])
+end
+if calltoken ~= '' then
+  redis.call('SET', KEYS[3], calltoken .. ':' .. table.concat(out), 'PX', ttl)
 end
 return out
