@@ -56,15 +56,48 @@ func (h commandHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 	}
 }
 
+// serverClient starts a redis-server and returns it with a client of it.
+func serverClient(t *testing.T) (*redistest.Server, *goredis.Client) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return srv, rdb
+}
+
+// enqueuePull enqueues n keyless events to pb (to its partitions in turn)
+// and pulls them, each as a commit with the outcome out gives it.
+func enqueuePull(t *testing.T, pb *nsredis.Partitioned, n int, out func(core.Delivery) core.Outcome) []core.Commit {
+	t.Helper()
+	ctx := ctxT(t)
+	for i := range n {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var commits []core.Commit
+	for range n {
+		d, ok, err := pb.Pull(ctx, 5*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("after %d of %d events: Pull: %v, %v", len(commits), n, ok, err)
+		}
+		commits = append(commits, core.Commit{Delivery: d, Outcome: out(d)})
+	}
+	return commits
+}
+
+// emitNext is an outcome that emits one NEXT event.
+func emitNext(core.Delivery) core.Outcome {
+	return core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}
+}
+
 // On one server one XREADGROUP reads all 16 partitions, and a batch of
 // commits of every partition is one script call: 160 events of 16
 // partitions take a few reads, not one or more a partition, the batch one
 // EVALSHA, and every event is delivered once and committed.
 func TestPartitionedMergedReads(t *testing.T) {
-	srv := redistest.Start(t)
+	_, rdb := serverClient(t)
 	ctx := ctxT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "merged", Batch: 256}, 16)
 	const n = 160
 	for i := range n {
@@ -120,24 +153,10 @@ func TestPartitionedMergedReads(t *testing.T) {
 // A script flushed from Redis (a restart, SCRIPT FLUSH) before a batch of
 // several partitions: the call falls back to EVAL, and every commit lands.
 func TestPartitionedMergedCommitNoScript(t *testing.T) {
-	srv := redistest.Start(t)
+	_, rdb := serverClient(t)
 	ctx := ctxT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "noscript"}, 4)
-	for i := range 8 {
-		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var commits []core.Commit
-	for range 8 {
-		d, ok, err := pb.Pull(ctx, 5*time.Second)
-		if err != nil || !ok {
-			t.Fatalf("Pull: %v, %v", ok, err)
-		}
-		commits = append(commits, core.Commit{Delivery: d, Outcome: core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}})
-	}
+	commits := enqueuePull(t, pb, 8, emitNext)
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,10 +178,8 @@ func TestPartitionedMergedCommitNoScript(t *testing.T) {
 // re-creates it, and what is enqueued to that partition afterwards is
 // delivered, as are the other partitions' events.
 func TestPartitionedMergedLostGroup(t *testing.T) {
-	srv := redistest.Start(t)
+	_, rdb := serverClient(t)
 	ctx := ctxT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "lostgroup"}, 3)
 	if _, ok, err := pb.Pull(ctx, 200*time.Millisecond); ok || err != nil {
 		t.Fatalf("the first Pull of an empty stream: %v, %v", ok, err)
@@ -203,28 +220,16 @@ func TestPartitionedMergedLostGroup(t *testing.T) {
 // written: no partition's emits
 // land, every entry stays pending, and the error names the key.
 func TestPartitionedMergedCommitChecksFirst(t *testing.T) {
-	srv := redistest.Start(t)
+	_, rdb := serverClient(t)
 	ctx := ctxT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "checks"}, 4)
-	for i := range 8 {
-		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var commits []core.Commit
-	for range 8 {
-		d, ok, err := pb.Pull(ctx, 5*time.Second)
-		if err != nil || !ok {
-			t.Fatalf("Pull: %v, %v", ok, err)
-		}
-		out := core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}
+	commits := enqueuePull(t, pb, 8, func(d core.Delivery) core.Outcome {
+		out := emitNext(d)
 		if strings.HasPrefix(d.Receipt, "3/") { // partition 3's also dead-letter something
 			out.DeadLetters = []core.DeadLetter{{Event: core.MustEvent("X", nil), Reason: core.ReasonUnroutable, Error: "no organ"}}
 		}
-		commits = append(commits, core.Commit{Delivery: d, Outcome: out})
-	}
+		return out
+	})
 	bad := nsredis.PartitionStream("checks", 3, 4) + ":dlq"
 	if err := rdb.Set(ctx, bad, "x", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -258,25 +263,11 @@ func TestPartitionedMergedCommitChecksFirst(t *testing.T) {
 // it: the retry of the same batch finds the call's token in the first
 // partition's record and answers done, and nothing is written twice.
 func TestPartitionedMergedCommitReplyCut(t *testing.T) {
-	srv := redistest.Start(t)
+	srv, rdb := serverClient(t)
 	proxy := redistest.StartProxy(t, srv.Addr())
 	ctx := ctxT(t)
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	pb := newPartitioned(t, nsredis.Config{URL: proxy.URL(), Stream: "replycut", Timeout: time.Second}, 4)
-	for i := range 8 {
-		if err := pb.Enqueue(ctx, core.MustEvent("E", map[string]int{"i": i})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var commits []core.Commit
-	for range 8 {
-		d, ok, err := pb.Pull(ctx, 5*time.Second)
-		if err != nil || !ok {
-			t.Fatalf("Pull: %v, %v", ok, err)
-		}
-		commits = append(commits, core.Commit{Delivery: d, Outcome: core.Outcome{Emitted: []core.Event{core.MustEvent("NEXT", nil)}}})
-	}
+	commits := enqueuePull(t, pb, 8, emitNext)
 	if err := rdb.ScriptLoad(ctx, scriptSource(t, "commit.lua")).Err(); err != nil {
 		t.Fatal(err)
 	}
