@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -20,20 +21,20 @@ import (
 // a Backend it joins no group, and it writes nothing else. It is safe for
 // concurrent use.
 type Inspector struct {
-	rdb     *goredis.Client
+	rdb     goredis.UniversalClient
 	url     string // redacted
 	timeout time.Duration
 }
 
-// NewInspector connects to the server at url (as Config.URL; "" is
-// redis://localhost:6379/0) and checks that it answers, within timeout
+// NewInspector connects to the server at url (as Config.URL, a cluster's
+// too; "" is redis://localhost:6379/0) and checks that it answers, within timeout
 // (0: DefaultTimeout) per command. A refused password is fatal
 // (core.ErrFatal); the error never holds the password.
 func NewInspector(ctx context.Context, url string, timeout time.Duration) (*Inspector, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	rdb, err := clientFromURL(url)
+	rdb, err := universalFromURL(url)
 	if err != nil {
 		return nil, err
 	}
@@ -70,30 +71,50 @@ var (
 	ErrNoGroup  = errors.New("no such group")
 )
 
-// Streams returns the NecroStack streams on the server, sorted: the keys
-// holding a stream whose newest entry is an event (a field "event"), or
-// that has a consumer group; not the dead-letter streams (Stream+":dlq",
-// or any stream whose newest entry is a dead letter).
+// Streams returns the NecroStack streams on the server (on a cluster, on
+// every master), sorted: the keys holding a stream whose newest entry is
+// an event (a field "event"), or that has a consumer group; not the
+// dead-letter streams (Stream+":dlq", or any stream whose newest entry is
+// a dead letter) nor a partition's outbox (Stream+":outbox").
 func (in *Inspector) Streams(ctx context.Context) ([]string, error) {
 	ctx, cancel := bounded(ctx, 4*in.timeout)
 	defer cancel()
 	var keys []string
-	var cursor uint64
-	for {
-		batch, next, err := in.rdb.ScanType(ctx, cursor, "*", 1000, "stream").Result()
-		if err != nil {
-			return nil, fmt.Errorf("redis: list streams: %w", classify(err))
+	var mu sync.Mutex
+	scan := func(ctx context.Context, node goredis.Cmdable) error {
+		var cursor uint64
+		for {
+			batch, next, err := node.ScanType(ctx, cursor, "*", 1000, "stream").Result()
+			if err != nil {
+				return fmt.Errorf("redis: list streams: %w", classify(err))
+			}
+			mu.Lock()
+			keys = append(keys, batch...)
+			mu.Unlock()
+			if cursor = next; cursor == 0 {
+				return nil
+			}
 		}
-		keys = append(keys, batch...)
-		if cursor = next; cursor == 0 {
-			break
-		}
+	}
+	var err error
+	if c, ok := in.rdb.(*goredis.ClusterClient); ok { // each master holds its slots' keys
+		err = c.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error { return scan(ctx, node) })
+	} else {
+		err = scan(ctx, in.rdb)
+	}
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	var out []string
 	for _, k := range keys {
 		if base, isDLQ := strings.CutSuffix(k, dlqSuffix); isDLQ {
+			if _, found := slices.BinarySearch(keys, base); found {
+				continue
+			}
+		}
+		if base, isOutbox := strings.CutSuffix(k, ":outbox"); isOutbox { // a partition's outbox (relay.go)
 			if _, found := slices.BinarySearch(keys, base); found {
 				continue
 			}

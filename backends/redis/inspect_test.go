@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,5 +352,62 @@ func TestInspectorEvents(t *testing.T) {
 	}
 	if _, err := in.LastID(ctx, "nowhere"); !errors.Is(err, nsredis.ErrNoStream) {
 		t.Errorf("LastID of nowhere: %v", err)
+	}
+}
+
+// On a cluster URL the inspector lists the streams of every master (six
+// partitions over three), not a partition's outbox, and reads each one's
+// stats from the master that holds it.
+func TestInspectorOnACluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	ctx := ctxT(t)
+	rdb := c.Client()
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "inspected"}, 6)
+	for range 12 {
+		if err := pb.Enqueue(ctx, core.MustEvent("E", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	masters := map[string]bool{}
+	for i := range 6 {
+		s := nsredis.PartitionStream("inspected", i, 6)
+		want = append(want, s)
+		m, err := rdb.MasterForKey(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[m.Options().Addr] = true
+	}
+	if len(masters) < 2 {
+		t.Fatalf("the six partitions are on %d master(s): the test needs them spread", len(masters))
+	}
+	// An outbox entry looks like an event; it is no stream of its own.
+	if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: want[0] + ":outbox", Values: []any{"target", 1, "event", "{}"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	addrs := c.Addrs()
+	url := "redis://" + addrs[0] + "?cluster=true&addr=" + strings.Join(addrs[1:], "&addr=")
+	in, err := nsredis.NewInspector(ctx, url, 0)
+	if err != nil {
+		t.Fatalf("NewInspector(%s): %v", url, err)
+	}
+	defer in.Close()
+	got, err := in.Streams(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Streams on a cluster of %d masters: %v, want %v", len(masters), got, want)
+	}
+	for _, s := range got {
+		st, err := in.Stats(ctx, s)
+		if err != nil {
+			t.Fatalf("Stats(%s): %v", s, err)
+		}
+		if st.Length != 2 {
+			t.Errorf("%s holds %d entries, want 2", s, st.Length)
+		}
 	}
 }
