@@ -45,6 +45,17 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// Replication is asynchronous: the keys must be on the replica before
+	// its master dies, or it takes over without them.
+	master := goredis.NewClient(&goredis.Options{Addr: c.Masters[0].Addr()})
+	defer master.Close()
+	for deadline := time.Now().Add(10 * redistest.NodeTimeout); ; time.Sleep(50 * time.Millisecond) {
+		if n, err := master.Wait(ctx, 1, time.Second).Result(); err == nil && n >= 1 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the replica of %s never acknowledged its writes: %d, %v", c.Masters[0].Addr(), n, err)
+		}
+	}
 	c.Masters[0].Kill()
 	replica := goredis.NewClient(&goredis.Options{Addr: c.Replicas[0].Addr()})
 	defer replica.Close()
