@@ -37,8 +37,8 @@ import (
 //     call commits a batch of every partition (merged.go): partitions
 //     cost next to nothing there.
 //   - On a cluster, one reader per partition pulls in the background, so
-//     no partition waits behind another: each holds at most one delivery beyond what
-//     its partition's buffer holds, and Close hands that back. A partition
+//     no partition waits behind another: each holds at most one delivery
+//     beyond what its partition's buffer holds, and Close hands that back. A partition
 //     that cannot be read (its node down, a failover under way) has its
 //     reader back off and log, while the others go on; only a fatal error
 //     reaches the Spine, which then stops.
@@ -321,8 +321,8 @@ func (pb *Partitioned) Commit(ctx context.Context, d core.Delivery, out core.Out
 }
 
 // CommitBatch commits each partition's share of commits in one batch of
-// that partition, the batches at once (in one script call on one server), and
-// returns an error for each commit, or nil.
+// that partition, the batches at once (in one script call on one server),
+// and returns an error for each commit, or nil.
 func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) []error {
 	if pb.merged != nil {
 		return pb.commitMerged(ctx, commits)
