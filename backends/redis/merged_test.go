@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -287,5 +288,18 @@ func TestPartitionedMergedCommitReplyCut(t *testing.T) {
 		if s.Length != 4 || s.Groups[0].Pending != 0 {
 			t.Errorf("partition %d: %d entries, %d pending; want its 2 inputs and 2 emitted events once, none pending", i, s.Length, s.Groups[0].Pending)
 		}
+	}
+}
+
+// A plain URL to a node of a Redis Cluster, with partitions: the merged
+// read of every partition is refused (CROSSSLOT), and Pull says so, fatal,
+// naming the cluster URL to use, instead of retrying for ever.
+func TestPartitionedPlainURLToAClusterNode(t *testing.T) {
+	c := redistest.StartCluster(t, 1, 0)
+	ctx := ctxT(t)
+	pb := newPartitioned(t, nsredis.Config{URL: "redis://" + c.Addrs()[0], Stream: "plain"}, 4)
+	_, ok, err := pb.Pull(ctx, 2*time.Second)
+	if ok || !errors.Is(err, core.ErrFatal) || !strings.Contains(err.Error(), "CROSSSLOT") || !strings.Contains(err.Error(), "cluster=true") {
+		t.Fatalf("Pull over a plain URL to a cluster node: %v, %v; want a fatal CROSSSLOT error naming cluster=true", ok, err)
 	}
 }

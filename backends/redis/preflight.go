@@ -36,6 +36,11 @@ func classify(err error) error {
 	if strings.Contains(err.Error(), scriptRefusal) {
 		return core.Fatal(err)
 	}
+	if goredis.HasErrorPrefix(err, "CROSSSLOT") {
+		// The backend sends a command of several slots only to a single
+		// server (merged reads and commits): this one is a cluster's node.
+		return core.Fatal(fmt.Errorf("%w (the server is a node of a Redis Cluster: connect with a cluster URL, cluster=true&addr=…, or a go-redis ClusterClient)", err))
+	}
 	return err
 }
 
