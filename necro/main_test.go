@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,48 @@ func TestStatus(t *testing.T) {
 	}
 	if code, again, _ := necro(t, s.srv.URL(), "status", stream, "-o", "json"); code != 0 || !strings.Contains(again, `"length": 61`) {
 		t.Errorf("status %s: exit %d:\n%s", stream, code, again)
+	}
+}
+
+// status sums a partitioned stream's partitions under the streams: four
+// partitions of "orders", 8 events, 3 of them pulled and held.
+func TestStatusPartitioned(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pb, err := nsredis.NewPartitioned(ctx, nsredis.Config{URL: srv.URL(), Stream: "orders", Consumer: "w1", Block: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	for range 8 {
+		if err := pb.Enqueue(ctx, core.MustEvent("ORDER", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, ok, err := pb.Pull(ctx, 5*time.Second); err != nil || !ok {
+			t.Fatalf("Pull: %v, %v", ok, err)
+		}
+	}
+	code, out, errOut := necro(t, srv.URL(), "status")
+	if code != 0 {
+		t.Fatalf("status: exit %d, %s", code, errOut)
+	}
+	_, summary, found := strings.Cut(out, "PARTITIONED STREAM")
+	if !found {
+		t.Fatalf("status lacks the partitioned streams:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(summary), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[1]), " ") != "orders 4 8 0" {
+		t.Fatalf("status's partitioned streams:\n%s\nwant orders over 4 partitions, 8 entries, 0 dead letters", summary)
+	}
+	// What the merged reads fetched is pending; the lag is the rest.
+	f := strings.Fields(lines[2])
+	lag, _ := strconv.Atoi(f[1])
+	pending, _ := strconv.Atoi(f[2])
+	if f[0] != nsredis.DefaultGroup || lag+pending != 8 || pending < 3 {
+		t.Errorf("status's group line %q: want %s with lag + pending = 8, at least 3 pending", lines[2], nsredis.DefaultGroup)
 	}
 }
 

@@ -96,6 +96,62 @@ func printStatus(o *options, streams []streamJSON) error {
 			}
 		}
 	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return printPartitioned(o, streams)
+}
+
+// partitioned is a partitioned stream's partitions summed, as status
+// prints it under the streams.
+type partitioned struct {
+	stream              string
+	partitions          int
+	length, deadLetters int64
+	groups              []string
+	lag, pending        map[string]int64
+}
+
+// printPartitioned prints, when some of streams are partitions of a
+// stream (redis.PartitionStream), each such stream's partitions summed.
+func printPartitioned(o *options, streams []streamJSON) error {
+	var order []string
+	sums := map[string]*partitioned{}
+	for _, s := range streams {
+		base, _, ok := nsredis.PartitionOfStream(s.Stream)
+		if !ok {
+			continue
+		}
+		p := sums[base]
+		if p == nil {
+			p = &partitioned{stream: base, lag: map[string]int64{}, pending: map[string]int64{}}
+			sums[base] = p
+			order = append(order, base)
+		}
+		p.partitions++
+		p.length += s.Length
+		p.deadLetters += s.DeadLetters
+		for _, g := range s.Groups {
+			if _, seen := p.lag[g.Name]; !seen {
+				p.groups = append(p.groups, g.Name)
+			}
+			p.lag[g.Name] += g.Lag
+			p.pending[g.Name] += g.Pending
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	fmt.Fprintln(o.stdout)
+	w := tabwriter.NewWriter(o.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PARTITIONED STREAM\tPARTITIONS\tLENGTH\tDEAD LETTERS\tGROUP\tLAG\tPENDING")
+	for _, base := range order {
+		p := sums[base]
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t\t\t\n", p.stream, p.partitions, p.length, p.deadLetters)
+		for _, g := range p.groups {
+			fmt.Fprintf(w, "\t\t\t\t%s\t%d\t%d\n", g, p.lag[g], p.pending[g])
+		}
+	}
 	return w.Flush()
 }
 

@@ -1,6 +1,9 @@
 package redis
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Partitions split one logical stream into P streams, each in a hash slot
 // of its own, so that on Redis Cluster they spread over the nodes. These
@@ -47,6 +50,28 @@ func PartitionOf(key string, p int) int {
 	h *= 0xc2b2ae35
 	h ^= h >> 16
 	return int(h % uint32(p))
+}
+
+// PartitionOfStream parses a partition's stream key (PartitionStream with
+// p > 1): the stream it is a partition of, and its number.
+func PartitionOfStream(key string) (stream string, i int, ok bool) {
+	inner, ok := strings.CutPrefix(key, "{")
+	if ok {
+		inner, ok = strings.CutSuffix(inner, "}")
+	}
+	if !ok {
+		return "", 0, false
+	}
+	at := strings.LastIndex(inner, ":p")
+	if at < 0 {
+		return "", 0, false
+	}
+	num, search, found := strings.Cut(inner[at+2:], "~")
+	i, err := strconv.Atoi(num)
+	if _, err2 := strconv.Atoi(search); !found || err != nil || err2 != nil || i < 0 || at == 0 {
+		return "", 0, false
+	}
+	return inner[:at], i, true
 }
 
 // PartitionStream returns the stream key of partition i of p partitions of

@@ -105,3 +105,23 @@ func TestPartitionStreamsSpreadOverTheSlots(t *testing.T) {
 		}
 	}
 }
+
+// PartitionOfStream reads back what PartitionStream made, and nothing else.
+func TestPartitionOfStream(t *testing.T) {
+	for _, base := range []string{"necrostack:events", "a", "x:p3"} {
+		for _, p := range []int{2, 16} {
+			for i := range p {
+				key := nsredis.PartitionStream(base, i, p)
+				got, n, ok := nsredis.PartitionOfStream(key)
+				if !ok || got != base || n != i {
+					t.Errorf("PartitionOfStream(%q) = %q, %d, %v; want %q, %d", key, got, n, ok, base, i)
+				}
+			}
+		}
+	}
+	for _, key := range []string{"necrostack:events", "{necrostack}:events", "{a:p1}", "{a:p~1}", "{:p1~2}", "{a:p1~x}", "{a:p-1~2}", "a:p1~2"} {
+		if s, i, ok := nsredis.PartitionOfStream(key); ok {
+			t.Errorf("PartitionOfStream(%q) = %q, %d: want no partition", key, s, i)
+		}
+	}
+}
