@@ -73,6 +73,12 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			return nil, err
 		}
 		b.rdb, b.ownRDB = c, true
+		if _, cluster := c.(*goredis.ClusterClient); cluster {
+			if err := b.cfg.checkSlots(); err != nil { // as for a ClusterClient in Config.Client
+				_ = c.Close()
+				return nil, err
+			}
+		}
 	}
 	if err := checkReplicaClient(b.rdb, &b.cfg); err != nil {
 		if b.ownRDB {

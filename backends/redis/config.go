@@ -291,17 +291,23 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	if _, ok := c.Client.(*goredis.ClusterClient); ok {
-		// The commit touches the stream, the dead-letter stream and the
-		// consumer's commit record in one script: one slot.
-		if hashTag(c.Stream) == c.Stream {
-			return c, bad("Stream", "%q has no hash tag: on Redis Cluster give it one, as in {necrostack}:events, so that the keys the backend derives from it share its slot", c.Stream)
-		}
-		if hashTag(c.Stream) != hashTag(c.DeadLetterStream) {
-			return c, bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
-				c.DeadLetterStream, c.Stream)
-		}
+		return c, c.checkSlots()
 	}
 	return c, nil
+}
+
+// checkSlots checks, for Redis Cluster, that the keys the backend derives
+// from Stream share its slot: the commit touches the stream, the
+// dead-letter stream and the consumer's commit record in one script.
+func (c Config) checkSlots() error {
+	if hashTag(c.Stream) == c.Stream {
+		return bad("Stream", "%q has no hash tag: on Redis Cluster give it one, as in {necrostack}:events, so that the keys the backend derives from it share its slot", c.Stream)
+	}
+	if hashTag(c.Stream) != hashTag(c.DeadLetterStream) {
+		return bad("DeadLetterStream", "%q and Stream %q hash to different cluster slots: give both the same hash tag, as in {necrostack}:events",
+			c.DeadLetterStream, c.Stream)
+	}
+	return nil
 }
 
 // hashTag returns the part of key that Redis Cluster hashes: the text between

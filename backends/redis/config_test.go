@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	nsredis "github.com/necrostack/necrostack/backends/redis"
 )
 
@@ -89,5 +91,21 @@ func TestPasswordNeverInErrors(t *testing.T) {
 	}
 	if got := nsredis.RedactURL("redis://user:" + secret + "@host:6379/0"); got != "redis://user:xxxxx@host:6379/0" {
 		t.Errorf("RedactURL = %q", got)
+	}
+}
+
+// On Redis Cluster a stream without a hash tag is refused by name, given
+// as a cluster URL as well as a ClusterClient, before any connection.
+func TestClusterStreamNeedsAHashTag(t *testing.T) {
+	rdb := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer rdb.Close()
+	for name, cfg := range map[string]nsredis.Config{
+		"cluster URL":   {URL: "redis://127.0.0.1:1?cluster=true", Stream: "plain:events"},
+		"ClusterClient": {Client: rdb, Stream: "plain:events"},
+	} {
+		_, err := nsredis.New(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), `"plain:events" has no hash tag`) {
+			t.Errorf("%s, Stream plain:events: %v; want it refused for its missing hash tag", name, err)
+		}
 	}
 }
