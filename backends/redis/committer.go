@@ -416,14 +416,20 @@ func (b *Backend) stageBatch(commits []core.Commit, a *commitArena, errs []error
 }
 
 // callChunks splits staged commits into script calls, [start, end) each,
-// appended to chunks: one call per few MiB, so that a batch of large
-// events does not block Redis in one long script.
+// appended to chunks (see chunkBySize).
 func callChunks(chunks [][2]int, staged []stagedCommit) [][2]int {
-	const maxCallBytes = 4 << 20
-	for start := 0; start < len(staged); {
+	return chunkBySize(chunks, len(staged), func(i int) int { return staged[i].size() })
+}
+
+// chunkBySize splits n items into runs, [start, end) each, appended to
+// chunks: one script call per few MiB (maxCallBytes), so that a batch of
+// large events does not block Redis in one long script; an item larger
+// than that is a run of its own.
+func chunkBySize(chunks [][2]int, n int, size func(i int) int) [][2]int {
+	for start := 0; start < n; {
 		end, bytes := start, 0
-		for end < len(staged) && (end == start || bytes+staged[end].size() <= maxCallBytes) {
-			bytes += staged[end].size()
+		for end < n && (end == start || bytes+size(end) <= maxCallBytes) {
+			bytes += size(end)
 			end++
 		}
 		chunks = append(chunks, [2]int{start, end})
@@ -431,6 +437,9 @@ func callChunks(chunks [][2]int, staged []stagedCommit) [][2]int {
 	}
 	return chunks
 }
+
+// maxCallBytes bounds what one commit script call carries.
+const maxCallBytes = 4 << 20
 
 // commit writes one outcome given in encoded form: the emitted wire forms
 // and dead letters, with the acknowledgement of receipt ("" for none), under

@@ -281,36 +281,7 @@ func (pb *Partitioned) closeMerged() {
 // atomic on its own, as on one stream; the call checks every group's keys
 // before it writes anything.
 func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) []error {
-	errs := make([]error, len(commits))
-	// The commits in order of partition (a counting sort: no map, no
-	// slice a partition), each as its partition gave it (commits stays
-	// the caller's).
-	parts := make([]int, len(commits))
-	starts := make([]int, len(pb.parts)+1)
-	ds := make([]core.Delivery, len(commits))
-	ks := make([]int, len(commits)) // ks[j]: the commit sorted[j] is
-	for k, c := range commits {
-		i, d, err := pb.part(c.Delivery)
-		if err != nil {
-			errs[k], parts[k] = err, -1
-			continue
-		}
-		parts[k] = i
-		ds[k] = d
-		starts[i+1]++
-	}
-	for i := range pb.parts {
-		starts[i+1] += starts[i]
-	}
-	next := slices.Clone(starts[:len(pb.parts)])
-	sorted := make([]core.Commit, len(commits))
-	for k, i := range parts {
-		if i >= 0 {
-			sorted[next[i]] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
-			ks[next[i]] = k
-			next[i]++
-		}
-	}
+	sorted, ks, starts, errs := pb.byPartition(commits)
 	var groups []commitGroup
 	var arenas []*commitArena
 	defer func() { // go-redis is done with the arguments when the calls return
@@ -349,15 +320,8 @@ func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) 
 			groups = append(groups, g)
 		}
 	}
-	const maxCallBytes = 4 << 20
-	for start := 0; start < len(groups); {
-		end, bytes := start, 0
-		for end < len(groups) && (end == start || bytes+groups[end].size <= maxCallBytes) {
-			bytes += groups[end].size
-			end++
-		}
-		pb.commitGroups(ctx, groups[start:end], errs)
-		start = end
+	for _, c := range chunkBySize(nil, len(groups), func(g int) int { return groups[g].size }) {
+		pb.commitGroups(ctx, groups[c[0]:c[1]], errs)
 	}
 	return orNil(errs)
 }

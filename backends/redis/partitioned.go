@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,30 +326,56 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 	if pb.merged != nil {
 		return pb.commitMerged(ctx, commits)
 	}
-	errs := make([]error, len(commits))
-	byPart := map[int][]int{}
-	ds := make([]core.Delivery, len(commits)) // as their partitions gave them; commits stays the caller's
-	for k, c := range commits {
-		i, d, err := pb.part(c.Delivery)
-		if err != nil {
-			errs[k] = err
-			continue
+	sorted, ks, starts, errs := pb.byPartition(commits)
+	var parts []int // those with commits
+	for i := range pb.parts {
+		if starts[i] < starts[i+1] {
+			parts = append(parts, i)
 		}
-		ds[k] = d
-		byPart[i] = append(byPart[i], k)
 	}
-	parts := slices.Collect(maps.Keys(byPart))
 	inParallel(len(parts), func(g int) {
-		i, ks := parts[g], byPart[parts[g]]
-		batch := make([]core.Commit, len(ks))
-		for j, k := range ks {
-			batch[j] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
-		}
-		for j, err := range pb.parts[i].CommitBatch(ctx, batch) {
-			errs[ks[j]] = err
+		i := parts[g]
+		lo, hi := starts[i], starts[i+1]
+		for j, err := range pb.parts[i].CommitBatch(ctx, sorted[lo:hi]) {
+			errs[ks[lo+j]] = err
 		}
 	})
 	return orNil(errs)
+}
+
+// byPartition sorts commits by partition (a counting sort), each with the
+// delivery as its partition gave it (commits stays the caller's):
+// partition i's are sorted[starts[i]:starts[i+1]], and sorted[j] is
+// commits[ks[j]]. A commit whose receipt names no partition has its error
+// in errs instead.
+func (pb *Partitioned) byPartition(commits []core.Commit) (sorted []core.Commit, ks, starts []int, errs []error) {
+	errs = make([]error, len(commits))
+	parts := make([]int, len(commits))
+	ds := make([]core.Delivery, len(commits))
+	starts = make([]int, len(pb.parts)+1)
+	for k, c := range commits {
+		i, d, err := pb.part(c.Delivery)
+		if err != nil {
+			errs[k], parts[k] = err, -1
+			continue
+		}
+		parts[k], ds[k] = i, d
+		starts[i+1]++
+	}
+	for i := range pb.parts {
+		starts[i+1] += starts[i]
+	}
+	next := slices.Clone(starts[:len(pb.parts)])
+	sorted = make([]core.Commit, starts[len(pb.parts)])
+	ks = make([]int, len(sorted))
+	for k, i := range parts {
+		if i >= 0 {
+			sorted[next[i]] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
+			ks[next[i]] = k
+			next[i]++
+		}
+	}
+	return sorted, ks, starts, errs
 }
 
 // inParallel runs f(0) … f(n-1) at once and waits for them: the batches of
