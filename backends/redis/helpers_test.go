@@ -120,3 +120,18 @@ func newBackend(t *testing.T, cfg nsredis.Config) *nsredis.Backend {
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
+
+// settled fails t unless every partition's group has nothing pending
+// and nothing unread.
+func settled(t *testing.T, parts []*nsredis.Backend) {
+	t.Helper()
+	for i, part := range parts {
+		s, err := part.Stats(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := s.Groups[0]; g.Pending != 0 || g.Lag != 0 {
+			t.Errorf("partition %d: %+v; want nothing pending or unread", i, g)
+		}
+	}
+}

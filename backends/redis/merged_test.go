@@ -140,15 +140,7 @@ func TestPartitionedMergedReads(t *testing.T) {
 		t.Errorf("%d commit script calls for a batch of 16 partitions' commits: want 1", calls)
 	}
 	t.Logf("%d events of 16 partitions: %d reads", n, reads)
-	for i, part := range pb.Partitions() {
-		s, err := part.Stats(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if g := s.Groups[0]; g.Pending != 0 || g.Lag != 0 {
-			t.Errorf("partition %d after the commits: %+v", i, g)
-		}
-	}
+	settled(t, pb.Partitions())
 }
 
 // A script flushed from Redis (a restart, SCRIPT FLUSH) before a batch of

@@ -288,15 +288,7 @@ func TestOrderedKeyOrderAcrossWorkers(t *testing.T) {
 		t.Fatalf("worker-a: %v", err)
 	}
 	rec.checkOrder(t, keys, per)
-	for i, part := range a.Partitions() {
-		s, err := part.Stats(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if g := s.Groups[0]; g.Pending != 0 || g.Lag != 0 {
-			t.Errorf("partition %d: %+v; want nothing pending or unread", i, g)
-		}
-	}
+	settled(t, a.Partitions())
 	t.Logf("handled %d events: %v", rec.count(), rec.by)
 }
 

@@ -246,15 +246,7 @@ func TestPartitionedCloseHandsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i, part := range second.Partitions() {
-		s, err := part.Stats(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if g := s.Groups[0]; g.Pending != 0 || g.Lag != 0 {
-			t.Errorf("partition %d after both: %+v", i, g)
-		}
-	}
+	settled(t, second.Partitions())
 }
 
 // The edges: a 1 ms Block still reads; a keyless dead letter goes to
