@@ -237,6 +237,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	if err != nil {
 		return res, err
 	}
+	if cfg.HandlerDelay > 0 {
+		release, err := acquireIOClock()
+		if err != nil {
+			return res, err
+		}
+		defer release() // after the systems have stopped: deferred first
+	}
 	window := cfg.Window
 	if cfg.Rate > 0 {
 		window = cfg.Rituals // the producer keeps to its schedule

@@ -81,13 +81,22 @@ func complete(r Ritual) bool {
 }
 
 // ioWait stands for an organ's I/O call (Config.HandlerDelay): it waits d,
-// or until ctx ends, as a call to a database would. Its timers are reused,
-// so that the wait itself costs both systems next to nothing: at 256
-// organs in flight a new timer per call was a tenth of the worker's CPU.
+// or until ctx ends, as a call to a database would. Where the platform
+// allows, the wait ends the way an I/O call's does, by a file descriptor
+// becoming ready (ioclock_linux.go); elsewhere it is a Go timer
+// (timerWait).
 func ioWait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
+	return platformWait(ctx, d)
+}
+
+// timerWait waits d on a Go timer, or until ctx ends. Its timers are
+// reused, so that the wait itself costs both systems next to nothing: at
+// 256 organs in flight a new timer per call was a tenth of the worker's
+// CPU.
+func timerWait(ctx context.Context, d time.Duration) error {
 	t, _ := waitTimers.Get().(*time.Timer)
 	if t == nil {
 		t = time.NewTimer(d)
