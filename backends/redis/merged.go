@@ -20,16 +20,20 @@ import (
 // one): a cluster refuses a command whose keys lie in different slots,
 // and there each partition has a reader of its own (Partitioned.read).
 // The rules it keeps:
-//   - One read at a time, in the background, for the Pulls to wait on. A
-//     Pull hands out only what the partitions buffered, from one
-//     partition until its buffer is empty and then the next, and runs
-//     their due chores (take-back, reclaim) as each partition's own Pull
-//     would; it never reads itself.
-//   - A blocking read (Config.Block) starts when a Pull finds every
-//     partition's buffer empty. While the last read fetched all it asked of
-//     some partition (a backlog), the next starts without blocking once half
-//     of what it fetched is handed out, unless a partition has a chore due
-//     (its buffer must empty for the chore to run).
+//   - One read at a time, for the Pulls to wait on. A Pull hands out what
+//     the partitions buffered, from one partition until its buffer is
+//     empty and then the next, and runs their due chores (take-back,
+//     reclaim) as each partition's own Pull would.
+//   - A Pull that finds every partition's buffer empty and no read under
+//     way makes the blocking read itself (Config.Block, and no longer
+//     than its timeout), as a Backend's Pull does: a goroutine started for
+//     it and waited on cost a hand-off between goroutines each time, a
+//     tenth of the worker's CPU on a quick chain. A Release meanwhile
+//     waits for it, as with a Backend. While the last read fetched all it
+//     asked of some partition (a backlog), the next starts in the
+//     background, without blocking, once half of what it fetched is handed
+//     out, unless a partition has a chore due (its buffer must empty for
+//     the chore to run).
 //   - A read asks each partition for the largest count any partition's
 //     reader would (nextCount), holds every partition's handing lock, as
 //     each partition's own read does, and buffers each stream's entries in
@@ -75,17 +79,14 @@ func newMergedReads(rdb goredis.UniversalClient, parts []*Backend) *mergedReads 
 // pullMerged is Pull with merged reads.
 func (pb *Partitioned) pullMerged(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
 	m := pb.merged
-	var t *time.Timer // only once there is a read to wait for
+	deadline := time.Now().Add(timeout)
+	var t *time.Timer // only once there is another's read to wait for
 	for {
 		if d, ok := pb.takeReleased(); ok {
 			return d, true, nil
 		}
 		if d, ok, err := pb.popBuffered(ctx); ok || err != nil {
 			return d, ok, err
-		}
-		if t == nil {
-			t = time.NewTimer(timeout)
-			defer t.Stop()
 		}
 		m.mu.Lock()
 		if err := m.err; err != nil {
@@ -95,11 +96,25 @@ func (pb *Partitioned) pullMerged(ctx context.Context, timeout time.Duration) (c
 		}
 		w := m.underWay
 		if w == nil {
-			w = pb.startRead(true)
+			remaining := time.Until(deadline)
+			if remaining < time.Millisecond {
+				m.mu.Unlock()
+				return core.Delivery{}, false, nil
+			}
+			w = pb.beginRead()
+			m.mu.Unlock()
+			if w == nil {
+				return core.Delivery{}, false, core.ErrClosed
+			}
+			if err := pb.readHere(ctx, w, min(remaining, pb.parts[0].cfg.Block)); err != nil {
+				return core.Delivery{}, false, err
+			}
+			continue
 		}
 		m.mu.Unlock()
-		if w == nil {
-			return core.Delivery{}, false, core.ErrClosed
+		if t == nil {
+			t = time.NewTimer(time.Until(deadline))
+			defer t.Stop()
 		}
 		select {
 		case <-w:
@@ -160,13 +175,10 @@ func (pb *Partitioned) noChoreDue() bool {
 // the channel closed when it is done, or nil after Close. It is called with
 // m.mu held.
 func (pb *Partitioned) startRead(block bool) chan struct{} {
-	m := pb.merged
-	if m.closed {
+	w := pb.beginRead()
+	if w == nil {
 		return nil
 	}
-	w := make(chan struct{})
-	m.underWay = w
-	pb.readers.Add(1) // before Close waits: it sets closed under m.mu first
 	go func() {
 		defer pb.readers.Done()
 		wait := time.Duration(-1)
@@ -174,19 +186,58 @@ func (pb *Partitioned) startRead(block bool) chan struct{} {
 			wait = pb.parts[0].cfg.Block
 		}
 		n, full, err := pb.readAll(pb.ctx, wait)
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.underWay = nil
-		m.lastFull = err == nil && full
-		if err == nil && n > 0 {
-			m.lastN, m.since = n, 0
-		}
-		if err != nil && pb.ctx.Err() == nil {
-			m.err = err
-		}
-		close(w)
+		pb.endRead(w, n, full, err)
 	}()
 	return w
+}
+
+// beginRead marks a read as under way and returns the channel that endRead
+// closes, or nil after Close. It is called with m.mu held; the caller
+// makes the read, then calls pb.readers.Done.
+func (pb *Partitioned) beginRead() chan struct{} {
+	m := pb.merged
+	if m.closed {
+		return nil
+	}
+	w := make(chan struct{})
+	m.underWay = w
+	pb.readers.Add(1) // before Close waits: it sets closed under m.mu first
+	return w
+}
+
+// endRead records the outcome of the read under way (w): what it fetched,
+// for reading ahead, and its error for the next Pull that finds nothing.
+func (pb *Partitioned) endRead(w chan struct{}, n int, full bool, err error) {
+	m := pb.merged
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.underWay = nil
+	m.lastFull = err == nil && full
+	if err == nil && n > 0 {
+		m.lastN, m.since = n, 0
+	}
+	if err != nil && pb.ctx.Err() == nil {
+		m.err = err
+	}
+	close(w)
+}
+
+// readHere makes the blocking read under way (w) in the calling Pull,
+// within its ctx, and ended by Close too. It returns ctx's error when ctx
+// ended it (not kept for the next Pull: it is this one's).
+func (pb *Partitioned) readHere(ctx context.Context, w chan struct{}, block time.Duration) error {
+	defer pb.readers.Done()
+	rctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(pb.ctx, cancel)
+	n, full, err := pb.readAll(rctx, block)
+	stop()
+	cancel()
+	if ctx.Err() != nil {
+		pb.endRead(w, n, full, nil)
+		return ctx.Err()
+	}
+	pb.endRead(w, n, full, err)
+	return nil
 }
 
 // readAll reads every partition in one XREADGROUP, blocking at most block
