@@ -80,7 +80,10 @@ type Config struct {
 	MemProfile string
 	// HandlerDelay makes every organ (handler) of both systems wait this
 	// long before its work, honouring its context, as a call to a database
-	// or an HTTP service would: the I/O-bound chain. Default 0.
+	// or an HTTP service would: the I/O-bound chain. On Linux the wait ends
+	// as an I/O call's does, by a file descriptor (a timerfd) becoming
+	// ready, rather than on a Go timer, which a mostly idle runtime fires
+	// up to a millisecond late (ioclock_linux.go). Default 0.
 	HandlerDelay time.Duration
 	// OTel instruments NecroStack with OpenTelemetry (package necrotel),
 	// for its overhead: OTelOff (default), OTelMetrics (the metrics only),
