@@ -238,8 +238,12 @@ func (c *committer) results(commits []stagedCommit, res []int64, err error) (err
 // callArgs starts the commit script's ARGV for a call of groups (see
 // scripts/commit.lua) under the call's token ("" for none).
 func callArgs(groups int, token string) []any {
-	return []any{groups, token, commitRecordTTL.Milliseconds()}
+	return []any{groups, token, commitRecordTTLArg}
 }
+
+// commitRecordTTLArg is commitRecordTTL in milliseconds, boxed once: an
+// integer that large allocates each time it is put in an any.
+var commitRecordTTLArg any = commitRecordTTL.Milliseconds()
 
 // appendArgs appends to args what the commit script's ARGV holds for a
 // group of commits of this stream: the number of its arguments, then
@@ -255,8 +259,10 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 	args = append(args, 0) // the number of arguments, once they are in
 	// The script checks ownership with one XPENDING over the receipts'
 	// range instead of one per commit.
+	// The range's ends are the receipts themselves (entry ids as Redis
+	// wrote them), not ids formatted again.
 	var lo, hi streamID
-	have := false
+	rangeStart, rangeEnd := "", ""
 	for _, sc := range commits {
 		if sc.receipt == "" {
 			continue
@@ -265,31 +271,33 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 		if err != nil {
 			continue // the per-entry check in the script deals with it
 		}
-		if !have || id.less(lo) {
-			lo = id
+		if rangeStart == "" || id.less(lo) {
+			lo, rangeStart = id, sc.receipt
 		}
-		if !have || hi.less(id) {
-			hi = id
+		if rangeEnd == "" || hi.less(id) {
+			hi, rangeEnd = id, sc.receipt
 		}
-		have = true
-	}
-	rangeStart, rangeEnd := "", ""
-	if have {
-		rangeStart, rangeEnd = lo.String(), hi.String()
 	}
 	rangeCount := 2*len(commits) + 2*c.cfg.Batch
-	tok, checks := "", "1" // the keys it writes: the stream, and the others only when it writes them
+	tok := ""
 	if own {
 		tok = token(commits)
 	}
-	if slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.dls) > 0 }) {
-		checks += "2"
-	}
-	if slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.outbox) > 0 }) {
-		checks += "5"
+	dls := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.dls) > 0 })
+	outbox := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.outbox) > 0 })
+	var checks any // the keys it writes: the stream, and the others only when it writes them (constants: boxed for free)
+	switch {
+	case dls && outbox:
+		checks = "125"
+	case dls:
+		checks = "12"
+	case outbox:
+		checks = "15"
+	default:
+		checks = "1"
 	}
 	args = append(args, c.group, c.consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
-		tok, commitRecordTTL.Milliseconds(), fence, checks)
+		tok, commitRecordTTLArg, fence, checks)
 	for _, sc := range commits {
 		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
 		for _, w := range sc.emitted {
