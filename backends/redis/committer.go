@@ -258,12 +258,12 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 	at := len(args)
 	args = append(args, 0) // the number of arguments, once they are in
 	// The script checks ownership with one XPENDING over the receipts'
-	// range instead of one per commit.
-	// The range's ends are the receipts themselves (entry ids as Redis
-	// wrote them), not ids formatted again.
+	// range instead of one per commit. The range's ends are the lowest and
+	// highest receipts themselves (entry ids as Redis wrote them), the very
+	// arguments of their commits below: not formatted, nor boxed, again.
 	var lo, hi streamID
-	rangeStart, rangeEnd := "", ""
-	for _, sc := range commits {
+	loAt, hiAt := -1, -1 // of commits
+	for i, sc := range commits {
 		if sc.receipt == "" {
 			continue
 		}
@@ -271,11 +271,11 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 		if err != nil {
 			continue // the per-entry check in the script deals with it
 		}
-		if rangeStart == "" || id.less(lo) {
-			lo, rangeStart = id, sc.receipt
+		if loAt < 0 || id.less(lo) {
+			lo, loAt = id, i
 		}
-		if rangeEnd == "" || hi.less(id) {
-			hi, rangeEnd = id, sc.receipt
+		if hiAt < 0 || hi.less(id) {
+			hi, hiAt = id, i
 		}
 	}
 	rangeCount := 2*len(commits) + 2*c.cfg.Batch
@@ -296,10 +296,24 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 	default:
 		checks = "1"
 	}
-	args = append(args, c.group, c.consumer, len(commits), rangeStart, rangeEnd, rangeCount, fieldEvent, dlFieldN,
+	rangeAt := len(args) + 3
+	args = append(args, c.group, c.consumer, len(commits), "", "", rangeCount, fieldEvent, dlFieldN,
 		tok, commitRecordTTLArg, fence, checks)
-	for _, sc := range commits {
-		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
+	for i, sc := range commits {
+		switch i {
+		case loAt:
+			args[rangeAt] = sc.receipt
+			if i == hiAt {
+				args[rangeAt+1] = args[rangeAt]
+			}
+			args = append(args, args[rangeAt])
+		case hiAt:
+			args[rangeAt+1] = sc.receipt
+			args = append(args, args[rangeAt+1])
+		default:
+			args = append(args, sc.receipt)
+		}
+		args = append(args, len(sc.emitted), len(sc.dls), len(sc.outbox))
 		for _, w := range sc.emitted {
 			args = append(args, w)
 		}
