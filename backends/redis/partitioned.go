@@ -268,13 +268,22 @@ var partitionRetry = core.RetryPolicy{InitialBackoff: 50 * time.Millisecond, Max
 
 // part returns d's partition, and d with the receipt that partition gave.
 func (pb *Partitioned) part(d core.Delivery) (int, core.Delivery, error) {
-	s, rest, ok := strings.Cut(d.Receipt, "/")
-	i, err := strconv.Atoi(s)
-	if !ok || err != nil || i < 0 || i >= len(pb.parts) {
-		return 0, d, fmt.Errorf("redis: receipt %q names no partition of %d: %w", d.Receipt, len(pb.parts), core.ErrDeliveryLost)
+	i, rest, err := pb.partOf(d.Receipt)
+	if err != nil {
+		return 0, d, err
 	}
 	d.Receipt = rest
 	return i, d, nil
+}
+
+// partOf splits a receipt into its partition and the receipt in it.
+func (pb *Partitioned) partOf(receipt string) (int, string, error) {
+	s, rest, ok := strings.Cut(receipt, "/")
+	i, err := strconv.Atoi(s)
+	if !ok || err != nil || i < 0 || i >= len(pb.parts) {
+		return 0, receipt, fmt.Errorf("redis: receipt %q names no partition of %d: %w", receipt, len(pb.parts), core.ErrDeliveryLost)
+	}
+	return i, rest, nil
 }
 
 // Ack acknowledges d in its partition.
@@ -351,15 +360,15 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 func (pb *Partitioned) byPartition(commits []core.Commit) (sorted []core.Commit, ks, starts []int, errs []error) {
 	errs = make([]error, len(commits))
 	parts := make([]int, len(commits))
-	ds := make([]core.Delivery, len(commits))
+	receipts := make([]string, len(commits)) // in the partition: a Delivery is too large to copy twice
 	starts = make([]int, len(pb.parts)+1)
 	for k, c := range commits {
-		i, d, err := pb.part(c.Delivery)
+		i, receipt, err := pb.partOf(c.Delivery.Receipt)
 		if err != nil {
 			errs[k], parts[k] = err, -1
 			continue
 		}
-		parts[k], ds[k] = i, d
+		parts[k], receipts[k] = i, receipt
 		starts[i+1]++
 	}
 	for i := range pb.parts {
@@ -370,7 +379,8 @@ func (pb *Partitioned) byPartition(commits []core.Commit) (sorted []core.Commit,
 	ks = make([]int, len(sorted))
 	for k, i := range parts {
 		if i >= 0 {
-			sorted[next[i]] = core.Commit{Delivery: ds[k], Outcome: commits[k].Outcome}
+			sorted[next[i]] = commits[k]
+			sorted[next[i]].Delivery.Receipt = receipts[k]
 			ks[next[i]] = k
 			next[i]++
 		}
