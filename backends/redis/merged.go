@@ -153,7 +153,7 @@ func (pb *Partitioned) popBuffered(ctx context.Context) (core.Delivery, bool, er
 		m.at = i
 		m.since++
 		if m.underWay == nil && !m.closed && m.lastFull && m.lastN >= aheadMinCount && 2*m.since >= m.lastN && pb.noChoreDue() {
-			pb.startRead(false)
+			pb.startReadAhead()
 		}
 		m.mu.Unlock()
 		return d, true, nil
@@ -171,24 +171,18 @@ func (pb *Partitioned) noChoreDue() bool {
 	return true
 }
 
-// startRead starts a read of every partition, blocking or not, and returns
-// the channel closed when it is done, or nil after Close. It is called with
-// m.mu held.
-func (pb *Partitioned) startRead(block bool) chan struct{} {
+// startReadAhead starts a read of every partition in the background,
+// without blocking, unless Close has begun. It is called with m.mu held.
+func (pb *Partitioned) startReadAhead() {
 	w := pb.beginRead()
 	if w == nil {
-		return nil
+		return
 	}
 	go func() {
 		defer pb.readers.Done()
-		wait := time.Duration(-1)
-		if block {
-			wait = pb.parts[0].cfg.Block
-		}
-		n, full, err := pb.readAll(pb.ctx, wait)
+		n, full, err := pb.readAll(pb.ctx, -1)
 		pb.endRead(w, n, full, err)
 	}()
-	return w
 }
 
 // beginRead marks a read as under way and returns the channel that endRead
