@@ -299,21 +299,15 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 	rangeAt := len(args) + 3
 	args = append(args, c.group, c.consumer, len(commits), "", "", rangeCount, fieldEvent, dlFieldN,
 		tok, commitRecordTTLArg, fence, checks)
+	loArg, hiArg := -1, -1 // where the lowest and highest receipts' arguments go
 	for i, sc := range commits {
-		switch i {
-		case loAt:
-			args[rangeAt] = sc.receipt
-			if i == hiAt {
-				args[rangeAt+1] = args[rangeAt]
-			}
-			args = append(args, args[rangeAt])
-		case hiAt:
-			args[rangeAt+1] = sc.receipt
-			args = append(args, args[rangeAt+1])
-		default:
-			args = append(args, sc.receipt)
+		if i == loAt {
+			loArg = len(args)
 		}
-		args = append(args, len(sc.emitted), len(sc.dls), len(sc.outbox))
+		if i == hiAt {
+			hiArg = len(args)
+		}
+		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
 		for _, w := range sc.emitted {
 			args = append(args, w)
 		}
@@ -323,6 +317,9 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 		for _, o := range sc.outbox {
 			args = append(args, o.target, o.wire)
 		}
+	}
+	if loArg >= 0 {
+		args[rangeAt], args[rangeAt+1] = args[loArg], args[hiArg]
 	}
 	args[at] = len(args) - at - 1
 	return args
