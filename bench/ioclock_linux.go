@@ -14,7 +14,8 @@ import (
 )
 
 // On Linux, ioWait's waits end the way an I/O call's do: a file descriptor
-// becomes ready and the thread blocked on it returns at once.
+// becomes ready and the runtime's netpoller wakes the goroutine waiting on
+// it at once.
 //
 // A Go timer does not end that way when the process is mostly waiting. The
 // runtime then sleeps in epoll_wait, whose timeout is whole milliseconds
@@ -44,7 +45,7 @@ import (
 // setting the timer for each next deadline.
 
 // platformWait waits d on the run's ioClock, or on a Go timer when no run
-// holds one (or the timerfd could not be made).
+// holds one (a wait outside bench.Run, or after it).
 func platformWait(ctx context.Context, d time.Duration) error {
 	if c := ioClocks.current.Load(); c != nil {
 		return c.wait(ctx, d)
