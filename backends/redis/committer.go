@@ -250,6 +250,9 @@ var commitRecordTTLArg any = commitRecordTTL.Milliseconds()
 // these. With own the group has a token of its own, and its record (a
 // call of one group); otherwise the call's token covers it.
 func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string, own bool) []any {
+	dls := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.dls) > 0 })
+	outbox := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.outbox) > 0 })
+	compact := !dls && !outbox // each commit leaves out its numbers of dead letters and outboxed events
 	size := 12
 	for _, sc := range commits {
 		size += 4 + len(sc.emitted) + 2*dlFieldN*len(sc.dls) + 2*len(sc.outbox)
@@ -283,8 +286,6 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 	if own {
 		tok = token(commits)
 	}
-	dls := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.dls) > 0 })
-	outbox := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.outbox) > 0 })
 	var checks any // the keys it writes: the stream, and the others only when it writes them (constants: boxed for free)
 	switch {
 	case dls && outbox:
@@ -307,7 +308,11 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 		if i == hiAt {
 			hiArg = len(args)
 		}
-		args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
+		if compact {
+			args = append(args, sc.receipt, len(sc.emitted))
+		} else {
+			args = append(args, sc.receipt, len(sc.emitted), len(sc.dls), len(sc.outbox))
+		}
 		for _, w := range sc.emitted {
 			args = append(args, w)
 		}

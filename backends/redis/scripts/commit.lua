@@ -13,10 +13,13 @@
 -- fields of a dead letter, the group's token ("" for none), how long to
 -- keep its record (ms), the owner's token ("" for none: not ordered mode)
 -- and the keys it writes ("1", "12", "15" or "125": stream, dead
--- letters, outbox); then for each commit: entry id ("" for none), number of emitted
--- events, number of dead letters, number of outboxed events, the emitted
--- events' wire forms, each dead letter as field name / value pairs, and
--- each outboxed event as its target partition and wire form.
+-- letters, outbox); then for each commit: entry id ("" for none), number of
+-- emitted events, number of dead letters, number of outboxed events, the
+-- emitted events' wire forms, each dead letter as field name / value
+-- pairs, and each outboxed event as its target partition and wire form. A
+-- group that writes only its stream ("1") leaves out the two numbers of
+-- dead letters and outboxed events (each a fifth of the arguments
+-- otherwise: converting arguments is much of a script's cost).
 -- With an entry id it first checks the entry is still pending for this
 -- consumer, and writes nothing for that commit if not. Returns, for each
 -- group in turn, per commit 1 (done), 0 (lost) or 2 (done by an earlier
@@ -54,90 +57,105 @@ end
 -- commit commits one group, whose keys follow KEYS[kb] and whose
 -- arguments follow ARGV[o], and appends its results to out.
 local function commit(kb, o, out)
-  local K = {KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5]}
+  local stream, dlq, record, owner, outbox = KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5]
   local group, consumer, k = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3])
   local field, dlw = ARGV[o + 7], 2 * tonumber(ARGV[o + 8])
   local token = ARGV[o + 9]
+  local no = #out
   if token ~= '' then
-    local rec = redis.call('GET', K[3])
+    local rec = redis.call('GET', record)
     if rec and string.sub(rec, 1, #token + 1) == token .. ':' then
       for c = 1, k do
-        out[#out + 1] = 2 * tonumber(string.sub(rec, #token + 1 + c, #token + 1 + c))
+        out[no + c] = 2 * tonumber(string.sub(rec, #token + 1 + c, #token + 1 + c))
       end
       return
     end
   end
   local fence = ARGV[o + 11]
   if fence ~= '' then
-    local l = redis.call('HMGET', K[4], 'owner', 'token')
+    local l = redis.call('HMGET', owner, 'owner', 'token')
     if l[1] ~= consumer or l[2] ~= fence then
       for c = 1, k do
-        out[#out + 1] = 3
+        out[no + c] = 3
       end
       return
     end
   end
   -- The entries pending for this consumer between the lowest and highest
   -- receipt, in one call; if the answer may be cut short, entries not in
-  -- it are checked one by one.
+  -- it are checked one by one. mine[id] is true while an entry is this
+  -- consumer's, and false once a commit of this batch has taken it.
   local mine, complete = {}, false
   if ARGV[o + 4] ~= '' then
     local limit = tonumber(ARGV[o + 6])
-    local p = redis.call('XPENDING', K[1], group, ARGV[o + 4], ARGV[o + 5], limit, consumer)
+    local p = redis.call('XPENDING', stream, group, ARGV[o + 4], ARGV[o + 5], limit, consumer)
     for _, e in ipairs(p) do
       mine[e[1]] = true
     end
     complete = #p < limit
   end
-  local res, acks, done = {}, {}, {}
+  local compact = ARGV[o + 12] == '1'
+  local keep = token ~= ''
+  local res, acks, na = {}, {}, 0
   local i = o + 13
   for c = 1, k do
-    local id, n, m, ob = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
-    i = i + 4
+    local id, n, m, ob = ARGV[i], tonumber(ARGV[i + 1]), 0, 0
+    if compact then
+      i = i + 2
+    else
+      m, ob = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+      i = i + 4
+    end
     local ok = 1
-    if id ~= '' and done[id] then
-      ok = 0 -- committed earlier in this batch
-    elseif id ~= '' and not mine[id] then
-      if complete then
-        ok = 0
-      else
-        local p = redis.call('XPENDING', K[1], group, id, id, 1)
-        if #p == 0 or p[1][2] ~= consumer then
+    if id ~= '' then
+      local st = mine[id]
+      if st == false then
+        ok = 0 -- committed earlier in this batch
+      elseif not st then
+        if complete then
           ok = 0
+        else
+          local p = redis.call('XPENDING', stream, group, id, id, 1)
+          if #p == 0 or p[1][2] ~= consumer then
+            ok = 0
+          end
         end
       end
     end
     if ok == 1 then
-      for _ = 1, n do
-        redis.call('XADD', K[1], '*', field, ARGV[i])
-        i = i + 1
+      for j = i, i + n - 1 do
+        redis.call('XADD', stream, '*', field, ARGV[j])
       end
+      i = i + n
       for _ = 1, m do
-        redis.call('XADD', K[2], '*', unpack(ARGV, i, i + dlw - 1))
+        redis.call('XADD', dlq, '*', unpack(ARGV, i, i + dlw - 1))
         i = i + dlw
       end
       for _ = 1, ob do
-        redis.call('XADD', K[5], '*', 'target', ARGV[i], field, ARGV[i+1])
+        redis.call('XADD', outbox, '*', 'target', ARGV[i], field, ARGV[i + 1])
         i = i + 2
       end
       if id ~= '' then
-        acks[#acks + 1] = id
-        done[id] = true
+        na = na + 1
+        acks[na] = id
+        mine[id] = false
       end
     else
       i = i + n + dlw * m + 2 * ob
     end
-    res[c] = ok
-    out[#out + 1] = ok
+    if keep then
+      res[c] = ok
+    end
+    out[no + c] = ok
   end
   -- One XACK for the batch. Each commit stays all or nothing because no
   -- write can fail once the checks above have passed (key types; Redis 7
   -- refuses a script for memory only at its first write).
-  for j = 1, #acks, 500 do
-    redis.call('XACK', K[1], group, unpack(acks, j, math.min(j + 499, #acks)))
+  for j = 1, na, 500 do
+    redis.call('XACK', stream, group, unpack(acks, j, math.min(j + 499, na)))
   end
-  if token ~= '' then
-    redis.call('SET', K[3], token .. ':' .. table.concat(res), 'PX', ARGV[o + 10])
+  if keep then
+    redis.call('SET', record, token .. ':' .. table.concat(res), 'PX', ARGV[o + 10])
   end
 end
 
