@@ -30,3 +30,37 @@ func TestIsCanonicalID(t *testing.T) {
 		}
 	}
 }
+
+// TestIsCanonicalIDEachByte changes each byte of a canonical id to each
+// other byte value: only a lowercase digit for a digit keeps it canonical.
+func TestIsCanonicalIDEachByte(t *testing.T) {
+	id := newID()
+	for i := range len(id) {
+		for c := range 256 {
+			b := []byte(id)
+			b[i] = byte(c)
+			want := i != 8 && i != 13 && i != 18 && i != 23 && ('0' <= c && c <= '9' || 'a' <= c && c <= 'f')
+			if id[i] == byte(c) {
+				want = true
+			}
+			if got := isCanonicalID(string(b)); got != want {
+				t.Fatalf("isCanonicalID(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+}
+
+var sinkCanonical bool
+
+// BenchmarkIsCanonicalID checks random ids, as events bring them: ids that
+// repeat would let a branch predictor learn them.
+func BenchmarkIsCanonicalID(b *testing.B) {
+	ids := make([]string, 4096)
+	for i := range ids {
+		ids[i] = newID()
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		sinkCanonical = isCanonicalID(ids[i%len(ids)])
+	}
+}
