@@ -107,6 +107,9 @@ func (v *canonicalValidator) literal(lit string) bool {
 func (v *canonicalValidator) str() bool {
 	s := v.s
 	for i := v.i + 1; i < len(s); i++ {
+		if strPlain[s[i]] {
+			continue // one load and a branch that is nearly always taken, not a comparison per case below
+		}
 		switch c := s[i]; {
 		case c == '"':
 			v.i = i + 1
@@ -134,6 +137,16 @@ func (v *canonicalValidator) str() bool {
 	}
 	return false
 }
+
+// strPlain is true for the bytes str passes over without a second look:
+// all but a quote, a backslash, a control character, '<', '>', '&' and
+// 0xE2 (the first byte of U+2028 and U+2029).
+var strPlain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0xE2
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
