@@ -295,3 +295,43 @@ func TestPartitionedPlainURLToAClusterNode(t *testing.T) {
 		t.Fatalf("Pull over a plain URL to a cluster node: %v, %v; want a fatal CROSSSLOT error naming cluster=true", ok, err)
 	}
 }
+
+// A batch of four partitions' commits, one of whose groups is lost
+// (NOGROUP), writes nothing in any partition: the script finds the lost
+// group before any partition's writes, so no commit is reported lost while
+// its events landed. Every commit fails, and every entry of the other
+// partitions stays pending, to be committed later.
+func TestPartitionedMergedCommitLostGroupWritesNothing(t *testing.T) {
+	_, rdb := serverClient(t)
+	ctx := ctxT(t)
+	pb := newPartitioned(t, nsredis.Config{Client: rdb, Stream: "lostmid"}, 4)
+	commits := enqueuePull(t, pb, 8, emitNext)
+	lost := nsredis.PartitionStream("lostmid", 2, 4)
+	if err := rdb.XGroupDestroy(ctx, lost, "necrostack").Err(); err != nil {
+		t.Fatal(err)
+	}
+	errs := pb.CommitBatch(ctx, commits)
+	if len(errs) != 8 || slices.Contains(errs, nil) {
+		t.Fatalf("CommitBatch with partition 2's group lost: %v, want an error for each commit", errs)
+	}
+	for i, part := range pb.Partitions() {
+		st := part.Config().Stream
+		n, err := rdb.XLen(ctx, st).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("partition %d after the failed batch: %d entries, want its 2 inputs and nothing emitted", i, n)
+		}
+		if st == lost {
+			continue
+		}
+		p, err := rdb.XPending(ctx, st, "necrostack").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Count != 2 {
+			t.Errorf("partition %d after the failed batch: %d pending, want its 2", i, p.Count)
+		}
+	}
+}

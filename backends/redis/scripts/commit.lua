@@ -40,10 +40,25 @@ if calltoken ~= '' then
 end
 -- Check up front, for every group, what could make a write fail: a script
 -- is not rolled back. A group names the keys it writes (1 stream, 2 dead
--- letters, 5 outbox).
+-- letters, 5 outbox). A group of a merged call (no token nor owner's
+-- token of its own, the first of its stream in the call) has its stream
+-- checked by the XPENDING its commits need (see commit), made here: a call
+-- fewer a group, and a lost group (NOGROUP) ends the call before any group
+-- has written.
+local pending, seen = {}, {}
 local o = 3
 for g = 0, groups - 1 do
   local checks = ARGV[o + 13]
+  local stream = KEYS[5 * g + 1]
+  if ARGV[o + 5] ~= '' and ARGV[o + 10] == '' and ARGV[o + 12] == '' and not seen[stream] then
+    local p = redis.pcall('XPENDING', stream, ARGV[o + 2], ARGV[o + 5], ARGV[o + 6], tonumber(ARGV[o + 7]), ARGV[o + 3])
+    if p.err == nil then
+      pending[g], checks = p, string.sub(checks, 2)
+    elseif string.sub(p.err, 1, 9) ~= 'WRONGTYPE' then
+      return p -- NOGROUP, say: nothing written
+    end -- WRONGTYPE: the check below names the key
+  end
+  seen[stream] = true
   for c = 1, #checks do
     local key = KEYS[5 * g + tonumber(string.sub(checks, c, c))]
     local t = redis.call('TYPE', key).ok
@@ -55,8 +70,9 @@ for g = 0, groups - 1 do
 end
 
 -- commit commits one group, whose keys follow KEYS[kb] and whose
--- arguments follow ARGV[o], and appends its results to out.
-local function commit(kb, o, out)
+-- arguments follow ARGV[o], and appends its results to out; p is what
+-- the checks' XPENDING answered for it, if they made it.
+local function commit(kb, o, out, p)
   local stream, dlq, record, owner, outbox = KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5]
   local group, consumer, k = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3])
   local field, dlw = ARGV[o + 7], 2 * tonumber(ARGV[o + 8])
@@ -88,7 +104,7 @@ local function commit(kb, o, out)
   local mine, complete = {}, false
   if ARGV[o + 4] ~= '' then
     local limit = tonumber(ARGV[o + 6])
-    local p = redis.call('XPENDING', stream, group, ARGV[o + 4], ARGV[o + 5], limit, consumer)
+    p = p or redis.call('XPENDING', stream, group, ARGV[o + 4], ARGV[o + 5], limit, consumer)
     for _, e in ipairs(p) do
       mine[e[1]] = true
     end
@@ -162,7 +178,7 @@ end
 local out = {}
 o = 3
 for g = 0, groups - 1 do
-  commit(5 * g, o + 1, out)
+  commit(5 * g, o + 1, out, pending[g])
   o = o + 1 + tonumber(ARGV[o + 1])
 end
 if calltoken ~= '' then
