@@ -79,14 +79,17 @@ func newMergedReads(rdb goredis.UniversalClient, parts []*Backend) *mergedReads 
 // pullMerged is Pull with merged reads.
 func (pb *Partitioned) pullMerged(ctx context.Context, timeout time.Duration) (core.Delivery, bool, error) {
 	m := pb.merged
-	deadline := time.Now().Add(timeout)
-	var t *time.Timer // only once there is another's read to wait for
+	var deadline time.Time // read only once nothing is buffered: most Pulls find something
+	var t *time.Timer      // only once there is another's read to wait for
 	for {
 		if d, ok := pb.takeReleased(); ok {
 			return d, true, nil
 		}
 		if d, ok, err := pb.popBuffered(ctx); ok || err != nil {
 			return d, ok, err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(timeout)
 		}
 		m.mu.Lock()
 		if err := m.err; err != nil {

@@ -69,10 +69,10 @@ func newOwnership(rdb goredis.UniversalClient, cfg *Config) *ownership {
 // ClaimMinIdle while it is held, with room for a renewal that fails.
 func (o *ownership) leaseEvery() time.Duration { return max(o.cfg.ClaimMinIdle/4, 10*time.Millisecond) }
 
-// hold records that this consumer holds the entry receipt.
-func (o *ownership) hold(receipt string) {
+// hold records that this consumer holds the entry receipt, since now.
+func (o *ownership) hold(receipt string, now time.Time) {
 	o.mu.Lock()
-	o.held[receipt] = time.Now()
+	o.held[receipt] = now
 	o.mu.Unlock()
 }
 
@@ -374,6 +374,7 @@ type claimedEntry struct {
 // MaxDeliveries times already, and counts them as a read for nextCount.
 func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg string) {
 	var late []core.Delivery // claimed while Close emptied the buffer
+	now := time.Now()
 	for _, c := range claimed {
 		if c.delivered >= b.cfg.MaxDeliveries {
 			raw, _ := rawEvent(c.Values)
@@ -386,7 +387,7 @@ func (b *Backend) acceptClaimed(ctx context.Context, claimed []claimedEntry, msg
 		}
 		b.log.LogAttrs(ctx, slog.LevelInfo, msg,
 			slog.String(keyEntryID, c.ID), slog.String(keyFromConsumer, c.from), slog.Int(core.KeyAttempt, c.delivered+1))
-		if d, buffered := b.accept(ctx, c.XMessage, c.delivered+1); !buffered && d.Receipt != "" {
+		if d, buffered := b.accept(ctx, c.XMessage, c.delivered+1, now); !buffered && d.Receipt != "" {
 			late = append(late, d)
 		}
 	}

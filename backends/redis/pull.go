@@ -29,7 +29,7 @@ func (b *Backend) Pull(ctx context.Context, timeout time.Duration) (core.Deliver
 // entries nor reads ahead: it hands out what is buffered, or what a due
 // chore brings in, and otherwise returns none at once.
 func (b *Backend) pull(ctx context.Context, timeout time.Duration, self bool) (core.Delivery, bool, error) {
-	deadline := time.Now().Add(timeout)
+	var deadline time.Time // read only once nothing is buffered: most Pulls find something
 	group := b.cfg.Mode == ModeGroup
 	if group {
 		b.chores.start(b)
@@ -55,6 +55,9 @@ func (b *Backend) pull(ctx context.Context, timeout time.Duration, self bool) (c
 				b.readAhead()
 			}
 			return d, true, nil
+		}
+		if self && deadline.IsZero() {
+			deadline = time.Now().Add(timeout)
 		}
 		if group {
 			underWay, err := b.reader.aheadState()
@@ -91,8 +94,11 @@ func (b *Backend) pull(ctx context.Context, timeout time.Duration, self bool) (c
 				return d, true, nil
 			}
 		}
+		if !self {
+			return core.Delivery{}, false, nil
+		}
 		remaining := time.Until(deadline)
-		if remaining < time.Millisecond || !self {
+		if remaining < time.Millisecond {
 			return core.Delivery{}, false, nil
 		}
 		if err := b.read(ctx, min(remaining, b.cfg.Block)); err != nil {
@@ -119,7 +125,7 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 	if b.cfg.Mode != ModeGroup {
 		msgs, err := b.reader.readStream(ctx, block)
 		for _, m := range msgs {
-			b.accept(ctx, m, 1)
+			b.accept(ctx, m, 1, time.Time{})
 		}
 		return err
 	}
@@ -142,8 +148,9 @@ func (b *Backend) read(ctx context.Context, block time.Duration) error {
 // the handing lock held) and hands back what Close left no buffer for.
 func (b *Backend) absorb(ctx context.Context, msgs []goredis.XMessage, count int) {
 	var late []core.Delivery // read while Close emptied the buffer
+	now := time.Now()        // one reading of the clock for all the read's entries, not one an entry
 	for _, m := range msgs {
-		if d, buffered := b.accept(ctx, m, 1); !buffered && d.Receipt != "" {
+		if d, buffered := b.accept(ctx, m, 1, now); !buffered && d.Receipt != "" {
 			late = append(late, d)
 		}
 	}
@@ -193,8 +200,9 @@ func (b *Backend) readError(ctx context.Context, err error) error {
 // accept buffers a read or claimed entry as a delivery, or dead-letters it
 // when it is not a valid event. In ModeGroup it reports the delivery
 // unbuffered (buffered false, a Receipt) when Close emptied the buffer
-// since the read: the caller puts it back.
-func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) (d core.Delivery, buffered bool) {
+// since the read: the caller puts it back. now is when the entry was read
+// or claimed (ModeGroup: the start of its lease).
+func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int, now time.Time) (d core.Delivery, buffered bool) {
 	e, bad := decodeEntry(m.Values, b.cfg.MaxEventBytes)
 	if bad != nil {
 		b.deadLetterEntry(ctx, m.ID, bad.raw, "", bad.reason, bad.err, attempt, "")
@@ -204,6 +212,6 @@ func (b *Backend) accept(ctx context.Context, m goredis.XMessage, attempt int) (
 	if b.cfg.Mode != ModeGroup {
 		return d, b.reader.push(d)
 	}
-	b.own.hold(m.ID) // before the buffer hands it out, and so before it is committed
+	b.own.hold(m.ID, now) // before the buffer hands it out, and so before it is committed
 	return d, b.reader.push(d)
 }
