@@ -68,23 +68,40 @@ func commitKey(stream, consumer string) string { return stream + ":commit:" + co
 // token identifies a script call by its receipts, in order; "" when it has
 // none (nothing to recognise it by, nor to recognise it for).
 func token(commits []stagedCommit) string {
-	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a, 64 bits
-	h := uint64(offset)
-	n := 0
+	t := newTokenHash()
+	t.add(commits)
+	return t.String()
+}
+
+// tokenHash computes a token over the receipts of several runs of commits
+// in turn, as token does over them put end to end.
+type tokenHash struct {
+	h uint64
+	n int
+}
+
+const tokenOffset, tokenPrime = 14695981039346656037, 1099511628211 // FNV-1a, 64 bits
+
+func newTokenHash() tokenHash { return tokenHash{h: tokenOffset} }
+
+func (t *tokenHash) add(commits []stagedCommit) {
 	for _, sc := range commits {
 		if sc.receipt == "" {
 			continue
 		}
 		for i := 0; i < len(sc.receipt); i++ {
-			h = (h ^ uint64(sc.receipt[i])) * prime
+			t.h = (t.h ^ uint64(sc.receipt[i])) * tokenPrime
 		}
-		h = (h ^ ',') * prime
-		n++
+		t.h = (t.h ^ ',') * tokenPrime
+		t.n++
 	}
-	if n == 0 {
+}
+
+func (t tokenHash) String() string {
+	if t.n == 0 {
 		return ""
 	}
-	return strconv.FormatUint(h, 36) + "-" + strconv.Itoa(n)
+	return strconv.FormatUint(t.h, 36) + "-" + strconv.Itoa(t.n)
 }
 
 // stagedCommit is a commit with its events already encoded.
@@ -424,8 +441,12 @@ func (b *Backend) commitBatchFenced(ctx context.Context, commits []core.Commit, 
 // index in commits of each; one that cannot be staged has its error in
 // errs instead.
 func (b *Backend) stageBatch(commits []core.Commit, a *commitArena, errs []error) (staged []stagedCommit, index []int) {
-	staged = make([]stagedCommit, 0, len(commits))
-	index = make([]int, 0, len(commits))
+	return b.stageInto(make([]stagedCommit, 0, len(commits)), make([]int, 0, len(commits)), commits, a, errs)
+}
+
+// stageInto is stageBatch appending to staged and index, empty with room
+// for commits (a merged batch's partitions share one array of each).
+func (b *Backend) stageInto(staged []stagedCommit, index []int, commits []core.Commit, a *commitArena, errs []error) ([]stagedCommit, []int) {
 	for i, c := range commits {
 		sc, err := b.commits.stage(c.Delivery, c.Outcome, a)
 		if err != nil {

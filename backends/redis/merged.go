@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -48,14 +50,19 @@ type mergedReads struct {
 	index   map[string]int // a stream's partition
 	prefix  []string       // partition i's receipt prefix, "<i>/"
 
+	// at, since and aheadAt are read by every Pull that hands something
+	// out, without the lock: two lock round trips an event cost more than
+	// the partition's own Pull.
+	at      atomic.Int32 // the partition Pulls hand out from first
+	since   atomic.Int32 // deliveries handed out since the last read that fetched any
+	aheadAt atomic.Int32 // 2*since from which a read-ahead is due (lastN, or never when lastFull is false or lastN too small)
+
 	mu       sync.Mutex
 	underWay chan struct{} // closed when the read under way is done; nil: none
 	err      error         // of the last read, for the next Pull that finds nothing
 	closed   bool
-	at       int  // the partition Pulls hand out from first
 	lastN    int  // what the last read fetched, over every partition
 	lastFull bool // it fetched all it asked of some partition
-	since    int  // deliveries handed out since
 }
 
 // newMergedReads returns the merged reads of parts, or nil when rdb is not
@@ -65,6 +72,7 @@ func newMergedReads(rdb goredis.UniversalClient, parts []*Backend) *mergedReads 
 		return nil
 	}
 	m := &mergedReads{index: make(map[string]int, len(parts))}
+	m.aheadAt.Store(math.MaxInt32)
 	for i, b := range parts {
 		m.streams = append(m.streams, b.cfg.Stream)
 		m.index[b.cfg.Stream] = i
@@ -137,11 +145,12 @@ func (pb *Partitioned) pullMerged(ctx context.Context, timeout time.Duration) (c
 // starts a read-ahead when one is due.
 func (pb *Partitioned) popBuffered(ctx context.Context) (core.Delivery, bool, error) {
 	m := pb.merged
-	m.mu.Lock()
-	at := m.at
-	m.mu.Unlock()
-	for k := range pb.parts {
-		i := (at + k) % len(pb.parts)
+	at, n := int(m.at.Load()), len(pb.parts)
+	for k := range n {
+		i := at + k
+		if i >= n {
+			i -= n
+		}
 		d, ok, err := pb.parts[i].pull(ctx, 0, false)
 		switch {
 		case err != nil && (errors.Is(err, core.ErrClosed) || ctx.Err() != nil):
@@ -152,13 +161,16 @@ func (pb *Partitioned) popBuffered(ctx context.Context) (core.Delivery, bool, er
 			continue
 		}
 		d.Receipt = m.prefix[i] + d.Receipt
-		m.mu.Lock()
-		m.at = i
-		m.since++
-		if m.underWay == nil && !m.closed && m.lastFull && m.lastN >= aheadMinCount && 2*m.since >= m.lastN && pb.noChoreDue() {
-			pb.startReadAhead()
+		if i != at {
+			m.at.Store(int32(i))
 		}
-		m.mu.Unlock()
+		if since := m.since.Add(1); 2*since >= m.aheadAt.Load() {
+			m.mu.Lock()
+			if m.underWay == nil && !m.closed && m.lastFull && m.lastN >= aheadMinCount && 2*int(m.since.Load()) >= m.lastN && pb.noChoreDue() {
+				pb.startReadAhead()
+			}
+			m.mu.Unlock()
+		}
 		return d, true, nil
 	}
 	return core.Delivery{}, false, nil
@@ -211,7 +223,13 @@ func (pb *Partitioned) endRead(w chan struct{}, n int, full bool, err error) {
 	m.underWay = nil
 	m.lastFull = err == nil && full
 	if err == nil && n > 0 {
-		m.lastN, m.since = n, 0
+		m.lastN = n
+		m.since.Store(0)
+	}
+	if m.lastFull && m.lastN >= aheadMinCount {
+		m.aheadAt.Store(int32(m.lastN))
+	} else {
+		m.aheadAt.Store(math.MaxInt32)
 	}
 	if err != nil && pb.ctx.Err() == nil {
 		m.err = err
@@ -332,6 +350,11 @@ func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) 
 	sorted, ks, starts, errs := pb.byPartition(commits)
 	var groups []commitGroup
 	var arenas []*commitArena
+	// The partitions' slices are cut from one array each, not made per
+	// partition: with P = 16 that was five allocations a partition a batch.
+	batchErrsAll := make([]error, len(sorted))
+	stagedAll := make([]stagedCommit, len(sorted))
+	indexAll, gindexAll := make([]int, len(sorted)), make([]int, len(sorted))
 	defer func() { // go-redis is done with the arguments when the calls return
 		for _, a := range arenas {
 			a.release()
@@ -351,16 +374,17 @@ func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) 
 		}
 		a := commitArenas.Get().(*commitArena)
 		arenas = append(arenas, a)
-		batchErrs := make([]error, hi-lo)
-		staged, index := b.stageBatch(sorted[lo:hi], a, batchErrs)
+		batchErrs := batchErrsAll[lo:hi:hi]
+		staged, index := b.stageInto(stagedAll[lo:lo:hi], indexAll[lo:lo:hi], sorted[lo:hi], a, batchErrs)
 		for j, err := range batchErrs {
 			if err != nil {
 				errs[ks[lo+j]] = err
 			}
 		}
+		gindex := gindexAll[lo:hi:hi]
 		chunks = callChunks(chunks[:0], staged)
 		for _, c := range chunks {
-			g := commitGroup{b: b, staged: staged[c[0]:c[1]], index: make([]int, c[1]-c[0])}
+			g := commitGroup{b: b, staged: staged[c[0]:c[1]], index: gindex[c[0]:c[1]:c[1]]}
 			for j := range g.index {
 				g.index[j] = ks[lo+index[c[0]+j]]
 				g.size += g.staged[j].size()
@@ -396,12 +420,12 @@ func (pb *Partitioned) commitGroups(ctx context.Context, groups []commitGroup, e
 	// One token for the call, over every group's receipts, in the first
 	// group's record: one record read and written a call, not one a
 	// partition.
-	all := make([]stagedCommit, 0, n)
+	tok := newTokenHash()
 	for _, g := range groups {
-		all = append(all, g.staged...)
+		tok.add(g.staged)
 	}
 	keys := make([]string, 0, 5*len(groups))
-	args := slices.Grow(callArgs(len(groups), token(all)), n*5+13*len(groups))
+	args := slices.Grow(callArgs(len(groups), tok.String()), n*5+13*len(groups))
 	for _, g := range groups {
 		keys = append(keys, g.b.commits.keys...)
 		args = g.b.commits.appendArgs(args, g.staged, "", false)

@@ -61,6 +61,7 @@ type Partitioned struct {
 	// meanwhile, as with Backend.Release); wake tells a waiting Pull.
 	mu        sync.Mutex
 	released  []core.Delivery
+	nReleased atomic.Int32 // len(released), for a Pull to see none without the lock
 	wake      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -173,6 +174,9 @@ func (pb *Partitioned) Pull(ctx context.Context, timeout time.Duration) (core.De
 
 // takeReleased returns the oldest delivery Release handed back, if any.
 func (pb *Partitioned) takeReleased() (core.Delivery, bool) {
+	if pb.nReleased.Load() == 0 {
+		return core.Delivery{}, false
+	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if len(pb.released) == 0 {
@@ -180,6 +184,7 @@ func (pb *Partitioned) takeReleased() (core.Delivery, bool) {
 	}
 	d := pb.released[0]
 	pb.released = pb.released[1:]
+	pb.nReleased.Store(int32(len(pb.released)))
 	if len(pb.released) > 0 { // for another Pull waiting
 		select {
 		case pb.wake <- struct{}{}:
@@ -310,6 +315,7 @@ func (pb *Partitioned) Release(_ context.Context, d core.Delivery) error {
 		return core.ErrClosed
 	}
 	pb.released = append([]core.Delivery{d}, pb.released...)
+	pb.nReleased.Store(int32(len(pb.released)))
 	pb.mu.Unlock()
 	select {
 	case pb.wake <- struct{}{}:
@@ -432,6 +438,7 @@ func (pb *Partitioned) Close() error {
 			errs = append(errs, pb.parts[i].Release(context.Background(), d))
 		}
 		pb.released = nil
+		pb.nReleased.Store(0)
 		pb.mu.Unlock()
 		for _, b := range pb.parts {
 			errs = append(errs, b.Close())
