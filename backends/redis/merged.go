@@ -51,8 +51,8 @@ type mergedReads struct {
 	prefix  []string       // partition i's receipt prefix, "<i>/"
 
 	// at, since and aheadAt are read by every Pull that hands something
-	// out, without the lock: two lock round trips an event cost more than
-	// the partition's own Pull.
+	// out, without the lock, which it takes only when a read-ahead may be
+	// due (it took it twice an event before).
 	at      atomic.Int32 // the partition Pulls hand out from first
 	since   atomic.Int32 // deliveries handed out since the last read that fetched any
 	aheadAt atomic.Int32 // 2*since from which a read-ahead is due (lastN, or never when lastFull is false or lastN too small)
