@@ -20,8 +20,15 @@ import (
 	"github.com/necrostack/necrostack/worker/workertest"
 )
 
+// TestMain fails the package if a test leaves a goroutine behind, and
+// removes the binaries the tests built. The cleanup exits with goleak's
+// code: a cleanup that returns instead drops it, and the package passed
+// with a leak reported.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { workertest.RemoveBuilds() }))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		workertest.RemoveBuilds()
+		os.Exit(code)
+	}))
 }
 
 // chain is a two-stage app for the tests: PING emits PONG, and the Ponger

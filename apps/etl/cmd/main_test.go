@@ -16,10 +16,14 @@ import (
 )
 
 // TestMain fails the package if a test leaves a goroutine behind, and
-// removes the binary the tests built once they have run.
+// removes the binary the tests built once they have run. The cleanup
+// exits with goleak's code: one that returns instead drops it.
 func TestMain(m *testing.M) {
 	goredis.SetLogger(silentRedis{}) // as worker.Main does
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { workertest.RemoveBuilds() }))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		workertest.RemoveBuilds()
+		os.Exit(code)
+	}))
 }
 
 type silentRedis struct{}
