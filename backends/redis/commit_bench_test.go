@@ -3,8 +3,6 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,37 +75,11 @@ func BenchmarkCommitBatch(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if usec := scriptUsec(b, rdb); usec > 0 {
+			usec := commandStats(b, rdb, "usec")
+			if usec := usec["evalsha"] + usec["eval"]; usec > 0 {
 				b.ReportMetric(usec/float64(b.N*batch), "redis-µs/commit")
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/commit")
 		})
 	}
-}
-
-// scriptUsec returns the microseconds Redis spent in script calls since
-// the statistics were last reset.
-func scriptUsec(b *testing.B, rdb *goredis.Client) float64 {
-	b.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total float64
-	for line := range strings.SplitSeq(info, "\n") {
-		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
-			continue
-		}
-		for field := range strings.SplitSeq(stats, ",") {
-			if v, ok := strings.CutPrefix(field, "usec="); ok {
-				usec, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					b.Fatalf("%s: %v", line, err)
-				}
-				total += usec
-			}
-		}
-	}
-	return total
 }

@@ -270,9 +270,12 @@ func (c *committer) appendArgs(args []any, commits []stagedCommit, fence string,
 	dls := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.dls) > 0 })
 	outbox := slices.ContainsFunc(commits, func(sc stagedCommit) bool { return len(sc.outbox) > 0 })
 	compact := !dls && !outbox // each commit leaves out its numbers of dead letters and outboxed events
-	size := 12
+	size, counts := 12, 4      // a commit's id and counts: 4, or 2 when compact
+	if compact {
+		counts = 2
+	}
 	for _, sc := range commits {
-		size += 4 + len(sc.emitted) + 2*dlFieldN*len(sc.dls) + 2*len(sc.outbox)
+		size += counts + len(sc.emitted) + 2*dlFieldN*len(sc.dls) + 2*len(sc.outbox)
 	}
 	args = slices.Grow(args, 1+size)
 	at := len(args)

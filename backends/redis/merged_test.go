@@ -22,20 +22,38 @@ import (
 // commandstats ("xreadgroup" → calls).
 func commandCalls(t *testing.T, rdb *goredis.Client) map[string]int {
 	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	calls := map[string]int{}
-	for line := range strings.SplitSeq(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
-		calls[strings.TrimPrefix(name, "cmdstat_")] = n
+	for name, n := range commandStats(t, rdb, "calls") {
+		calls[name] = int(n)
 	}
 	return calls
+}
+
+// commandStats returns one field of INFO commandstats ("calls", "usec")
+// for each command Redis ran ("xreadgroup" → value).
+func commandStats(tb testing.TB, rdb *goredis.Client, field string) map[string]float64 {
+	tb.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stats := map[string]float64{}
+	for line := range strings.SplitSeq(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for f := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(f, field+"="); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					tb.Fatalf("%s: %v", line, err)
+				}
+				stats[strings.TrimPrefix(name, "cmdstat_")] = n
+			}
+		}
+	}
+	return stats
 }
 
 // commandHook calls see with each command the client sends on its own.
