@@ -402,7 +402,7 @@ func BenchCurve() error {
 	}
 
 	fmt.Println()
-	fmt.Printf("%-18s %6s %9s %9s %10s %9s %9s %9s %8s %8s %8s\n", "series", "load", "offered/s", "rituals/s", "handled/s", "p50 ms", "p99 ms", "p99.9 ms", "RSS MiB", "cpu us", "redis us")
+	fmt.Printf("%-18s %6s %9s %9s %10s %9s %9s %9s %8s %8s %8s %7s\n", "series", "load", "offered/s", "rituals/s", "handled/s", "p50 ms", "p99 ms", "p99.9 ms", "RSS MiB", "cpu us", "redis us", "steal %")
 	for _, s := range series {
 		for _, load := range append([]float64{0}, curveLoads...) {
 			r := byLoad[s.name][load]
@@ -410,8 +410,8 @@ func BenchCurve() error {
 			if load == 0 {
 				label = "max"
 			}
-			fmt.Printf("%-18s %6s %9.0f %9.0f %10.0f %9.2f %9.2f %9.2f %8.1f %8.2f %8.2f\n", s.name, label, num(r, "rate"), num(r, "rituals_per_s"), num(r, "handled_per_s"),
-				num(r, "p50_ms"), num(r, "p99_ms"), num(r, "p999_ms"), num(r, "max_rss_mb"), num(r, "worker_cpu_us_per_handled"), num(r, "redis_cpu_us_per_handled"))
+			fmt.Printf("%-18s %6s %9.0f %9.0f %10.0f %9.2f %9.2f %9.2f %8.1f %8.2f %8.2f %7.1f\n", s.name, label, num(r, "rate"), num(r, "rituals_per_s"), num(r, "handled_per_s"),
+				num(r, "p50_ms"), num(r, "p99_ms"), num(r, "p999_ms"), num(r, "max_rss_mb"), num(r, "worker_cpu_us_per_handled"), num(r, "redis_cpu_us_per_handled"), num(r, "host_steal_pct"))
 		}
 	}
 	fmt.Println()
@@ -530,6 +530,10 @@ func warnIfBusy() {
 	}
 }
 
+// stealWarnPct is the share of the host's CPU time stolen by the hypervisor
+// (host_steal_pct) above which a run's figures are flagged as disturbed.
+const stealWarnPct = 5
+
 // benchRun is one run of the benchmark command.
 type benchRun struct {
 	name    string
@@ -568,6 +572,9 @@ func (r benchRun) run(bin string) (map[string]any, error) {
 	var res map[string]any
 	if err := json.Unmarshal([]byte(line), &res); err != nil {
 		return nil, fmt.Errorf("bench %s: %v in %q", r.name, err, line)
+	}
+	if steal := num(res, "host_steal_pct"); steal > stealWarnPct {
+		fmt.Printf("==> note: the hypervisor stole %.1f%% of the host's CPU time during %s: its figures measured the neighbours too\n", steal, r.name)
 	}
 	return res, nil
 }

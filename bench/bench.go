@@ -217,6 +217,14 @@ type Result struct {
 	// organ call, in microseconds; Redis only, and only meaningful when
 	// nothing else uses that server meanwhile.
 	RedisCPUUs float64 `json:"redis_cpu_us_per_handled,omitempty"`
+	// HostBusyPct is the share of the whole host's CPU time (every CPU, every
+	// process) that was busy while timed, in percent: how close the machine
+	// was to saturation. HostStealPct is the share the hypervisor gave to
+	// other guests instead ("steal" in /proc/stat): on a shared virtual
+	// machine, a run with a few percent stolen measured the neighbours as
+	// much as the systems. Both are read from /proc/stat, on Linux only.
+	HostBusyPct  *float64 `json:"host_busy_pct,omitempty"`
+	HostStealPct *float64 `json:"host_steal_pct,omitempty"`
 }
 
 // system is a system under test running the chain.
@@ -305,6 +313,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cpuBefore := processCPU()
+	hostBefore, hostErr := readHostTimes()
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
 			return res, err
@@ -320,6 +329,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	}()
 	waitErr := wait(ctx, cfg, sut, rc, prodDone, &prodErr)
 	workerCPU := processCPU() - cpuBefore
+	var hostBusy, hostSteal *float64
+	if hostErr == nil {
+		if after, err := readHostTimes(); err == nil {
+			if busy, steal, ok := hostShares(hostBefore, after); ok {
+				hostBusy, hostSteal = &busy, &steal
+			}
+		}
+	}
 	var redisUsed time.Duration
 	if rdb != nil && waitErr == nil {
 		after, err := redisCPU(ctx, rdb)
@@ -368,6 +385,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		Ordered:          cfg.Ordered,
 		WorkerCPUUs:      round(float64(workerCPU.Microseconds())/float64(handled), 2),
 		RedisCPUUs:       round(float64(redisUsed.Microseconds())/float64(handled), 2),
+		HostBusyPct:      hostBusy,
+		HostStealPct:     hostSteal,
 	}, nil
 }
 

@@ -71,6 +71,13 @@
 //   - max_rss_mb: the process's peak resident set (getrusage ru_maxrss),
 //     MiB. The benchmark's own bookkeeping is fixed-size but for one bit per
 //     ritual, so the figure shows whether a worker's memory stays flat.
+//   - host_busy_pct, host_steal_pct (Linux only): the shares of the whole
+//     host's CPU time (/proc/stat, every CPU and process) that were busy,
+//     and that the hypervisor gave to other guests ("steal"), while timed.
+//     Busy shows how near the machine was to saturation; on a shared
+//     virtual machine, a run with more than a few percent stolen measured
+//     its neighbours too, and only figures from runs with little steal
+//     compare.
 //
 // # Concurrency
 //

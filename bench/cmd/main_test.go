@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,15 @@ func checkResult(t *testing.T, res bench.Result, fields map[string]any, system, 
 	}
 	if res.WorkerCPUUs <= 0 {
 		t.Errorf("worker CPU %v µs per handled event: want positive", res.WorkerCPUUs)
+	}
+	// The host's shares need the kernel's ticks (10 ms) to have moved.
+	if runtime.GOOS == "linux" && res.Seconds >= 0.1 && (res.HostBusyPct == nil || res.HostStealPct == nil) {
+		t.Errorf("host_busy_pct %v, host_steal_pct %v: want both on Linux", fields["host_busy_pct"], fields["host_steal_pct"])
+	}
+	if res.HostBusyPct != nil && res.HostStealPct != nil {
+		if busy, steal := *res.HostBusyPct, *res.HostStealPct; busy < 0 || steal < 0 || busy+steal > 100.1 {
+			t.Errorf("host %v%% busy and %v%% stolen: want shares of 100%%", busy, steal)
+		}
 	}
 	if _, ok := fields["redis_cpu_us_per_handled"]; ok != (backend == "redis") {
 		t.Errorf("redis_cpu_us_per_handled present %v on %s", ok, backend)
