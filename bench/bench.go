@@ -99,6 +99,10 @@ type Config struct {
 	// seeds keyed (OrderedKeys keys, to their partitions), one owner per
 	// partition. NecroStack on Redis only.
 	Ordered bool
+	// Phases measures where each event's time goes, stage by stage, with
+	// the Spine's Observer (see Phases), into Result.Phases. NecroStack only;
+	// it slows the run down.
+	Phases bool
 }
 
 // OrderedKeys is how many keys an ordered run's seeds carry, in turn.
@@ -177,6 +181,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("partitions %d: for NecroStack on Redis only", c.Partitions)
 	case c.Ordered && (c.System != SystemNecrostack || c.Backend != BackendRedis):
 		return c, errors.New("ordered: for NecroStack on Redis only")
+	case c.Phases && c.System != SystemNecrostack:
+		return c, fmt.Errorf("phases: measured with NecroStack's Observer, not on %s", c.System)
 	}
 	if c.Backend == BackendRedis && c.Stream == "" {
 		c.Stream = freshStream(c.System, c.Partitions)
@@ -225,6 +231,8 @@ type Result struct {
 	// much as the systems. Both are read from /proc/stat, on Linux only.
 	HostBusyPct  *float64 `json:"host_busy_pct,omitempty"`
 	HostStealPct *float64 `json:"host_steal_pct,omitempty"`
+	// Phases is where the events' time went, with Config.Phases.
+	Phases *Phases `json:"phases,omitempty"`
 }
 
 // system is a system under test running the chain.
@@ -262,9 +270,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 	rc := newRecorder(cfg.Rituals, window)
 
 	var sut system
+	var tracer *phaseTracer
 	switch cfg.System {
 	case SystemNecrostack:
-		s, err := newNecrostack(ctx, cfg, rc, log)
+		if cfg.Phases {
+			tracer = newPhaseTracer()
+		}
+		s, err := newNecrostack(ctx, cfg, rc, tracer, log)
 		if err != nil {
 			return res, err
 		}
@@ -387,6 +399,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		RedisCPUUs:       round(float64(redisUsed.Microseconds())/float64(handled), 2),
 		HostBusyPct:      hostBusy,
 		HostStealPct:     hostSteal,
+		Phases:           phasesOf(tracer),
 	}, nil
 }
 

@@ -78,6 +78,14 @@
 //     virtual machine, a run with more than a few percent stolen measured
 //     its neighbours too, and only figures from runs with little steal
 //     compare.
+//   - phases (with -phases, NecroStack only): where the events' time went,
+//     stage by stage, from the Spine's Observer: read (the commit that
+//     emitted the event settled → its Pull), dispatch (Pull → its organ
+//     starting), organ (the call, -handler-delay included) and commit (the
+//     organ's return → its commit settled), each as n, mean, p50 and p99 in
+//     µs, and the commit calls' durations and batch sizes. The four add up
+//     to a stage; measuring them slows the run (a lock per phase of each
+//     event), so they explain a run rather than replace one.
 //
 // # Concurrency
 //

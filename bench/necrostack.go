@@ -121,7 +121,7 @@ const memoryCapacity = 16_384
 // seedField is the stream entry field that holds an event's wire form.
 const seedField = "event"
 
-func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Logger) (*necrostack, error) {
+func newNecrostack(ctx context.Context, cfg Config, rec *recorder, tracer *phaseTracer, log *slog.Logger) (*necrostack, error) {
 	s := &necrostack{cfg: cfg, rec: rec}
 	switch cfg.Backend {
 	case backendMemory:
@@ -170,6 +170,9 @@ func newNecrostack(ctx context.Context, cfg Config, rec *recorder, log *slog.Log
 		MaxSteps:    core.NoStepLimit,
 		Concurrency: cfg.Concurrency,
 		Logger:      log,
+	}
+	if tracer != nil { // before any telemetry, which chains its Observer after it
+		spineCfg.Observer = tracer.observer()
 	}
 	if cfg.OTel != OTelOff {
 		var stream, group string

@@ -76,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.StringVar(&cfg.OTel, "otel", bench.OTelOff, "NecroStack with OpenTelemetry, for its overhead: off, metrics, sampled (the metrics, and 1% of spans) or all (the metrics, and every span); spans are batched, then dropped")
 	fs.IntVar(&cfg.Partitions, "partitions", 1, "NecroStack on redis: partitions of the stream (shared mode), the seeds spread over them in turn")
 	fs.BoolVar(&cfg.Ordered, "ordered", false, "NecroStack on redis: the partitions in ordered mode, the seeds keyed (1024 keys)")
+	fs.BoolVar(&cfg.Phases, "phases", false, "NecroStack: also measure where each event's time goes, stage by stage (read, dispatch, organ, commit), with the Spine's Observer; slows the run")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

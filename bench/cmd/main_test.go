@@ -146,6 +146,34 @@ func TestHandlerDelay(t *testing.T) {
 	}
 }
 
+// TestPhases checks -phases: every event's four phases measured (a seed has
+// no read), organs waiting at least their delay, and commits carrying them.
+func TestPhases(t *testing.T) {
+	const rituals, delay = 40, time.Millisecond
+	res, fields := runOK(t, "-rituals", fmt.Sprint(rituals), "-concurrency", "8", "-handler-delay", delay.String(), "-phases")
+	checkResult(t, res, fields, "necrostack", "memory", rituals, 8, "none")
+	p := res.Phases
+	if p == nil {
+		t.Fatalf("no phases in %v", fields)
+	}
+	events := int64(4 * rituals)
+	// The last omen's commit may settle after the run has ended.
+	if p.Read.N != events-rituals || p.Dispatch.N != events || p.Organ.N != events || p.Commit.N < events-1 || p.Commit.N > events {
+		t.Errorf("measured %d reads, %d dispatches, %d organ calls, %d commits; want %d, %d, %d and %d (or one fewer)",
+			p.Read.N, p.Dispatch.N, p.Organ.N, p.Commit.N, events-rituals, events, events, events)
+	}
+	if p.Organ.P50 < 1000 || p.Organ.Mean < 1000 || p.Organ.P99 < p.Organ.P50 {
+		t.Errorf("organ %+v µs: want each call's 1 ms wait in it", p.Organ)
+	}
+	if p.Dispatch.P50 < 0 || p.Commit.P50 <= 0 || p.CommitCall.P50 <= 0 || p.CommitBatch.P50 < 1 || p.CommitBatch.N != p.Commit.N {
+		t.Errorf("dispatch %+v, commit %+v, commit call %+v, batch %+v: want them measured, a batch of at least one",
+			p.Dispatch, p.Commit, p.CommitCall, p.CommitBatch)
+	}
+	if _, fields := runOK(t, "-rituals", "5"); fields["phases"] != nil {
+		t.Errorf("phases %v without -phases", fields["phases"])
+	}
+}
+
 func TestRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs redis-server")
@@ -256,6 +284,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-stall", "0s"}, 2, "stall 0s"},
 		{[]string{"-otel", "yes"}, 2, `otel "yes": want off, metrics, sampled or all`},
 		{[]string{"-system", "watermill", "-otel", "all"}, 2, "otel all: instruments NecroStack only"},
+		{[]string{"-system", "watermill", "-phases"}, 2, "phases: measured with NecroStack's Observer, not on watermill"},
 		{[]string{"-handler-delay", "-1ms"}, 2, "handler delay -1ms: must not be negative"},
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
