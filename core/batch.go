@@ -14,6 +14,8 @@ import (
 //
 // CommitBatch returns one error per commit, in order (nil where it
 // succeeded), with the meaning Commit gives them; or nil when all succeeded.
+// It must not keep commits once it has returned: the Spine reuses the slice
+// for its next batch.
 type BatchCommitter interface {
 	Committer
 	CommitBatch(ctx context.Context, commits []Commit) []error
@@ -38,6 +40,7 @@ type batcher struct {
 	ctx     context.Context // the run's handlers' context
 	max     int             // Config.MaxCommitBatch
 	done    func()          // called once per delivery whose commit is settled
+	commits []Commit        // what commit hands the backend, reused from batch to batch
 	ch      chan pendingCommit
 	stopped chan struct{}
 	once    sync.Once
@@ -89,7 +92,11 @@ func (b *batcher) loop() {
 // all of them are retried at once with a dead letter.
 func (b *batcher) commit(batch []pendingCommit) {
 	ctx := b.ctx
-	commits := make([]Commit, 0, len(batch))
+	commits := b.commits[:0]
+	defer func() {
+		clear(commits) // the outcomes are done with: not kept alive until the next batch
+		b.commits = commits[:0]
+	}()
 	var cl commitLog
 	for round := 1; len(batch) > 0; round++ {
 		commits = commits[:0]
