@@ -135,6 +135,10 @@ type commitArena struct {
 	buf   []byte
 	ends  []int // ends[i]: where the i-th wire form ends in buf
 	wires [][]byte
+	// staged and index are a batch's staged commits and their places in
+	// it (stageBatch), kept for the next batch.
+	staged []stagedCommit
+	index  []int
 }
 
 var commitArenas = sync.Pool{New: func() any { return new(commitArena) }}
@@ -169,7 +173,8 @@ func (a *commitArena) release() {
 		return
 	}
 	clear(a.wires)
-	a.buf, a.ends, a.wires = a.buf[:0], a.ends[:0], a.wires[:0]
+	clear(a.staged) // their receipts, dead letters and outboxed events
+	a.buf, a.ends, a.wires, a.staged, a.index = a.buf[:0], a.ends[:0], a.wires[:0], a.staged[:0], a.index[:0]
 	commitArenas.Put(a)
 }
 
@@ -442,9 +447,10 @@ func (b *Backend) commitBatchFenced(ctx context.Context, commits []core.Commit, 
 
 // stageBatch stages commits into a, and returns the staged ones with the
 // index in commits of each; one that cannot be staged has its error in
-// errs instead.
+// errs instead. Both slices are a's, until a is released.
 func (b *Backend) stageBatch(commits []core.Commit, a *commitArena, errs []error) (staged []stagedCommit, index []int) {
-	return b.stageInto(make([]stagedCommit, 0, len(commits)), make([]int, 0, len(commits)), commits, a, errs)
+	a.staged, a.index = b.stageInto(slices.Grow(a.staged[:0], len(commits)), slices.Grow(a.index[:0], len(commits)), commits, a, errs)
+	return a.staged, a.index
 }
 
 // stageInto is stageBatch appending to staged and index, empty with room
