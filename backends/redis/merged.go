@@ -347,20 +347,23 @@ func (pb *Partitioned) closeMerged() {
 // atomic on its own, as on one stream; the call checks every group's keys
 // before it writes anything.
 func (pb *Partitioned) commitMerged(ctx context.Context, commits []core.Commit) []error {
-	sorted, ks, starts, errs := pb.byPartition(commits)
-	var groups []commitGroup
-	var arenas []*commitArena
+	sc := commitScratches.Get().(*commitScratch)
+	sorted, ks, starts, errs := pb.byPartition(commits, sc)
+	groups, arenas := sc.groups[:0], sc.arenas[:0]
 	// The partitions' slices are cut from one array each, not made per
 	// partition: with P = 16 that was five allocations a partition a batch.
-	batchErrsAll := make([]error, len(sorted))
-	stagedAll := make([]stagedCommit, len(sorted))
-	indexAll, gindexAll := make([]int, len(sorted)), make([]int, len(sorted))
+	batchErrsAll := sized(sc.batchErrs, len(sorted))
+	clear(batchErrsAll) // stageInto sets only the errors
+	stagedAll := sized(sc.staged, len(sorted))
+	indexAll, gindexAll := sized(sc.index, len(sorted)), sized(sc.gindex, len(sorted))
+	chunks := sc.chunks[:0]
 	defer func() { // go-redis is done with the arguments when the calls return
 		for _, a := range arenas {
 			a.release()
 		}
+		sc.groups, sc.arenas, sc.batchErrs, sc.staged, sc.index, sc.gindex, sc.chunks = groups, arenas, batchErrsAll, stagedAll, indexAll, gindexAll, chunks
+		sc.release()
 	}()
-	var chunks [][2]int
 	for i, b := range pb.parts {
 		lo, hi := starts[i], starts[i+1]
 		if lo == hi {
