@@ -93,8 +93,11 @@ func (b *batcher) loop() {
 func (b *batcher) commit(batch []pendingCommit) {
 	ctx := b.ctx
 	commits := b.commits[:0]
+	filled := len(batch) // the first round fills the most: a retry round's are fewer
 	defer func() {
-		clear(commits) // the outcomes are done with: not kept alive until the next batch
+		// The outcomes are done with: not kept alive until the next batch.
+		// Each batch clears what it filled, so the array is clear after.
+		clear(commits[:filled])
 		b.commits = commits[:0]
 	}()
 	var cl commitLog
