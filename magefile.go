@@ -316,7 +316,9 @@ var curveLoads = []float64{10, 25, 50, 75, 90, 100, 110, 120}
 // at fixed rates from 10% to 120% of it: 8 s a point, 30 s at 120%, each
 // run failing unless every ritual completes exactly once. It writes the
 // points to docs/bench/curve.jsonl and the chart to docs/bench/curve.svg
-// (bench/cmd/curvechart), then checks the targets of issue 17. It starts a
+// (bench/cmd/curvechart), then checks the targets of issue 17, and runs
+// NecroStack's Redis 50% point once more with -phases to print where a
+// stage's time goes (not drawn: measuring slows the run). It starts a
 // redis-server without persistence unless NECROSTACK_BENCH_REDIS_URL names
 // one. Nothing is pinned to a CPU, unlike in Bench: below saturation a
 // worker confined to one core waits for it while Redis's sits idle, which
@@ -421,7 +423,43 @@ func BenchCurve() error {
 		half, over := num(byLoad[s.name][50], "max_rss_mb"), num(byLoad[s.name][120], "max_rss_mb")
 		target(s.name+" at 120% for 30 s: RSS against the 50% run", over/half, 2, "<=", "%.2fx")
 	}
+	// Where that 50% point's time goes: the same run again with -phases, a
+	// run of its own (measuring slows it), not drawn.
+	if i := slices.IndexFunc(series, func(s benchSeries) bool { return s.name == "necrostack/redis" }); i >= 0 {
+		rate := num(byLoad["necrostack/redis"][50], "rate")
+		r := benchRun{name: "necrostack/redis at 50% with -phases", rituals: max(1, int(rate*8*scale)), fixed: true,
+			args: append(append([]string{}, series[i].args...), "-handler-delay", "1ms", "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-phases")}
+		res, err := r.run(bin)
+		if err != nil {
+			return err
+		}
+		printPhases(res)
+	}
 	return nil
+}
+
+// printPhases prints a -phases run's phases (mean / p50 / p99 µs), and their
+// means added up: a stage's time, against the 4 ms a stage that the 16 ms
+// target for the four allows.
+func printPhases(res map[string]any) {
+	phases, _ := res["phases"].(map[string]any)
+	fmt.Println()
+	fmt.Printf("where a stage's time goes at 50%% on redis (-phases; p50 %.2f ms, p99 %.2f ms in this run; mean / p50 / p99 µs):\n", num(res, "p50_ms"), num(res, "p99_ms"))
+	stage := 0.0
+	for _, p := range []struct{ key, what string }{
+		{"read_us", "read (emitting commit settled -> Pull)"},
+		{"dispatch_us", "dispatch (Pull -> organ starts)"},
+		{"organ_us", "organ (waits 1 ms)"},
+		{"commit_us", "commit (organ returns -> commit settled)"},
+		{"commit_call_us", "  of which the commit call"},
+	} {
+		q, _ := phases[p.key].(map[string]any)
+		fmt.Printf("  %-42s %8.0f / %8.0f / %8.0f\n", p.what, num(q, "mean"), num(q, "p50"), num(q, "p99"))
+		if p.key != "commit_call_us" {
+			stage += num(q, "mean")
+		}
+	}
+	fmt.Printf("  %-42s %8.0f µs, against the 4,000 a stage that 16 ms for four allows\n", "a stage, the four means added", stage)
 }
 
 // ioSeries are the I/O-bound setups of Bench and BenchCurve: 256 organ
