@@ -297,6 +297,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		if serr := sut.stop(stopCtx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
 		}
+		// Once stopped, every event's phases are in: the last omens' organ
+		// calls and commits may end after the run's timing has.
+		if tracer != nil && err == nil {
+			res.Phases = tracer.phases()
+		}
 	}()
 
 	var profile *os.File
@@ -399,7 +404,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		RedisCPUUs:       round(float64(redisUsed.Microseconds())/float64(handled), 2),
 		HostBusyPct:      hostBusy,
 		HostStealPct:     hostSteal,
-		Phases:           phasesOf(tracer),
 	}, nil
 }
 

@@ -85,7 +85,8 @@
 //     organ's return → its commit settled), each as n, mean, p50 and p99 in
 //     µs, and the commit calls' durations and batch sizes. The four add up
 //     to a stage; measuring them slows the run (a lock per phase of each
-//     event), so they explain a run rather than replace one.
+//     event), so they explain a run rather than replace one. They are
+//     taken once the workers have stopped, so every event's are in.
 //
 // # Concurrency
 //

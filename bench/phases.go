@@ -157,11 +157,3 @@ func (t *phaseTracer) phases() *Phases {
 		Commit: t.commit.quantiles(1e3), CommitCall: t.call.quantiles(1e3), CommitBatch: t.batch.quantiles(1),
 	}
 }
-
-// phasesOf returns t's Phases; nil without a tracer.
-func phasesOf(t *phaseTracer) *Phases {
-	if t == nil {
-		return nil
-	}
-	return t.phases()
-}
