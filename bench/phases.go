@@ -19,8 +19,9 @@ import (
 //   - Commit: from the organ's return to its commit being settled: the wait
 //     for the commit under way, then its own.
 //
-// and for every commit call, CommitCall (its duration) and CommitBatch (the
-// commits it carried). The four phases add up to a stage's latency; four
+// and for every commit, CommitCall (the duration of the call that carried
+// it) and CommitBatch (how many commits that call carried), so that a call
+// counts once per commit in it. The four phases add up to a stage's latency; four
 // stages, and the seed's enqueue, make a ritual's. Measuring takes a lock and
 // a map entry per phase of each event: a run with it is slower than without,
 // and its figures explain a run rather than replace one.
