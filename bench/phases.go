@@ -90,13 +90,15 @@ func (s *phaseStat) quantiles(div float64) Quantiles {
 		P50: round(s.h.quantile(0.50)/div, 1), P99: round(s.h.quantile(0.99)/div, 1)}
 }
 
-// since records in s the time from id's start in starts to now, if it has
-// one, and forgets the start.
-func (t *phaseTracer) since(s *phaseStat, starts map[string]time.Time, id string, now time.Time) {
-	if at, ok := starts[id]; ok {
+// since records in s the time from id's start in starts to now and forgets
+// the start; false when id has none.
+func (s *phaseStat) since(starts map[string]time.Time, id string, now time.Time) bool {
+	at, ok := starts[id]
+	if ok {
 		s.add(int64(now.Sub(at)))
 		delete(starts, id)
 	}
+	return ok
 }
 
 func (t *phaseTracer) observer() *core.Observer {
@@ -104,10 +106,7 @@ func (t *phaseTracer) observer() *core.Observer {
 		Pulled: func(_ context.Context, d core.Delivery) {
 			now, id := t.now(), d.Event.ID()
 			t.mu.Lock()
-			if at, ok := t.emitted[id]; ok {
-				t.read.add(int64(now.Sub(at)))
-				delete(t.emitted, id)
-			} else if d.Event.Type() != typeSummon { // a seed was emitted by no commit
+			if !t.read.since(t.emitted, id, now) && d.Event.Type() != typeSummon { // a seed was emitted by no commit
 				t.early[id] = now
 			}
 			t.pulled[id] = now
@@ -116,7 +115,7 @@ func (t *phaseTracer) observer() *core.Observer {
 		OrganStarted: func(_ context.Context, _ string, e core.Event, _ int) {
 			now, id := t.now(), e.ID()
 			t.mu.Lock()
-			t.since(&t.dispatch, t.pulled, id, now)
+			t.dispatch.since(t.pulled, id, now)
 			if _, ok := t.started[id]; !ok { // a retry's start is not the event's
 				t.started[id] = now
 			}
@@ -125,14 +124,14 @@ func (t *phaseTracer) observer() *core.Observer {
 		OrganFinished: func(_ context.Context, _ string, e core.Event, _ int, _ []core.Event, _ time.Duration, _ error) {
 			now, id := t.now(), e.ID()
 			t.mu.Lock()
-			t.since(&t.organ, t.started, id, now)
+			t.organ.since(t.started, id, now)
 			t.finished[id] = now
 			t.mu.Unlock()
 		},
 		Committed: func(_ context.Context, d core.Delivery, out core.Outcome, took time.Duration, batch int) {
 			now := t.now()
 			t.mu.Lock()
-			t.since(&t.commit, t.finished, d.Event.ID(), now)
+			t.commit.since(t.finished, d.Event.ID(), now)
 			t.call.add(int64(took))
 			t.batch.add(int64(batch))
 			for _, e := range out.Emitted {
