@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -343,13 +344,13 @@ func (pb *Partitioned) CommitBatch(ctx context.Context, commits []core.Commit) [
 	sc := commitScratches.Get().(*commitScratch)
 	defer sc.release()
 	sorted, ks, starts, errs := pb.byPartition(commits, sc)
-	parts := sc.parts[:0] // those with commits
+	parts := sc.busy[:0] // those with commits
 	for i := range pb.parts {
 		if starts[i] < starts[i+1] {
 			parts = append(parts, i)
 		}
 	}
-	sc.parts = parts
+	sc.busy = parts
 	inParallel(len(parts), func(g int) {
 		i := parts[g]
 		lo, hi := starts[i], starts[i+1]
@@ -402,7 +403,8 @@ func (pb *Partitioned) byPartition(commits []core.Commit, sc *commitScratch) (so
 // from batch to batch (commitScratches): at P = 16 a batch made a dozen
 // slices of its size.
 type commitScratch struct {
-	parts     []int
+	parts     []int // each commit's partition (byPartition)
+	busy      []int // the partitions with commits (CommitBatch)
 	receipts  []string
 	starts    []int
 	next      []int
@@ -433,12 +435,7 @@ func (sc *commitScratch) release() {
 
 // sized returns s with length n, reusing its array when it has room; what
 // it holds is the caller's to overwrite.
-func sized[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
-}
+func sized[T any](s []T, n int) []T { return slices.Grow(s[:0], n)[:n] }
 
 // inParallel runs f(0) … f(n-1) at once and waits for them: the batches of
 // different partitions, each a round trip of its own, overlap.
