@@ -372,8 +372,7 @@ func BenchCurve() error {
 				secs = 30
 			}
 			rate := math.Round(maxRate * load / 100)
-			r := benchRun{name: fmt.Sprintf("%s at %.0f%%", s.name, load), rituals: max(1, int(rate*secs*scale)), fixed: true,
-				args: append(append([]string{}, args...), "-rate", strconv.FormatFloat(rate, 'f', 0, 64))}
+			r := ratePoint(fmt.Sprintf("%s at %.0f%%", s.name, load), args, rate, secs*scale)
 			pr, err := r.run(bin)
 			if err != nil {
 				return err
@@ -426,9 +425,8 @@ func BenchCurve() error {
 	// Where that 50% point's time goes: the same run again with -phases, a
 	// run of its own (measuring slows it), not drawn.
 	if i := slices.IndexFunc(series, func(s benchSeries) bool { return s.name == "necrostack/redis" }); i >= 0 {
-		rate := num(byLoad["necrostack/redis"][50], "rate")
-		r := benchRun{name: "necrostack/redis at 50% with -phases", rituals: max(1, int(rate*8*scale)), fixed: true,
-			args: append(append([]string{}, series[i].args...), "-handler-delay", "1ms", "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-phases")}
+		args := append(append([]string{}, series[i].args...), "-handler-delay", "1ms", "-phases")
+		r := ratePoint("necrostack/redis at 50% with -phases", args, num(byLoad["necrostack/redis"][50], "rate"), 8*scale)
 		res, err := r.run(bin)
 		if err != nil {
 			return err
@@ -436,6 +434,13 @@ func BenchCurve() error {
 		printPhases(res)
 	}
 	return nil
+}
+
+// ratePoint is a curve point's run: args at rate rituals/s for about secs
+// seconds (at least one ritual).
+func ratePoint(name string, args []string, rate, secs float64) benchRun {
+	return benchRun{name: name, rituals: max(1, int(rate*secs)), fixed: true,
+		args: append(append([]string{}, args...), "-rate", strconv.FormatFloat(rate, 'f', 0, 64))}
 }
 
 // printPhases prints a -phases run's phases (mean / p50 / p99 µs), and their
