@@ -103,6 +103,23 @@ type Config struct {
 	// the Spine's Observer (see Phases), into Result.Phases. NecroStack only;
 	// it slows the run down.
 	Phases bool
+	// Warmup, with Rate, keeps the latencies of the rituals due in its
+	// first Warmup (the first Rate × Warmup of them, rounded) apart from
+	// the others: they run and are checked like every other ritual, but
+	// Result's percentiles are of the rituals after them, the steady state,
+	// and Result.WarmupP50Ms and WarmupP99Ms are of them. A process that has
+	// just started runs slower for a few hundred milliseconds (its heap,
+	// stacks and connections growing; on this repository's machine p99 up
+	// to 50 ms at half load in the first 200 ms, against 20 after them),
+	// which in a run of a few seconds sets the p99 by itself. Seconds, the
+	// rates and the CPU times still cover the whole run. Default 0: none.
+	Warmup time.Duration
+}
+
+// warmupRituals is how many rituals are due in the warm-up: the first ones,
+// as the producer enqueues them in order.
+func (c Config) warmupRituals() int {
+	return int(math.Round(c.Rate * c.Warmup.Seconds()))
 }
 
 // OrderedKeys is how many keys an ordered run's seeds carry, in turn.
@@ -183,6 +200,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("ordered: for NecroStack on Redis only")
 	case c.Phases && c.System != SystemNecrostack:
 		return c, fmt.Errorf("phases: measured with NecroStack's Observer, not on %s", c.System)
+	case c.Warmup < 0:
+		return c, fmt.Errorf("warmup %v: must not be negative", c.Warmup)
+	case c.Warmup > 0 && c.Rate == 0:
+		return c, fmt.Errorf("warmup %v: needs a rate (the rituals due in the warm-up are left out of the latencies)", c.Warmup)
+	case c.Warmup > 0 && c.warmupRituals() >= c.Rituals:
+		return c, fmt.Errorf("warmup %v at rate %v is %d rituals: want fewer than the run's %d", c.Warmup, c.Rate, c.warmupRituals(), c.Rituals)
 	}
 	if c.Backend == BackendRedis && c.Stream == "" {
 		c.Stream = freshStream(c.System, c.Partitions)
@@ -192,16 +215,23 @@ func (c Config) withDefaults() (Config, error) {
 
 // Result is what one run measured: the JSON line the command prints.
 type Result struct {
-	System           string  `json:"system"`
-	Backend          string  `json:"backend"`
-	Chain            string  `json:"chain"`              // always "seance"
-	Rituals          int     `json:"rituals"`            // seeds enqueued, and omens recorded
-	Handled          int64   `json:"handled"`            // organ calls: 4 per ritual
-	Seconds          float64 `json:"seconds"`            // first seed enqueued → last omen recorded
-	HandledPerS      float64 `json:"handled_per_s"`      // Handled / Seconds
-	P50Ms            float64 `json:"p50_ms"`             // median latency, a ritual's enqueue → its omen
-	P99Ms            float64 `json:"p99_ms"`             // 99th percentile of that latency
-	P999Ms           float64 `json:"p999_ms"`            // 99.9th percentile of that latency
+	System      string  `json:"system"`
+	Backend     string  `json:"backend"`
+	Chain       string  `json:"chain"`         // always "seance"
+	Rituals     int     `json:"rituals"`       // seeds enqueued, and omens recorded
+	Handled     int64   `json:"handled"`       // organ calls: 4 per ritual
+	Seconds     float64 `json:"seconds"`       // first seed enqueued → last omen recorded
+	HandledPerS float64 `json:"handled_per_s"` // Handled / Seconds
+	P50Ms       float64 `json:"p50_ms"`        // median latency, a ritual's enqueue → its omen
+	P99Ms       float64 `json:"p99_ms"`        // 99th percentile of that latency
+	P999Ms      float64 `json:"p999_ms"`       // 99.9th percentile of that latency
+	// With Config.Warmup the percentiles above leave out the first
+	// WarmupRituals rituals, due in the first WarmupS seconds; these are
+	// theirs.
+	WarmupS          float64 `json:"warmup_s,omitempty"`
+	WarmupRituals    int     `json:"warmup_rituals,omitempty"`
+	WarmupP50Ms      float64 `json:"warmup_p50_ms,omitempty"`
+	WarmupP99Ms      float64 `json:"warmup_p99_ms,omitempty"`
 	RitualsPerS      float64 `json:"rituals_per_s"`      // Rituals / Seconds: the rate achieved
 	AllocsPerHandled float64 `json:"allocs_per_handled"` // heap allocations of the whole process while timed, per organ call
 	MaxRSSMB         float64 `json:"max_rss_mb"`         // peak resident set of the process, MiB
@@ -268,6 +298,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		window = cfg.Rituals // the producer keeps to its schedule
 	}
 	rc := newRecorder(cfg.Rituals, window)
+	rc.warm = int64(cfg.warmupRituals())
 
 	var sut system
 	var tracer *phaseTracer
@@ -388,6 +419,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (res Result, err err
 		P50Ms:            round(rc.lat.quantile(0.50)/1e6, 3),
 		P99Ms:            round(rc.lat.quantile(0.99)/1e6, 3),
 		P999Ms:           round(rc.lat.quantile(0.999)/1e6, 3),
+		WarmupS:          cfg.Warmup.Seconds(),
+		WarmupRituals:    int(rc.warm),
+		WarmupP50Ms:      round(rc.warmLat.quantile(0.50)/1e6, 3),
+		WarmupP99Ms:      round(rc.warmLat.quantile(0.99)/1e6, 3),
 		RitualsPerS:      round(float64(cfg.Rituals)/elapsed.Seconds(), 0),
 		AllocsPerHandled: round(float64(rc.endAlloc-before.Mallocs)/float64(handled), 2),
 		MaxRSSMB:         round(maxRSSMiB(), 1),

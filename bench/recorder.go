@@ -21,6 +21,8 @@ type recorder struct {
 	bad     atomic.Int64 // omens repeated, out of range or incomplete
 	seen    []atomic.Uint64
 	lat     histogram
+	warm    int64     // rituals 0 to warm-1 are the warm-up's (Config.Warmup)
+	warmLat histogram // their latencies, kept out of lat
 
 	inflight atomic.Int64
 	wake     chan struct{} // the producer may send more
@@ -69,7 +71,11 @@ func (rc *recorder) omen(r Ritual) {
 		rc.bad.Add(1) // a second omen for this ritual
 		return
 	}
-	rc.lat.record(now.UnixNano() - r.EnqueuedNS)
+	if int64(r.Ritual) < rc.warm {
+		rc.warmLat.record(now.UnixNano() - r.EnqueuedNS)
+	} else {
+		rc.lat.record(now.UnixNano() - r.EnqueuedNS)
+	}
 	if rc.inflight.Add(-1) == rc.window/2 {
 		select {
 		case rc.wake <- struct{}{}:

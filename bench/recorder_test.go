@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestBuckets(t *testing.T) {
@@ -61,5 +62,34 @@ func TestRecorderRejectsBadOmens(t *testing.T) {
 	case <-rc.done:
 		t.Error("done before the second ritual")
 	default:
+	}
+}
+
+func TestRecorderKeepsWarmupApart(t *testing.T) {
+	rc := newRecorder(4, 4)
+	rc.warm = 2
+	rc.inflight.Add(4)
+	for i, enqueued := range []int64{60e6, 50e6, 3e6, 2e6} { // ago
+		r := seed(i, time.Now().UnixNano()-enqueued)
+		summon(&r)
+		channel(&r)
+		reveal(&r)
+		rc.omen(r)
+	}
+	// Rituals 0 and 1 (60 and 50 ms) are the warm-up's; 2 and 3 (3 and 2 ms)
+	// the steady state's.
+	if p99 := rc.lat.quantile(0.99) / 1e6; p99 < 2.9 || p99 > 10 {
+		t.Errorf("steady p99 %.1f ms, want that of the 3 ms ritual", p99)
+	}
+	if p50 := rc.warmLat.quantile(0.5) / 1e6; p50 < 49 || p50 > 55 {
+		t.Errorf("warm-up p50 %.1f ms, want that of the 50 ms ritual", p50)
+	}
+	if got := rc.omens.Load(); got != 4 {
+		t.Errorf("omens %d, want 4: the warm-up's count too", got)
+	}
+	select {
+	case <-rc.done:
+	default:
+		t.Error("not done after all four omens")
 	}
 }

@@ -77,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.IntVar(&cfg.Partitions, "partitions", 1, "NecroStack on redis: partitions of the stream (shared mode), the seeds spread over them in turn")
 	fs.BoolVar(&cfg.Ordered, "ordered", false, "NecroStack on redis: the partitions in ordered mode, the seeds keyed (1024 keys)")
 	fs.BoolVar(&cfg.Phases, "phases", false, "NecroStack: also measure where each event's time goes, stage by stage (read, dispatch, organ, commit), with the Spine's Observer; slows the run")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "with -rate: the rituals due in this first part of the run are run and checked but left out of p50, p99 and p99.9 (warmup_p50_ms and warmup_p99_ms are theirs), so that those are of the steady state")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -267,6 +267,31 @@ func TestRate(t *testing.T) {
 	}
 }
 
+func TestWarmup(t *testing.T) {
+	res, fields := runOK(t, "-rituals", "400", "-rate", "2000", "-warmup", "50ms")
+	checkResult(t, res, fields, "necrostack", "memory", 400, 1, "none")
+	// The first 100 rituals (50 ms at 2,000/s) are the warm-up's: their
+	// latencies have their own fields, and those of the other 300 the usual.
+	if res.WarmupS != 0.05 || res.WarmupRituals != 100 {
+		t.Errorf("warmup_s %v, warmup_rituals %d; want 0.05 and 100", res.WarmupS, res.WarmupRituals)
+	}
+	for _, k := range []string{"warmup_s", "warmup_rituals", "warmup_p50_ms", "warmup_p99_ms"} {
+		if v, ok := fields[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, fields[k])
+		}
+	}
+	if res.WarmupP50Ms > res.WarmupP99Ms {
+		t.Errorf("warm-up p50 %v ms above its p99 %v ms", res.WarmupP50Ms, res.WarmupP99Ms)
+	}
+	// Without -warmup the fields are left out.
+	_, fields = runOK(t, "-rituals", "100", "-rate", "2000")
+	for _, k := range []string{"warmup_s", "warmup_rituals", "warmup_p50_ms", "warmup_p99_ms"} {
+		if _, ok := fields[k]; ok {
+			t.Errorf("%s = %v without -warmup, want it left out", k, fields[k])
+		}
+	}
+}
+
 func TestBadCommandLines(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -286,6 +311,9 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-system", "watermill", "-otel", "all"}, 2, "otel all: instruments NecroStack only"},
 		{[]string{"-system", "watermill", "-phases"}, 2, "phases: measured with NecroStack's Observer, not on watermill"},
 		{[]string{"-handler-delay", "-1ms"}, 2, "handler delay -1ms: must not be negative"},
+		{[]string{"-rate", "100", "-warmup", "-1s"}, 2, "warmup -1s: must not be negative"},
+		{[]string{"-warmup", "1s"}, 2, "warmup 1s: needs a rate"},
+		{[]string{"-rate", "100", "-rituals", "100", "-warmup", "1s"}, 2, "warmup 1s at rate 100 is 100 rituals: want fewer than the run's 100"},
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-h"}, 0, "usage: necrobench"},
