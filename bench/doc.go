@@ -58,7 +58,10 @@
 //     a rate, when it was due, so that a producer held back counts the
 //     wait) to the Scribe handling its omen, from a log-linear histogram
 //     (error below 0.8%). Only meaningful with a rate: at rate 0 they
-//     mostly measure the window.
+//     mostly measure the window. With a warm-up (Config.Warmup, -warmup D)
+//     they leave out the rituals due in the run's first D.
+//   - warmup_s, warmup_rituals, warmup_p50_ms, warmup_p99_ms (with a
+//     warm-up only): its length, the rituals due in it, and their latency.
 //   - rituals_per_s: rituals over the timed seconds, the rate achieved.
 //   - worker_cpu_us_per_handled: the process's CPU time (getrusage, user and
 //     system) while timed, per organ call, producer included.
