@@ -101,7 +101,7 @@ type Config struct {
 	Ordered bool
 	// Phases measures where each event's time goes, stage by stage, with
 	// the Spine's Observer (see Phases), into Result.Phases. NecroStack only;
-	// it slows the run down.
+	// it slows the run down. It counts every event, a warm-up's too.
 	Phases bool
 	// Warmup, with Rate, keeps the latencies of the rituals due in its
 	// first Warmup (the first Rate × Warmup of them, rounded) apart from
