@@ -109,9 +109,10 @@ type Config struct {
 	// Result's percentiles are of the rituals after them, the steady state,
 	// and Result.WarmupP50Ms and WarmupP99Ms are of them. A process that has
 	// just started runs slower for a few hundred milliseconds (its heap,
-	// stacks and connections growing; on this repository's machine p99 up
-	// to 50 ms at half load in the first 200 ms, against 20 after them),
-	// which in a run of a few seconds sets the p99 by itself. Seconds, the
+	// stacks and connections growing: at half load on Redis, on the machine
+	// of the README's figures, rituals took up to 57 ms in the first 200 ms,
+	// against a p99 of about 20 ms after them), which in a run of a few
+	// seconds sets the p99 by itself. Seconds, the
 	// rates and the CPU times still cover the whole run. Default 0: none.
 	Warmup time.Duration
 }
