@@ -309,12 +309,9 @@ func benchRedis(dir string) (url string, stop func(), err error) {
 // measured maximum.
 var curveLoads = []float64{10, 25, 50, 75, 90, 100, 110, 120}
 
-// curveWarmup is how long each rate point runs before its latencies count
-// (bench's -warmup; scaled like the rest): a worker's first few hundred
-// milliseconds run slower (at 50% load on Redis, rituals taking up to 57 ms
-// in the first 200 ms against a p99 of about 20 ms after them), which in an
-// 8 s point sets its p99 by itself. The warm-up's own p50 and p99 stay in
-// each line.
+// curveWarmup is how long, in seconds, each rate point runs before its
+// latencies count (bench's -warmup, whose Config.Warmup says why; scaled
+// like the rest). The warm-up's own p50 and p99 stay in each line.
 const curveWarmup = 1.0
 
 // BenchCurve measures latency against load for the I/O-bound chain (every

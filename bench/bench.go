@@ -112,8 +112,8 @@ type Config struct {
 	// stacks and connections growing: at half load on Redis, on the machine
 	// of the README's figures, rituals took up to 57 ms in the first 200 ms,
 	// against a p99 of about 20 ms after them), which in a run of a few
-	// seconds sets the p99 by itself. Seconds, the
-	// rates and the CPU times still cover the whole run. Default 0: none.
+	// seconds sets the p99 by itself. Seconds, the rates and the CPU times
+	// still cover the whole run. Default 0: none.
 	Warmup time.Duration
 }
 

@@ -71,11 +71,11 @@ func (rc *recorder) omen(r Ritual) {
 		rc.bad.Add(1) // a second omen for this ritual
 		return
 	}
+	lat := &rc.lat
 	if int64(r.Ritual) < rc.warm {
-		rc.warmLat.record(now.UnixNano() - r.EnqueuedNS)
-	} else {
-		rc.lat.record(now.UnixNano() - r.EnqueuedNS)
+		lat = &rc.warmLat
 	}
+	lat.record(now.UnixNano() - r.EnqueuedNS)
 	if rc.inflight.Add(-1) == rc.window/2 {
 		select {
 		case rc.wake <- struct{}{}:

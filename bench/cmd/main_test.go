@@ -275,7 +275,8 @@ func TestWarmup(t *testing.T) {
 	if res.WarmupS != 0.05 || res.WarmupRituals != 100 {
 		t.Errorf("warmup_s %v, warmup_rituals %d; want 0.05 and 100", res.WarmupS, res.WarmupRituals)
 	}
-	for _, k := range []string{"warmup_s", "warmup_rituals", "warmup_p50_ms", "warmup_p99_ms"} {
+	warmupFields := []string{"warmup_s", "warmup_rituals", "warmup_p50_ms", "warmup_p99_ms"}
+	for _, k := range warmupFields {
 		if v, ok := fields[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, fields[k])
 		}
@@ -285,7 +286,7 @@ func TestWarmup(t *testing.T) {
 	}
 	// Without -warmup the fields are left out.
 	_, fields = runOK(t, "-rituals", "100", "-rate", "2000")
-	for _, k := range []string{"warmup_s", "warmup_rituals", "warmup_p50_ms", "warmup_p99_ms"} {
+	for _, k := range warmupFields {
 		if _, ok := fields[k]; ok {
 			t.Errorf("%s = %v without -warmup, want it left out", k, fields[k])
 		}
